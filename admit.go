@@ -1,0 +1,121 @@
+package trimeter
+
+import (
+	"time"
+
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// The meters an attempt passes, in order: the call's shared meters
+// (WithMeter), the call's rate (MaxPerSecond), the key's shared meters and
+// the key's rate. meterAt returns the i-th of them for key k, and whether
+// it belongs to the key and whether the scheduler made it (its pauses are
+// then kept by the scheduler, not by the meter).
+func (e *engine[T, R]) meterAt(k *keyState, i int) (m throttle.Meter, ofKey, own bool) {
+	if i < len(e.meters) {
+		return e.meters[i], false, false
+	}
+	i -= len(e.meters)
+	if e.rate != nil {
+		if i == 0 {
+			return e.rate, false, true
+		}
+		i--
+	}
+	if i < len(k.meters) {
+		return k.meters[i], true, false
+	}
+	return k.rate, true, true
+}
+
+func (e *engine[T, R]) meterCount(k *keyState) int {
+	n := len(e.meters)
+	if e.rate != nil {
+		n++
+	}
+	if k != nil {
+		n += len(k.meters)
+		if k.rate != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// admit takes t's permits from every meter into *ps, all at one instant,
+// so that a rate meter's token is spent when the task starts, never while
+// it waits for another meter. Meters that cannot answer at once
+// (throttle.Trier) are waited for in order.
+//
+// When a meter is not ready, the permits taken so far are given back, the
+// task waits for that meter alone (through its Acquire, on its own clock),
+// keeps the permit it got, and tries the others again. On a first attempt
+// a key's meter that is not ready makes admit return its wait instead, so
+// that the starter can set the input aside and start another key's.
+func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (time.Duration, error) {
+	n := e.meterCount(t.key)
+	*ps = (*ps)[:0]
+	held := -1
+	var heldP throttle.Permit
+	for n > 0 {
+		blocked, wait := -1, time.Duration(0)
+		for i := 0; i < n; i++ {
+			m, ofKey, _ := e.meterAt(t.key, i)
+			p, err := heldP, error(nil)
+			if i != held {
+				p, wait, err = try(e, m)
+			}
+			if err != nil || p == nil {
+				if ofKey && first && err == nil {
+					e.giveBack(*ps, heldP, held, i)
+					return max(wait, time.Nanosecond), nil
+				}
+				blocked = i
+				if err != nil {
+					e.giveBack(*ps, heldP, held, i)
+					return 0, err
+				}
+				break
+			}
+			*ps = append(*ps, p)
+		}
+		if blocked < 0 {
+			return 0, nil
+		}
+		e.giveBack(*ps, heldP, held, blocked)
+		*ps = (*ps)[:0]
+		m, _, _ := e.meterAt(t.key, blocked)
+		var err error
+		if e.mon != nil {
+			e.mon.Wait(1)
+		}
+		heldP, err = m.Acquire(e.ctx)
+		if e.mon != nil {
+			e.mon.Wait(-1)
+		}
+		if err != nil {
+			return 0, err
+		}
+		held = blocked
+	}
+	return 0, nil
+}
+
+// giveBack returns the permits taken before meter i failed: those in ps,
+// and the held one if it comes after i (and so is not in ps yet).
+func (e *engine[T, R]) giveBack(ps []throttle.Permit, heldP throttle.Permit, held, i int) {
+	release(ps, throttle.Unused)
+	if held > i {
+		heldP.Done(throttle.Outcome{Status: throttle.Unused})
+	}
+}
+
+// try asks m for a permit without waiting when it can; a meter that cannot
+// is waited for.
+func try[T, R any](e *engine[T, R], m throttle.Meter) (throttle.Permit, time.Duration, error) {
+	if tr, ok := m.(throttle.Trier); ok {
+		return tr.TryAcquire(e.ctx)
+	}
+	p, err := m.Acquire(e.ctx)
+	return p, 0, err
+}

@@ -1,0 +1,152 @@
+package trimeter
+
+import (
+	"context"
+	"iter"
+)
+
+// AMap calls fn on each input, concurrently under the options' limits, and
+// yields each result as it becomes available: in the order the calls finish,
+// or in input order under [Ordered]. It is map for concurrent work, with the
+// range loop as the consumer:
+//
+//	for page, err := range trimeter.AMap(ctx, urls, fetch, trimeter.MaxAtOnce(5)) {
+//		if err != nil {
+//			return err
+//		}
+//		use(page)
+//	}
+//
+// Nothing runs until the loop starts, and each range over the result runs
+// the work afresh. Inputs are pulled lazily, only when a task can start: at
+// no time are more than MaxAtOnce + BufferSize + 1 inputs pulled beyond the
+// results the loop has received (plus the lookahead under [PerKey]), so an
+// infinite input works and memory is bounded by that window, not by the
+// input. Without [MaxAtOnce] there is no limit on concurrency.
+//
+// Errors: by default the first error cancels the context of every call
+// still running, starts nothing more, and is yielded once after the results
+// already delivered; then the loop ends. Errors the cancelled calls return
+// are not reported. With [KeepGoing] every error is yielded in its turn and
+// the run goes on. When ctx ends, the run stops and yields ctx.Err() once.
+//
+// Break: when the loop body breaks, returns or panics, AMap cancels the
+// context given to the calls in flight, stops pulling inputs (the input
+// sequence's own deferred cleanup runs), and returns only once every
+// goroutine it started has returned. A call that ignores its context delays
+// the break until it returns.
+//
+// Panics: a panic in fn or in the input sequence stops the run as an error
+// would, and once every call has returned it is raised again in the
+// goroutine running the loop, as a [*PanicError] carrying the original value
+// and the stack where it happened.
+//
+// Bad options, or a nil fn or inputs, are yielded once as an error wrapping
+// [ErrBadOption], and nothing runs.
+//
+// Cost: see the package documentation for the measured per-item overhead.
+func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
+	return func(yield func(R, error) bool) {
+		e, err := prepare(ctx, seqArg(inputs), fn, opts, toConsumer, nil, resolveKey[T])
+		if err != nil {
+			errorOnly(yield, err)
+			return
+		}
+		e.stream(seq2(inputs), func(r result[T, R]) bool { return yield(r.val, r.err) })
+	}
+}
+
+// Then is [AMap] over another stage's output, for pipelines: each value of
+// in goes to fn, and each error of in passes through to the consumer without
+// calling fn; by default it then ends the pipeline as an error of this stage
+// would. Each stage has its own options.
+//
+// Values are pulled through the whole chain only as tasks can start, so a
+// pipeline holds at most the sum of its stages' windows. A break at the end
+// stops every stage: this stage cancels its calls and stops its input, which
+// makes the stage before it do the same, and so on to the first input, whose
+// own cleanup runs; no goroutine of any stage outlives the loop. A panic in
+// any stage reaches the loop's goroutine with its original value and stack.
+//
+// One limit comes with pulling: nothing can interrupt a stage while it works
+// out its next value. If the break comes while this stage is waiting for the
+// stage before it, which is itself waiting for its calls, the break waits
+// until that stage produces a value or ends. Finished results are never held
+// back while a stage waits on its input, so that wait is at most the time of
+// the quickest call in flight upstream.
+func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
+	return func(yield func(R, error) bool) {
+		e, err := prepare(ctx, seqArg(in), fn, opts, toConsumer, nil, resolveKey[T])
+		if err != nil {
+			errorOnly(yield, err)
+			return
+		}
+		e.stream(in, func(r result[T, R]) bool { return yield(r.val, r.err) })
+	}
+}
+
+// Outcomes is [AMap] that keeps going: every call's outcome, value or
+// error, is yielded beside its input (its index in the input sequence and
+// its value), and a failure does not stop the run. It is trimeter's
+// capture_outcome with include_index and include_value.
+//
+// Everything else is as for AMap: limits, laziness, break, panics. When ctx
+// ends, or an option is bad, Outcomes yields once an outcome with that error
+// beside an Input whose Index is -1, and ends.
+func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[Input[T], Outcome[R]] {
+	return func(yield func(Input[T], Outcome[R]) bool) {
+		e, err := prepare(ctx, seqArg(inputs), fn, opts, toConsumer, keepGoing, resolveKey[T])
+		if err != nil {
+			yield(Input[T]{Index: -1}, Outcome[R]{Err: err})
+			return
+		}
+		e.stream(seq2(inputs), func(r result[T, R]) bool {
+			return yield(Input[T]{Index: r.index, Value: r.in}, Outcome[R]{Value: r.val, Err: r.err})
+		})
+	}
+}
+
+// ThenOutcomes is [Then] for a pipeline of outcomes: it calls fn on the
+// value of each successful outcome of in, and yields the new outcome beside
+// the same Input, so every outcome still tells which original input it came
+// from. A failed outcome of in passes through as a failed outcome, without
+// calling fn. Like [Outcomes], it keeps going.
+func ThenOutcomes[I, T, R any](ctx context.Context, in iter.Seq2[Input[I], Outcome[T]], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[Input[I], Outcome[R]] {
+	return func(yield func(Input[I], Outcome[R]) bool) {
+		e, err := prepareTraced[I](ctx, in, fn, opts)
+		if err != nil {
+			yield(Input[I]{Index: -1}, Outcome[R]{Err: err})
+			return
+		}
+		e.stream(untrace(in), func(r result[traced[I, T], R]) bool {
+			return yield(r.in.origin, Outcome[R]{Value: r.val, Err: r.err})
+		})
+	}
+}
+
+// prepareTraced builds the engine of ThenOutcomes, whose tasks carry their
+// original input beside fn's argument.
+func prepareTraced[I, T, R any](ctx context.Context, in iter.Seq2[Input[I], Outcome[T]], fn func(context.Context, T) (R, error), opts []Option) (*engine[traced[I, T], R], error) {
+	if fn == nil {
+		return nil, badOption("fn is nil")
+	}
+	call := func(ctx context.Context, t traced[I, T]) (R, error) { return fn(ctx, t.value) }
+	keys := func(c *config) (func(traced[I, T]) any, error) {
+		key, err := resolveKey[T](c)
+		if key == nil {
+			return nil, err
+		}
+		return func(t traced[I, T]) any { return key(t.value) }, nil
+	}
+	return prepare(ctx, seqArg(in), call, opts, toConsumer, keepGoing, keys)
+}
+
+func keepGoing(c *config) { c.keepGoing = true }
+
+// seqArg turns a sequence argument into a value that is nil when it is.
+func seqArg[S ~func(F), F any](s S) any {
+	if s == nil {
+		return nil
+	}
+	return s
+}

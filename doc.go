@@ -1,0 +1,66 @@
+// Package trimeter runs many tasks concurrently, with rich control over how
+// many run at once and how many start per second, and hands their results
+// back as they finish, as Go 1.23 iterators.
+//
+// # Entry points
+//
+// Four functions cover the common shapes; each takes its inputs as an
+// iter.Seq, so the inputs may be a slice (slices.Values), a channel, a
+// generator or an infinite stream:
+//
+//   - [RunOnEach] calls fn on each input and waits: a concurrent for-loop.
+//   - [AMap] yields fn's results as they finish (or in input order, with
+//     [Ordered]): a concurrent map whose consumer is a range loop.
+//   - [RunAll] calls a sequence of functions and returns their results in
+//     order, like Promise.all; [RunAny] returns the first success.
+//   - [Then] chains a stage after another, for pipelines; [Outcomes] and
+//     [ThenOutcomes] keep going past failures and tell which input each
+//     outcome belongs to.
+//
+// # Scheduling
+//
+// A task starts when three things hold: a slot is free ([MaxAtOnce]), every
+// meter lets it through (the rate of [MaxPerSecond], shared meters given
+// with [WithMeter], and the limits of its key under [PerKey]), and no
+// push-back pause is in force ([Pushback]). Only then is its input pulled
+// from the sequence: inputs are never read ahead of the work, so an infinite
+// input is fine and memory is bounded by the window of tasks, not by the
+// input.
+//
+// A task keeps its slot until its result has been handed to the consumer
+// (or into the buffer of [BufferSize]): a slow consumer slows the work
+// rather than piling up results. Under [Ordered] a result also waits for
+// the ones before it, still holding its slot, so the window stays bounded
+// even when the task at its head is slow.
+//
+// Rate limits are exact: a token bucket of MaxBurst tokens refilled at the
+// rate lets at most burst + rate·t tasks start in any window of length t,
+// retries included, and the tokens of every meter an attempt needs are
+// taken at the instant it starts.
+//
+// # Stopping
+//
+// By default a run is fail-fast, like errgroup: the first error cancels the
+// context given to the calls still running, nothing more starts, and the
+// error is reported once. [KeepGoing] and the outcome functions report every
+// failure instead. Cancelling the parent context stops the run promptly
+// with its error.
+//
+// Breaking out of a range loop over [AMap], [Then] or [Outcomes] cancels
+// the calls in flight, stops the input sequence (its deferred cleanup
+// runs), and returns only once every goroutine of the run has returned. A
+// call that ignores its context delays that return until it does.
+//
+// A panic in a task or in the input sequence is never let loose in a worker
+// goroutine: it stops the run, and once every goroutine has returned it is
+// raised again in the caller's goroutine as a [*PanicError] that carries the
+// original value and the stack where it happened.
+//
+// Bad options are reported as an error wrapping [ErrBadOption] that names
+// the option and the value, returned or yielded before anything runs.
+//
+// # Time
+//
+// All waiting (rate limits, pauses, retry backoff) reads the clock of
+// [WithClock], a clockwork.Clock; tests pass a fake clock and advance it.
+package trimeter

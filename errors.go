@@ -1,0 +1,47 @@
+package trimeter
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ErrBadOption is wrapped by every error that reports a bad option value.
+// Such an error is returned (or yielded once) before anything runs.
+var ErrBadOption = errors.New("trimeter: bad option")
+
+// ErrNoTasks is returned by RunAny when there is no task to run.
+var ErrNoTasks = errors.New("trimeter: no tasks")
+
+// PanicError is the value a call re-panics with, in the caller's
+// goroutine, when a task or the input sequence panicked: the other tasks
+// have been cancelled and have returned by then. Value is what was passed
+// to panic and Stack is the stack of the goroutine that panicked, taken
+// where it happened.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (p *PanicError) Error() string {
+	return fmt.Sprintf("panic: %v\n\n%s", p.Value, p.Stack)
+}
+
+// Unwrap returns Value when it is an error, so errors.Is and errors.As
+// see through a PanicError.
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
+}
+
+// ItemError is a failure of one input under [KeepGoing]: Index is the
+// input's position in the sequence, counting from zero.
+type ItemError struct {
+	Index int
+	Err   error
+}
+
+func (e *ItemError) Error() string { return "input " + strconv.Itoa(e.Index) + ": " + e.Err.Error() }
+
+// Unwrap returns the task's error.
+func (e *ItemError) Unwrap() error { return e.Err }

@@ -1,0 +1,240 @@
+package trimeter
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// An Option changes how a call schedules its tasks. Options are built only
+// by the functions of this package. A bad value (MaxAtOnce(0), say) is not
+// reported when the option is built but by the call that receives it: the
+// call returns, or yields once, an error that wraps [ErrBadOption] and names
+// the option and the value, and it runs nothing.
+type Option interface {
+	apply(c *config)
+}
+
+type optionFunc func(c *config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// limits are the options that may appear both on a call and inside PerKey.
+type limits struct {
+	maxAtOnce int     // 0: unlimited
+	rate      float64 // 0: unlimited
+	burst     int     // 0: the default
+	meters    []throttle.Meter
+}
+
+type config struct {
+	limits
+	ordered   bool
+	buffer    int
+	clock     clockwork.Clock
+	keepGoing bool
+	perKey    *perKeyConfig
+	lookahead int
+	attempts  int
+	backoff   backoff
+	monitor   *throttle.Monitor
+
+	inKey bool // applying the options given to PerKey
+	err   error
+}
+
+// fail records the first bad option.
+func (c *config) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
+	}
+}
+
+// callOnly reports a call-level option used inside PerKey.
+func (c *config) callOnly(name string) bool {
+	if c.inKey {
+		c.fail("PerKey does not take %s: only MaxAtOnce, MaxPerSecond, MaxBurst and WithMeter apply per key", name)
+		return false
+	}
+	return true
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{clock: clockwork.NewRealClock(), lookahead: defaultLookahead, attempts: 1, backoff: defaultBackoff}
+	c.applyAll(opts)
+	return c
+}
+
+func (c *config) applyAll(opts []Option) {
+	for i, o := range opts {
+		if o == nil {
+			c.fail("option %d is nil", i)
+			continue
+		}
+		o.apply(c)
+	}
+}
+
+// MaxAtOnce lets at most n tasks hold a slot at once. A task takes its slot
+// when it starts and keeps it until its result has been handed to the
+// consumer (or into the buffer, see [BufferSize]), retries and backoff
+// included; so a slow consumer slows the work, and at most n results wait
+// in memory. Without MaxAtOnce there is no limit on concurrency. n must be
+// at least 1.
+//
+// Inside [PerKey] the same limit applies to each key separately.
+func MaxAtOnce(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 {
+			c.fail("MaxAtOnce(%d): must be at least 1", n)
+			return
+		}
+		c.maxAtOnce = n
+	})
+}
+
+// MaxPerSecond lets tasks start at most rate times per second, as a token
+// bucket of [MaxBurst] tokens: in any window of length t, at most
+// burst + rate·t attempts start, retries included. Fractional rates are
+// allowed: 0.2 is one start every five seconds. The rate must be positive
+// and finite. Waiting for a token ends at once when the call's context ends.
+//
+// Inside [PerKey] the same limit applies to each key separately.
+func MaxPerSecond(rate float64) Option {
+	return optionFunc(func(c *config) {
+		if !(rate > 0) || math.IsInf(rate, 0) {
+			c.fail("MaxPerSecond(%v): must be positive and finite", rate)
+			return
+		}
+		c.rate = rate
+	})
+}
+
+// MaxBurst sets the bucket size of [MaxPerSecond]: how many tasks may start
+// at the same instant after a quiet spell. The default is 1 (see
+// [throttle.NewRate] for how waits stay precise at high rates). n must be at
+// least 1. Without MaxPerSecond it has no effect.
+func MaxBurst(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 {
+			c.fail("MaxBurst(%d): must be at least 1", n)
+			return
+		}
+		c.burst = n
+	})
+}
+
+// WithMeter makes every attempt also pass through m, a meter that may be
+// shared with other calls (one process-wide "5 requests per second to this
+// API", say). An attempt holds m's permit only while it runs, and m learns
+// each attempt's outcome and duration. Several WithMeter options add
+// several meters. If m reports an error (from Acquire, or from its Err
+// method before the call starts), the call ends with it under fail-fast.
+//
+// Inside [PerKey], m must implement [throttle.Keyed]: each key then goes
+// through m.ForKey(fmt.Sprint(key)).
+func WithMeter(m throttle.Meter) Option {
+	return optionFunc(func(c *config) {
+		if m == nil {
+			c.fail("WithMeter(nil): needs a meter")
+			return
+		}
+		c.meters = append(c.meters, m)
+	})
+}
+
+// Ordered makes AMap, Then and Outcomes yield results in input order.
+// Results that finish early wait, holding their slots, until those before
+// them are delivered; so memory stays bounded by MaxAtOnce + BufferSize,
+// and a slow task at the head delays delivery of everything behind it.
+// RunAll is always ordered.
+func Ordered() Option {
+	return optionFunc(func(c *config) {
+		if c.callOnly("Ordered()") {
+			c.ordered = true
+		}
+	})
+}
+
+// BufferSize lets up to n finished results wait for the consumer without
+// holding a MaxAtOnce slot, so that up to n more tasks may start while the
+// consumer is busy. The default is 0. n must not be negative.
+func BufferSize(n int) Option {
+	return optionFunc(func(c *config) {
+		if !c.callOnly(fmt.Sprintf("BufferSize(%d)", n)) {
+			return
+		}
+		if n < 0 {
+			c.fail("BufferSize(%d): must not be negative", n)
+			return
+		}
+		c.buffer = n
+	})
+}
+
+// WithClock makes the call read time from clk: its rate limits, pauses and
+// backoff waits. Tests pass a fake clock. Shared meters keep their own
+// clocks. The default is the real clock.
+func WithClock(clk clockwork.Clock) Option {
+	return optionFunc(func(c *config) {
+		if !c.callOnly("WithClock") {
+			return
+		}
+		if clk == nil {
+			c.fail("WithClock(nil): needs a clock")
+			return
+		}
+		c.clock = clk
+	})
+}
+
+// KeepGoing makes a failed task not end the call. RunOnEach and RunAll run
+// every input and return an error that joins every failure, each an
+// [*ItemError] that gives the input's index; RunAll's results hold the zero
+// value where a task failed. AMap and Then yield each error and go on.
+// A panic still ends the call, and so does the end of the parent context.
+func KeepGoing() Option {
+	return optionFunc(func(c *config) {
+		if c.callOnly("KeepGoing()") {
+			c.keepGoing = true
+		}
+	})
+}
+
+// Watch makes the call count its work in m: started, finished, failed and
+// retried attempts, tasks in flight and waiting, and the pause in force.
+// One Monitor may watch several calls; read it with m.Stats from any
+// goroutine, during the run or after it.
+func Watch(m *throttle.Monitor) Option {
+	return optionFunc(func(c *config) {
+		if !c.callOnly("Watch") {
+			return
+		}
+		if m == nil {
+			c.fail("Watch(nil): needs a monitor")
+			return
+		}
+		c.monitor = m
+	})
+}
+
+// Backoff sets the waits between attempts under [Retry]: the wait before
+// attempt k+1 is a random duration between half and all of base·2^(k-1),
+// capped at max (exponential backoff with jitter). The defaults are 100 ms
+// and 10 s. A push-back's own duration replaces the computed wait. Both
+// must be positive, and base at most max.
+func Backoff(base, max time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if !c.callOnly(fmt.Sprintf("Backoff(%v, %v)", base, max)) {
+			return
+		}
+		if base <= 0 || max <= 0 || base > max {
+			c.fail("Backoff(%v, %v): both must be positive and base at most max", base, max)
+			return
+		}
+		c.backoff = backoff{base: base, max: max}
+	})
+}

@@ -1,0 +1,19 @@
+package trimeter
+
+// Outcome is what one call of fn came to: a value, or an error. It is the
+// Go form of a captured outcome: the error does not end the run, it is kept
+// beside the input it belongs to.
+type Outcome[R any] struct {
+	Value R
+	Err   error
+}
+
+// Unwrap returns the value and the error, as the call of fn returned them.
+func (o Outcome[R]) Unwrap() (R, error) { return o.Value, o.Err }
+
+// Input identifies the input an outcome belongs to: its position in the
+// input sequence, counting from zero, and its value.
+type Input[T any] struct {
+	Index int
+	Value T
+}

@@ -1,0 +1,82 @@
+package trimeter
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// defaultLookahead is how many pulled inputs may wait for their keys.
+const defaultLookahead = 64
+
+// PerKey applies opts to each key separately, beside the call's own limits:
+// PerKey(host, MaxAtOnce(2), MaxPerSecond(5)) lets each host have two tasks
+// at once and five starts per second. opts may be MaxAtOnce, MaxPerSecond,
+// MaxBurst and WithMeter (whose meter must then implement
+// [throttle.Keyed]); any other option, or a key function whose argument
+// type is not the call's input type, is a bad option.
+//
+// An input whose key is at its limit (or paused by a [Pushback]) does not
+// hold up inputs of other keys: it waits aside while the scheduler pulls
+// further inputs, up to the lookahead ([Lookahead], 64 by default). When
+// that many inputs are waiting for their keys, pulling stops until one of
+// them can start: that stall is the backpressure the key's limit asks for,
+// and it keeps memory bounded. Size the lookahead above the longest run of
+// inputs of one slow key that you expect between inputs of other keys.
+// In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs are pulled
+// beyond the results the consumer has received.
+//
+// A key's state is dropped while none of its tasks is in flight and its
+// bucket is full, so a stream of many distinct keys keeps a flat heap.
+// Under [Ordered] a task that waits for its key also delays the delivery of
+// the results behind it.
+func PerKey[T any, K comparable](key func(T) K, opts ...Option) Option {
+	return optionFunc(func(c *config) {
+		if !c.callOnly("PerKey inside PerKey") {
+			return
+		}
+		if key == nil {
+			c.fail("PerKey(nil): needs a key function")
+			return
+		}
+		pk := &perKeyConfig{keyer: keyFunc[T, K](key), keyType: reflect.TypeFor[T]()}
+		inner := config{inKey: true}
+		inner.applyAll(opts)
+		if inner.err != nil {
+			c.err = inner.err
+			return
+		}
+		pk.limits = inner.limits
+		c.perKey = pk
+	})
+}
+
+// Lookahead sets how many pulled inputs may wait aside for their keys under
+// [PerKey]; the default is 64. n must be at least 1. Without PerKey it has
+// no effect.
+func Lookahead(n int) Option {
+	return optionFunc(func(c *config) {
+		if !c.callOnly(fmt.Sprintf("Lookahead(%d)", n)) {
+			return
+		}
+		if n < 1 {
+			c.fail("Lookahead(%d): must be at least 1", n)
+			return
+		}
+		c.lookahead = n
+	})
+}
+
+type perKeyConfig struct {
+	limits
+	keyer   any // a keyFunc[T, K]
+	keyType reflect.Type
+}
+
+// keyer is satisfied by keyFunc[T, K] for any K.
+type keyer[T any] interface {
+	keyOf(T) any
+}
+
+type keyFunc[T any, K comparable] func(T) K
+
+func (f keyFunc[T, K]) keyOf(v T) any { return f(v) }

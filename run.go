@@ -1,0 +1,187 @@
+package trimeter
+
+import (
+	"errors"
+	"runtime/debug"
+	"time"
+
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// run makes up to cfg.attempts attempts at t, each admitted through every
+// meter (the first one by the starter), and hands the result on. The task
+// keeps its slots throughout, backoff included.
+func (e *engine[T, R]) run(t task[T], ps *[]throttle.Permit) {
+	var zero R
+	if t.err != nil {
+		e.finish(t, zero, t.err)
+		return
+	}
+	var errs []error
+	for n := 1; ; n++ {
+		if n > 1 {
+			if err := e.readmit(&t, ps); err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+		v, err := e.attempt(&t, *ps, n > 1)
+		if err == nil {
+			e.finish(t, v, nil)
+			return
+		}
+		errs = append(errs, err)
+		if n >= e.cfg.attempts || !retryable(err) || e.ctx.Err() != nil {
+			break
+		}
+		wait, pushed := pushbackOf(err)
+		if !pushed {
+			wait = e.cfg.backoff.wait(n)
+		}
+		if !e.sleep(wait) {
+			break
+		}
+	}
+	if len(errs) == 1 {
+		e.finish(t, zero, errs[0])
+		return
+	}
+	e.finish(t, zero, &RetryError{Errs: errs})
+}
+
+// attempt calls fn once and tells every permit how it went. A panic in fn
+// is recorded, stops the run, and comes back as errPanicked.
+func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v R, err error) {
+	timed := len(ps) > 0
+	var start time.Time
+	if timed {
+		start = e.clock.Now()
+	}
+	if e.mon != nil {
+		e.mon.Start(retry)
+	}
+	returned := false
+	defer func() {
+		if r := recover(); r != nil || !returned {
+			if !returned && r == nil {
+				r = errGoexit // fn called runtime.Goexit (t.FailNow, say)
+			}
+			e.recordPanic(&PanicError{Value: r, Stack: debug.Stack()})
+			err = errPanicked
+		}
+		o := e.outcome(err)
+		if o.Pause > 0 {
+			e.pause(t.key, o.Pause)
+		}
+		if timed {
+			o.Latency = e.clock.Since(start)
+			for i, p := range ps {
+				po := o
+				if _, _, own := e.meterAt(t.key, i); own {
+					po.Pause = 0 // the scheduler keeps its own pauses
+				}
+				p.Done(po)
+			}
+		}
+		if e.mon != nil {
+			e.mon.Finish(err != nil)
+		}
+	}()
+	v, err = e.fn(e.ctx, t.value)
+	returned = true
+	return v, err
+}
+
+var (
+	errPanicked = &PanicError{Value: "trimeter: a task panicked"}
+	errGoexit   = errors.New("trimeter: runtime.Goexit called")
+)
+
+// outcome says how an attempt that returned err ended, for the meters.
+func (e *engine[T, R]) outcome(err error) throttle.Outcome {
+	if err == nil {
+		return throttle.Outcome{Status: throttle.Succeeded}
+	}
+	if d, ok := pushbackOf(err); ok {
+		return throttle.Outcome{Status: throttle.PushedBack, Pause: d}
+	}
+	if e.ctx.Err() != nil && isContextError(err) {
+		return throttle.Outcome{Status: throttle.Canceled}
+	}
+	return throttle.Outcome{Status: throttle.Failed}
+}
+
+// pause holds off new starts for d: those of key k, or of the whole call
+// when k is nil. A shorter pause never shortens a longer one.
+func (e *engine[T, R]) pause(k *keyState, d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	until := e.clock.Now().Add(d)
+	if k != nil {
+		k.pausedUntil = later(k.pausedUntil, until)
+		return
+	}
+	e.pausedUntil = later(e.pausedUntil, until)
+	if e.mon != nil {
+		e.mon.SetPause(e.pausedUntil)
+	}
+}
+
+// readmit admits a retry: it waits out the pauses in force for the task's
+// key and the call, then takes every meter's permit again.
+func (e *engine[T, R]) readmit(t *task[T], ps *[]throttle.Permit) error {
+	for {
+		if err := e.ctx.Err(); err != nil {
+			return err
+		}
+		if wait := e.pausedFor(t.key); wait > 0 {
+			if !e.sleep(wait) {
+				return e.ctx.Err()
+			}
+			continue
+		}
+		if _, err := e.admit(t, ps, false); err != nil {
+			return err
+		}
+		if e.pausedFor(t.key) <= 0 {
+			return nil
+		}
+		release(*ps, throttle.Unused) // a push-back came in meanwhile
+	}
+}
+
+// pausedFor returns how long the pauses of key k and of the call last.
+func (e *engine[T, R]) pausedFor(k *keyState) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	until := e.pausedUntil
+	if k != nil {
+		until = later(until, k.pausedUntil)
+	}
+	if until.IsZero() {
+		return 0
+	}
+	return until.Sub(e.clock.Now())
+}
+
+// sleep waits for d on the call's clock. It returns false if the run's
+// context ended first.
+func (e *engine[T, R]) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return e.ctx.Err() == nil
+	}
+	tm := e.clock.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.Chan():
+		return true
+	case <-e.ctx.Done():
+		return false
+	}
+}
+
+func release(ps []throttle.Permit, s throttle.Status) {
+	for _, p := range ps {
+		p.Done(throttle.Outcome{Status: s})
+	}
+}

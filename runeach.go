@@ -1,0 +1,55 @@
+package trimeter
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"iter"
+	"slices"
+)
+
+// RunOnEach calls fn on each input, concurrently under the options'
+// limits, and returns once every call has returned. It is the concurrent
+// for-loop:
+//
+//	err := trimeter.RunOnEach(ctx, urls, fetchAndStore,
+//		trimeter.MaxAtOnce(5), trimeter.MaxPerSecond(1))
+//
+// Inputs are pulled lazily, only when a task can start, so an infinite
+// input works (until an error or ctx ends the run). Without [MaxAtOnce]
+// there is no limit on concurrency. The calling goroutine runs tasks too, so
+// with MaxAtOnce(1) no goroutine is started at all.
+//
+// Errors: by default the first error cancels the context of every call
+// still running, starts nothing more, and is returned once they have all
+// returned; errors the cancelled calls return are not reported. With
+// [KeepGoing] every input runs, and the error joins each failure as an
+// [*ItemError], in input order. When ctx ends, the run stops and RunOnEach
+// returns ctx.Err().
+//
+// Panics: a panic in fn or in the input sequence stops the run, and once
+// every call has returned it is raised again in the calling goroutine as a
+// [*PanicError] carrying the original value and the stack where it
+// happened. Bad options, or a nil fn or inputs, return an error wrapping
+// [ErrBadOption], and nothing runs.
+func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) error, opts ...Option) error {
+	if fn == nil {
+		return badOption("fn is nil")
+	}
+	call := func(ctx context.Context, v T) (struct{}, error) { return struct{}{}, fn(ctx, v) }
+	e, err := prepare(ctx, seqArg(inputs), call, opts, discard, nil, resolveKey[T])
+	if err != nil {
+		return err
+	}
+	e.begin(seq2(inputs))
+	e.workers = 1 // this goroutine
+	e.work()
+	e.wg.Wait()
+	if err := e.end(); err != nil {
+		return err
+	}
+	slices.SortFunc(e.errs, func(a, b error) int {
+		return cmp.Compare(a.(*ItemError).Index, b.(*ItemError).Index)
+	})
+	return errors.Join(e.errs...)
+}

@@ -1,0 +1,346 @@
+package trimeter
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// The scheduler behind every entry point.
+//
+// A run owns a small pool of workers. One worker at a time is the starter:
+// holding startMu, it waits for a free slot, picks the next input that may
+// start (pulling it from the source, or taking one that waited aside for
+// its key), admits it through every meter, and then runs it itself while
+// the next worker takes over as starter. So inputs are pulled only when a
+// task can start, and rate tokens are taken at the moment their task
+// starts. The pool grows, up to MaxAtOnce, only when the starter admits a
+// task and no other worker is free to start the next one.
+//
+// A finished task's result goes to the consumer's outbox, where it keeps
+// its slot until the consumer takes it (AMap and friends), or is dropped at
+// once with its slot (RunOnEach). The consumer is the caller's goroutine:
+// results are only ever yielded from there.
+//
+// Panics: a panic in fn, in the key function or in the input sequence is
+// recovered where it happens, with its stack, and stops the run; the
+// caller's goroutine re-panics with it once every worker has returned. A
+// worker goroutine never lets a panic through, so a task can never crash
+// the process.
+
+// sinkMode says where finished results go.
+type sinkMode uint8
+
+const (
+	toConsumer sinkMode = iota // wait in the outbox, holding their slots
+	discard                    // no consumer: free the slot at once
+)
+
+type task[T any] struct {
+	index int
+	value T
+	err   error // an upstream error: delivered without calling fn
+	key   *keyState
+}
+
+type result[T, R any] struct {
+	index int
+	in    T
+	val   R
+	err   error
+	key   *keyState
+}
+
+type engine[T, R any] struct {
+	parent context.Context
+	ctx    context.Context // given to fn; cancelled when the run stops
+	cancel context.CancelCauseFunc
+	fn     func(context.Context, T) (R, error)
+	keyOf  func(T) any // nil without PerKey
+	cfg    *config
+	clock  clockwork.Clock
+	mode   sinkMode
+	mon    *throttle.Monitor // nil unless Watch
+	meters []throttle.Meter  // the call's shared meters (WithMeter)
+	rate   *throttle.Rate    // the call's MaxPerSecond, or nil
+	limit  int               // MaxAtOnce, or 0 for none
+	window int               // MaxAtOnce + BufferSize, or 0 for none
+
+	startMu sync.Mutex // held by the starter
+	src     *source[T]
+	workers int          // guarded by startMu
+	idle    atomic.Int32 // workers waiting to become the starter
+	wg      sync.WaitGroup
+
+	mu          sync.Mutex
+	room        sync.Cond // the starter waits here for a slot or a key
+	open        int       // tasks started and not yet delivered
+	running     int       // tasks started and not yet finished
+	pulledAll   bool      // the source has ended
+	stopped     bool      // no task starts any more
+	err         error     // why the run failed, under fail-fast
+	errs        []error   // every failure, RunOnEach under KeepGoing
+	panicked    *PanicError
+	pausedUntil time.Time // the call's push-back pause
+	wake        clockwork.Timer
+	parked      []task[T] // pulled inputs waiting for their keys, in input order
+	keys        map[any]*keyState
+	sweepAt     int
+	out         outbox[result[T, R]]
+	waiting     bool          // the consumer waits on ready
+	ready       chan struct{} // wakes the consumer
+	stopParent  func() bool
+	parentDone  chan struct{} // closed when the parent's AfterFunc has run
+	inline      bool          // the consumer runs the tasks (see receive)
+	ps          []throttle.Permit
+}
+
+// newEngine checks the options and prepares a run; nothing is pulled or
+// started yet. The error wraps ErrBadOption (or a meter's own error).
+func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R, error), keyOf func(T) any, cfg *config, mode sinkMode) (*engine[T, R], error) {
+	if parent == nil {
+		return nil, badOption("ctx is nil")
+	}
+	if fn == nil {
+		return nil, badOption("fn is nil")
+	}
+	e := &engine[T, R]{
+		parent: parent, fn: fn, keyOf: keyOf, cfg: cfg, clock: cfg.clock, mode: mode,
+		mon: cfg.monitor, limit: cfg.maxAtOnce, sweepAt: minSweep,
+		ready: make(chan struct{}, 1),
+	}
+	if e.limit > 0 {
+		e.window = e.limit + cfg.buffer
+	}
+	e.room.L = &e.mu
+	e.out.ordered = cfg.ordered
+	e.meters = cfg.meters
+	if cfg.rate > 0 {
+		e.rate = throttle.NewRate(cfg.rate, burstOf(cfg.limits), throttle.WithClock(cfg.clock))
+	}
+	if err := checkMeters(e.meters); err != nil {
+		return nil, err
+	}
+	if keyOf != nil {
+		if err := checkMeters(cfg.perKey.meters); err != nil {
+			return nil, err
+		}
+		e.keys = make(map[any]*keyState)
+	}
+	return e, nil
+}
+
+func burstOf(l limits) int { return max(l.burst, 1) }
+
+// begin starts the run over seq. The caller must call shutdown.
+func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
+	e.ctx, e.cancel = context.WithCancelCause(e.parent)
+	e.src = newSource(seq)
+	e.parentDone = make(chan struct{})
+	e.stopParent = context.AfterFunc(e.parent, func() {
+		defer close(e.parentDone)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.stopLocked(e.parent.Err())
+	})
+	if err := e.parent.Err(); err != nil {
+		e.mu.Lock()
+		e.stopLocked(err)
+		e.mu.Unlock()
+	}
+}
+
+// spawn adds a worker; the caller holds startMu (or is starting the run).
+func (e *engine[T, R]) spawn() {
+	e.workers++
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.work()
+	}()
+}
+
+// work starts and runs tasks until no task will start any more.
+func (e *engine[T, R]) work() {
+	var ps []throttle.Permit
+	for {
+		t, ok := e.next(&ps)
+		if !ok {
+			return
+		}
+		e.run(t, &ps)
+	}
+}
+
+// shutdown stops the run and returns once every worker has returned and
+// the source's own cleanup has run.
+func (e *engine[T, R]) shutdown() {
+	e.mu.Lock()
+	e.stopLocked(nil)
+	e.mu.Unlock()
+	e.wg.Wait()
+	if !e.stopParent() {
+		<-e.parentDone
+	}
+	e.cancel(errStopped)
+	e.src.stop()
+}
+
+// errStopped is the cause of the run context once the run has ended.
+var errStopped = errors.New("trimeter: run stopped")
+
+// stopLocked makes the run start nothing more and cancels its tasks. A
+// non-nil err is the run's failure, unless an earlier one is recorded.
+func (e *engine[T, R]) stopLocked(err error) {
+	if err != nil && e.err == nil && e.panicked == nil && !e.stopped {
+		e.err = err
+	}
+	if e.stopped {
+		return
+	}
+	e.stopped = true
+	if e.cancel != nil {
+		e.cancel(errStopped)
+	}
+	if e.wake != nil {
+		e.wake.Stop()
+	}
+	e.room.Broadcast()
+	e.wakeConsumerLocked()
+}
+
+// failLocked records a task's failure under fail-fast. A failure that
+// comes after the run stopped (the task saw our own cancel) is dropped;
+// once the parent context has ended, its error is the run's.
+func (e *engine[T, R]) failLocked(err error) {
+	if e.stopped {
+		return
+	}
+	if perr := e.parent.Err(); perr != nil {
+		err = perr
+	}
+	e.stopLocked(err)
+}
+
+// panicLocked records the first panic and stops the run.
+func (e *engine[T, R]) panicLocked(p *PanicError) {
+	if e.panicked == nil {
+		e.panicked = p
+	}
+	e.stopLocked(nil)
+}
+
+func (e *engine[T, R]) recordPanic(p *PanicError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.panicLocked(p)
+}
+
+func (e *engine[T, R]) wakeConsumerLocked() {
+	if e.waiting {
+		e.waiting = false
+		select {
+		case e.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// finish hands a task's result on and frees what it held.
+func (e *engine[T, R]) finish(t task[T], v R, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.running--
+	if err != nil && !e.cfg.keepGoing {
+		e.failLocked(err)
+	}
+	switch {
+	case e.mode == discard || e.stopped:
+		if err != nil && e.cfg.keepGoing && !e.stopped {
+			e.errs = append(e.errs, &ItemError{Index: t.index, Err: err})
+		}
+		e.releaseLocked(t.key)
+	default:
+		e.out.push(t.index, result[T, R]{index: t.index, in: t.value, val: v, err: err, key: t.key})
+		e.wakeConsumerLocked()
+	}
+	e.room.Signal()
+}
+
+// releaseLocked frees a delivered task's slots.
+func (e *engine[T, R]) releaseLocked(k *keyState) {
+	e.open--
+	if k != nil {
+		k.open--
+	}
+	if e.pulledAll && e.open == 0 && len(e.parked) == 0 {
+		e.wakeConsumerLocked()
+	}
+}
+
+// receive waits for the next result the consumer may have. ok is false
+// once the run has ended: it has stopped (e.err and e.panicked say why) or
+// every input has been delivered.
+//
+// With MaxAtOnce(1) and no buffer, no task can run while the consumer
+// holds a result, nor can a result wait for it while a task runs, so the
+// consumer runs the tasks itself and no worker goroutine is started: the
+// results are the same, without two goroutine switches per task.
+func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		if e.stopped {
+			return r, false
+		}
+		if r, ok = e.out.pop(); ok {
+			e.releaseLocked(r.key)
+			e.room.Signal()
+			return r, true
+		}
+		if e.pulledAll && e.open == 0 && len(e.parked) == 0 {
+			return r, false
+		}
+		if e.inline {
+			e.mu.Unlock()
+			if t, ok := e.next(&e.ps); ok {
+				e.run(t, &e.ps)
+			}
+			e.mu.Lock()
+			continue
+		}
+		e.waiting = true
+		e.mu.Unlock()
+		<-e.ready
+		e.mu.Lock()
+	}
+}
+
+// isContextError says whether err comes from a context ending.
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func badOption(format string, args ...any) error {
+	var c config
+	c.fail(format, args...)
+	return c.err
+}
+
+// checkMeters returns the first configuration error a meter reports.
+func checkMeters(ms []throttle.Meter) error {
+	for _, m := range ms {
+		if c, ok := m.(throttle.Checker); ok {
+			if err := c.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

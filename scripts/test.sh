@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Tests every module of the repository: the root module and the nested
+# modules (benchmarks/, redismeter/), which `go test ./...` at the root does
+# not reach. The redismeter tests start redis-server from PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+modules=(. benchmarks redismeter)
+
+fail=0
+unformatted=$(gofmt -l . | grep -v '^vendor/' || true)
+if [ -n "$unformatted" ]; then
+	echo "gofmt -l lists unformatted files:"
+	echo "$unformatted"
+	fail=1
+fi
+
+for m in "${modules[@]}"; do
+	echo "== $m: go vet"
+	(cd "$m" && go vet ./...) || fail=1
+	echo "== $m: go test -race"
+	(cd "$m" && go test -race -shuffle=on -count=1 ./...) || fail=1
+	echo "== $m: benchmarks compile and run (no timings asserted)"
+	(cd "$m" && go test -run '^$' -bench . -benchtime 100x ./...) || fail=1
+done
+
+exit "$fail"

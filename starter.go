@@ -1,0 +1,185 @@
+package trimeter
+
+import (
+	"runtime/debug"
+	"time"
+
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// next makes the calling worker the starter and returns the next task,
+// admitted through every meter, with its permits in *ps. ok is false when
+// no task will start any more.
+func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
+	e.idle.Add(1)
+	e.startMu.Lock()
+	e.idle.Add(-1)
+	defer e.startMu.Unlock()
+	for {
+		if t, ok = e.choose(); !ok {
+			return t, false
+		}
+		if t.err != nil { // an upstream error: no meter, no fn
+			break
+		}
+		wait, err := e.admit(&t, ps, true)
+		if err != nil {
+			e.unstart(t, err)
+			continue
+		}
+		if wait > 0 {
+			e.repark(t, wait)
+			continue
+		}
+		break
+	}
+	if e.idle.Load() == 0 && (e.limit == 0 || e.workers < e.limit) {
+		e.spawn()
+	}
+	return t, true
+}
+
+// unstart ends a chosen task that could not be admitted (a meter failed, or
+// the run stopped while it waited).
+func (e *engine[T, R]) unstart(t task[T], err error) {
+	var zero R
+	e.finish(t, zero, err)
+}
+
+// choose waits until a task may take a slot and returns it with its slots
+// taken: an input that waited aside for its key and may now start, or the
+// next input of the source.
+func (e *engine[T, R]) choose() (t task[T], ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for !e.stopped {
+		var now time.Time
+		if e.keyOf != nil || !e.pausedUntil.IsZero() {
+			now = e.clock.Now()
+		}
+		var retry time.Time
+		switch {
+		case now.Before(e.pausedUntil):
+			retry = e.pausedUntil
+		case !e.hasRoom():
+			// wait for a slot
+		default:
+			if t, retry, ok = e.unparkLocked(now); ok {
+				e.takeLocked(&t)
+				return t, true
+			}
+			if !e.pulledAll && len(e.parked) < e.cfg.lookahead {
+				if t, ok = e.pullLocked(); !ok {
+					continue
+				}
+				if e.keyOf != nil {
+					now = e.clock.Now()
+				}
+				if _, ok = e.mayStartLocked(&t, now, len(e.parked)); ok {
+					e.takeLocked(&t)
+					return t, true
+				}
+				e.parkLocked(t)
+				continue
+			}
+			if e.pulledAll && len(e.parked) == 0 {
+				return t, false
+			}
+		}
+		e.sleepLocked(retry)
+	}
+	return t, false
+}
+
+// hasRoom says whether a task may take a call slot.
+func (e *engine[T, R]) hasRoom() bool {
+	return e.limit == 0 || (e.running < e.limit && e.open < e.window)
+}
+
+func (e *engine[T, R]) takeLocked(t *task[T]) {
+	e.open++
+	e.running++
+	if t.key != nil {
+		t.key.open++
+		t.key.parked--
+	}
+}
+
+// pullLocked pulls the next input with mu released, so finished results
+// reach the consumer while the source works out its next value. ok is
+// false when the source has ended or panicked, or the run stopped.
+func (e *engine[T, R]) pullLocked() (t task[T], ok bool) {
+	e.mu.Unlock()
+	t, id, ok, p := e.pull()
+	e.mu.Lock()
+	switch {
+	case p != nil:
+		e.panicLocked(p)
+		return t, false
+	case !ok:
+		e.pulledAll = true
+		if e.open == 0 && len(e.parked) == 0 {
+			e.wakeConsumerLocked()
+		}
+		return t, false
+	case e.stopped:
+		return t, false
+	}
+	if e.keyOf != nil && t.err == nil {
+		t.key = e.keyLocked(id)
+		t.key.parked++
+	}
+	return t, true
+}
+
+// pull takes the next input from the source and works out its key,
+// recovering a panic of either.
+func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
+	returned := false
+	defer func() {
+		r := recover()
+		if r == nil && !returned {
+			// The sequence or the key function called runtime.Goexit:
+			// this goroutine ends here, so stop the run now.
+			e.recordPanic(&PanicError{Value: errGoexit, Stack: debug.Stack()})
+			return
+		}
+		if sp, isSource := r.(sourcePanic); isSource {
+			p = sp.p
+		} else if r != nil {
+			p = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	if t.value, t.err, t.index, ok = e.src.pull(); ok && e.keyOf != nil && t.err == nil {
+		id = e.keyOf(t.value)
+	}
+	returned = true
+	return t, id, ok, nil
+}
+
+// sleepLocked waits for a change that may let a task start: a slot freed, a
+// key released, the run stopped, or the clock reaching at (if not zero).
+func (e *engine[T, R]) sleepLocked(at time.Time) {
+	if !at.IsZero() {
+		if d := at.Sub(e.clock.Now()); d > 0 {
+			e.wake = e.clock.AfterFunc(d, func() {
+				e.mu.Lock()
+				e.room.Broadcast()
+				e.mu.Unlock()
+			})
+		} else {
+			return
+		}
+	}
+	if e.mon != nil {
+		e.mon.Wait(1)
+	}
+	e.room.Wait()
+	if e.mon != nil {
+		e.mon.Wait(-1)
+	}
+	if e.wake != nil {
+		e.wake.Stop()
+		e.wake = nil
+	}
+}

@@ -1,0 +1,83 @@
+package trimeter
+
+import (
+	"context"
+	"iter"
+)
+
+// prepare checks a call's options and builds its engine. fix forces the
+// options that the entry point implies (Ordered for RunAll, say); keys
+// finds the key function for fn's argument under PerKey.
+func prepare[T, R any](ctx context.Context, inputs any, fn func(context.Context, T) (R, error), opts []Option, mode sinkMode, fix func(*config), keys func(*config) (func(T) any, error)) (*engine[T, R], error) {
+	cfg := newConfig(opts)
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
+	if fix != nil {
+		fix(cfg)
+	}
+	if inputs == nil {
+		return nil, badOption("the input sequence is nil")
+	}
+	keyOf, err := keys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newEngine(ctx, fn, keyOf, cfg, mode)
+}
+
+// stream runs e over seq and hands each result to emit, from the calling
+// goroutine, until emit returns false or the run ends. If the run failed,
+// emit then gets one more result with index -1 and the run's error. A
+// panic of a task or of seq is raised here once every worker has
+// returned; a panic in emit goes through after the same cleanup.
+func (e *engine[T, R]) stream(seq iter.Seq2[T, error], emit func(result[T, R]) bool) {
+	e.begin(seq)
+	done := false
+	defer func() {
+		if !done {
+			e.shutdown()
+		}
+	}()
+	if e.limit == 1 && e.cfg.buffer == 0 {
+		e.inline, e.workers = true, 1
+	} else {
+		e.startMu.Lock()
+		e.spawn()
+		e.startMu.Unlock()
+	}
+	for {
+		r, ok := e.receive()
+		if !ok {
+			break
+		}
+		if !emit(r) {
+			done = true
+			_ = e.end() // the consumer is gone: only a panic is worth raising
+			return
+		}
+	}
+	done = true
+	if err := e.end(); err != nil {
+		emit(result[T, R]{index: -1, err: err})
+	}
+}
+
+// end shuts the run down and returns its error, or re-panics with the
+// panic that stopped it.
+func (e *engine[T, R]) end() error {
+	e.shutdown()
+	e.mu.Lock()
+	p, err := e.panicked, e.err
+	e.mu.Unlock()
+	if p != nil {
+		panic(p)
+	}
+	return err
+}
+
+// errorOnly yields err once, as a call that could not start does.
+func errorOnly[A, B any](yield func(A, B) bool, b B) {
+	var a A
+	yield(a, b)
+}
