@@ -118,6 +118,9 @@ func (e *engine[T, R]) unparkLocked(now time.Time) (t task[T], at time.Time, ok 
 		if ok {
 			t = e.parked[i]
 			e.parked = slices.Delete(e.parked, i, i+1)
+			if e.mon != nil {
+				e.mon.Wait(-1)
+			}
 			return t, time.Time{}, true
 		}
 		if !next.IsZero() && (at.IsZero() || next.Before(at)) {
@@ -125,10 +128,6 @@ func (e *engine[T, R]) unparkLocked(now time.Time) (t task[T], at time.Time, ok 
 		}
 	}
 	return t, at, false
-}
-
-func (e *engine[T, R]) parkLocked(t task[T]) {
-	e.parked = append(e.parked, t)
 }
 
 // repark puts back aside a chosen input whose key's own meter asked it to
@@ -143,6 +142,9 @@ func (e *engine[T, R]) repark(t task[T], wait time.Duration) {
 	t.key.retryAt = later(t.key.retryAt, e.clock.Now().Add(max(wait, keyPoll)))
 	i, _ := slices.BinarySearchFunc(e.parked, t.index, func(p task[T], index int) int { return p.index - index })
 	e.parked = slices.Insert(e.parked, i, t)
+	if e.mon != nil {
+		e.mon.Wait(1)
+	}
 }
 
 func later(a, b time.Time) time.Time {

@@ -84,7 +84,7 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 			}
 		}
 		if e.mon != nil {
-			e.mon.Finish(err != nil)
+			e.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
 		}
 	}()
 	v, err = e.fn(e.ctx, t.value)

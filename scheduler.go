@@ -117,6 +117,9 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	}
 	if e.limit > 0 {
 		e.window = e.limit + cfg.buffer
+		if e.mon != nil {
+			e.mon.SetLimit(int64(e.limit))
+		}
 	}
 	e.room.L = &e.mu
 	e.out.ordered = cfg.ordered

@@ -105,6 +105,14 @@ func (e *engine[T, R]) takeLocked(t *task[T]) {
 	}
 }
 
+// parked inputs count as waiting in the monitor.
+func (e *engine[T, R]) parkLocked(t task[T]) {
+	e.parked = append(e.parked, t)
+	if e.mon != nil {
+		e.mon.Wait(1)
+	}
+}
+
 // pullLocked pulls the next input with mu released, so finished results
 // reach the consumer while the source works out its next value. ok is
 // false when the source has ended or panicked, or the run stopped.
@@ -171,13 +179,7 @@ func (e *engine[T, R]) sleepLocked(at time.Time) {
 			return
 		}
 	}
-	if e.mon != nil {
-		e.mon.Wait(1)
-	}
 	e.room.Wait()
-	if e.mon != nil {
-		e.mon.Wait(-1)
-	}
 	if e.wake != nil {
 		e.wake.Stop()
 		e.wake = nil

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trimeter-go/trimeter/examples/internal/demo"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// smallConfig crawls four hosts, one of each kind, in about 1.5 s: the
+// busy host asks for one pause of a second. The hosts leave the crawler
+// more room than in the demo, so that a loaded machine cannot bunch its
+// requests up past a host's limit.
+var smallConfig = config{
+	hosts: []hostPlan{{"a.test", steady, 12}, {"b.test", flaky, 20}, {"c.test", busy, 8}, {"d.test", slow, 4}},
+	rules: rules{atOnce: 2, perSecond: 40, pause: time.Second, grace: 500 * time.Millisecond,
+		busyEvery: 6, slowness: 0.1},
+	hostAtOnce: 2, perHost: 20, attempts: 3, atOnce: 6, storeAtOnce: 2, seed: 3, verbose: true,
+}
+
+func TestASmallCrawlHoldsTheHostsLimits(t *testing.T) {
+	var out strings.Builder
+	rep, err := run(context.Background(), smallConfig, demo.NewConsole(&out, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.problems(); len(p) > 0 {
+		t.Errorf("problems: %q", p)
+	}
+	// b.test: page 19 is missing, page 11 always fails; 3 and 13 fail once,
+	// 7 twice, 11 three times. c.test: its 6th request gets a 503.
+	if rep.stored != 42 || rep.failed != 2 {
+		t.Errorf("%d stored, %d failed; want 42 and 2", rep.stored, rep.failed)
+	}
+	want := map[string]map[int]int{
+		"b.test": {http.StatusOK: 18, http.StatusInternalServerError: 7, http.StatusNotFound: 1},
+		"c.test": {http.StatusOK: 8, http.StatusServiceUnavailable: 1},
+	}
+	for _, h := range rep.hosts {
+		if w, ok := want[h.plan.name]; ok && !equal(h.counts().sent, w) {
+			t.Errorf("%s answered %v, want %v", h.plan.name, h.counts().sent, w)
+		}
+	}
+	if rep.fetch.Retried != 7 {
+		t.Errorf("%d retries, want 7 (6 after a 500, 1 after a 503)", rep.fetch.Retried)
+	}
+	if n := strings.Count(out.String(), "FAIL"); n != 2 {
+		t.Errorf("printed %d failures, want 2:\n%s", n, out.String())
+	}
+}
+
+func equal(a, b map[int]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
+	h := newHost(hostPlan{"a.test", steady, 5}, smallConfig.rules)
+	now := time.Now()
+	h.pausedFrom, h.pausedUntil = now, now.Add(time.Second)
+	cases := []struct {
+		name               string
+		at                 time.Duration
+		inFlight, inWindow int
+		want               int
+	}{
+		{"within the grace after a pause began", 400 * time.Millisecond, 1, 1, http.StatusOK},
+		{"during the pause", 600 * time.Millisecond, 1, 1, http.StatusTooManyRequests},
+		{"after the pause", time.Second, 1, 1, http.StatusOK},
+		{"one too many at once", time.Second, 3, 1, http.StatusTooManyRequests},
+		{"one too many in a second", time.Second, 1, 41, http.StatusTooManyRequests},
+	}
+	for _, c := range cases {
+		if got := h.admit(now.Add(c.at), c.inFlight, c.inWindow, 0, true); got != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
+		}
+	}
+	h.answer(httptest.NewRecorder(), http.StatusTooManyRequests, 0)
+	rep := report{cfg: smallConfig, hosts: []*host{h}}
+	if p := rep.problems(); len(p) != 1 || !strings.Contains(p[0], "a.test turned away 3 request(s) over its limits (1 at once, 1 during a pause, 1 in a second)") {
+		t.Errorf("problems = %q, want one for a.test", p)
+	}
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trimeter-go/trimeter/examples/internal/demo"
+)
+
+// rules are what every host enforces, and how its pages behave.
+type rules struct {
+	atOnce    int           // requests in progress at once
+	perSecond int           // requests arriving within any one second
+	pause     time.Duration // the Retry-After of a 429 or 503: whole seconds
+	// grace is how long after a 429 or 503 requests may still arrive
+	// without breaking the pause: they were sent before the answer was read.
+	grace     time.Duration
+	busyEvery int     // a busy host answers 503 to every busyEvery-th request
+	slowness  float64 // scales every page's latency
+}
+
+// A host answers for one host name. It turns away, with 429, a request
+// over its limits or one sent during the pause it asked for, and counts
+// what it sees.
+type host struct {
+	plan  hostPlan
+	rules rules
+	tally demo.Tally
+
+	mu          sync.Mutex
+	admitted    int
+	attempts    map[int]int    // requests per page, admitted ones
+	served      map[int]int    // 200 answers per page
+	sent        map[int]int    // answers per status code
+	over        map[string]int // requests turned away, by reason
+	pausedFrom  time.Time
+	pausedUntil time.Time
+}
+
+func newHost(p hostPlan, r rules) *host {
+	return &host{plan: p, rules: r, attempts: map[int]int{}, served: map[int]int{}, sent: map[int]int{}, over: map[string]int{}}
+}
+
+func (h *host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	inFlight, inWindow := h.tally.Arrive(now, time.Second)
+	n, found := pageNumber(r.URL.Path, h.plan.pages)
+	status := h.admit(now, inFlight, inWindow, n, found)
+	if status == http.StatusOK || status == http.StatusInternalServerError {
+		sleep(r.Context(), time.Duration(float64(latency(h.plan, n))*h.rules.slowness))
+	}
+	// The request stops counting before any byte of the answer leaves.
+	h.tally.Leave()
+	h.answer(w, status, n)
+}
+
+// admit decides the status of a request that arrived at now for page n.
+func (h *host) admit(now time.Time, inFlight, inWindow, n int, found bool) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case inFlight > h.rules.atOnce:
+		h.over["at once"]++
+		return http.StatusTooManyRequests
+	case inWindow > h.rules.perSecond:
+		h.over["in a second"]++
+		return http.StatusTooManyRequests
+	case !now.Before(h.pausedFrom.Add(h.rules.grace)) && now.Before(h.pausedUntil):
+		h.over["during a pause"]++
+		return http.StatusTooManyRequests
+	case !found:
+		return http.StatusNotFound
+	}
+	h.admitted++
+	h.attempts[n]++
+	if h.plan.kind == busy && h.admitted%h.rules.busyEvery == 0 {
+		return http.StatusServiceUnavailable
+	}
+	if h.plan.kind == flaky {
+		fails, missing := flakyPage(n)
+		if missing {
+			return http.StatusNotFound
+		}
+		if h.attempts[n] <= fails {
+			return http.StatusInternalServerError
+		}
+	}
+	return http.StatusOK
+}
+
+// answer writes the answer, counts it, and starts a pause after a 429 or
+// 503.
+func (h *host) answer(w http.ResponseWriter, status, n int) {
+	h.mu.Lock()
+	h.sent[status]++
+	switch status {
+	case http.StatusOK:
+		h.served[n]++
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		h.pausedFrom = time.Now()
+		h.pausedUntil = h.pausedFrom.Add(h.rules.pause)
+		w.Header().Set("Retry-After", strconv.Itoa(int(h.rules.pause/time.Second)))
+	}
+	h.mu.Unlock()
+	if status != http.StatusOK {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(pageBody(h.plan, n))
+}
+
+// pageNumber parses /page/N, for N below pages.
+func pageNumber(path string, pages int) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(path, "/page/"))
+	return n, err == nil && n >= 0 && n < pages
+}
+
+// hostCounts is what one host counted.
+type hostCounts struct {
+	requests, peak, maxInSecond int
+	sent                        map[int]int // answers per status
+	over                        map[string]int
+	twice                       []int // pages served more than once
+}
+
+// counts returns what h counted so far.
+func (h *host) counts() hostCounts {
+	c := hostCounts{requests: h.tally.Requests(), peak: h.tally.Peak(), maxInSecond: h.tally.MaxInWindow(time.Second)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c.sent, c.over = maps.Clone(h.sent), maps.Clone(h.over)
+	for n, times := range h.served {
+		if times > 1 {
+			c.twice = append(c.twice, n)
+		}
+	}
+	slices.Sort(c.twice)
+	return c
+}

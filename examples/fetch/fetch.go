@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/examples/internal/demo"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// config sets the size of a run and the limits it asks for.
+type config struct {
+	pages     int
+	atOnce    int     // MaxAtOnce
+	perSecond float64 // MaxPerSecond
+	burst     int     // MaxBurst
+	slowness  float64 // scales the pages' latencies
+	seed      uint64
+	verbose   bool // print a line per page
+}
+
+// demoConfig takes about eight seconds: the rate limit allows 10 requests
+// at once and then 40 a second, and the pages' latencies make 8 at once a
+// limit too.
+var demoConfig = config{pages: 300, atOnce: 8, perSecond: 40, burst: 10, slowness: 1, seed: 1, verbose: true}
+
+// result is what fetching one page came to.
+type result struct {
+	bytes int64
+	took  time.Duration
+}
+
+// run starts a server, fetches all its pages under cfg's limits, printing
+// to con as results arrive, and reports what the server saw.
+func run(ctx context.Context, cfg config, con *demo.Console) (report, error) {
+	pages := planPages(cfg.pages, cfg.seed, cfg.slowness)
+	epoch := time.Now()
+	srv, err := startServer(pages, epoch)
+	if err != nil {
+		return report{}, err
+	}
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.atOnce}}
+	defer client.CloseIdleConnections()
+
+	con.Println(fmt.Sprintf("Fetching %d pages from %s: at most %d at once, %g per second (bursts of %d).",
+		cfg.pages, srv.url, cfg.atOnce, cfg.perSecond, cfg.burst))
+	rep := report{cfg: cfg, planned: plannedFailures(pages)}
+	var mon throttle.Monitor
+	start := time.Now()
+	stop := con.Follow(time.Second, progress(&mon, cfg.pages, start))
+	err = fetchAll(ctx, cfg, &mon, fetcher(client, srv.url, epoch), con, &rep)
+	stop()
+	rep.elapsed = time.Since(start)
+	rep.requests = srv.tally.Requests()
+	rep.peakAtOnce = srv.tally.Peak()
+	rep.maxInSecond = srv.tally.MaxInWindow(time.Second)
+	return rep, err
+}
+
+// fetchAll fetches every page under cfg's limits, watched by mon, and
+// counts the results in rep as they arrive. It returns an error only when
+// the run as a whole failed (it was interrupted, say); a page's failure is
+// a result like any other.
+func fetchAll(ctx context.Context, cfg config, mon *throttle.Monitor, fetch func(context.Context, string) (result, error), con *demo.Console, rep *report) error {
+	outcomes := trimeter.Outcomes(ctx, paths(cfg.pages), fetch,
+		trimeter.MaxAtOnce(cfg.atOnce),
+		trimeter.MaxPerSecond(cfg.perSecond),
+		trimeter.MaxBurst(cfg.burst),
+		trimeter.Watch(mon),
+	)
+	for in, out := range outcomes {
+		if in.Index < 0 { // a bad option: nothing ran
+			return out.Err
+		}
+		res, err := out.Unwrap()
+		if err != nil {
+			rep.failed++
+			if cfg.verbose {
+				con.Println(fmt.Sprintf("  FAIL %-10s %v", in.Value, err))
+			}
+			continue
+		}
+		rep.ok++
+		if cfg.verbose {
+			con.Println(fmt.Sprintf("  ok   %-10s %5.1f KB %5d ms", in.Value, float64(res.bytes)/1024, res.took.Milliseconds()))
+		}
+	}
+	return ctx.Err()
+}
+
+// paths yields the path of each of n pages.
+func paths(n int) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := range n {
+			if !yield(fmt.Sprintf("/page/%d", i)) {
+				return
+			}
+		}
+	}
+}
+
+// fetcher returns the task: get base+path and read the whole answer. The
+// request tells the server when it started, counted from epoch.
+func fetcher(client *http.Client, base string, epoch time.Time) func(context.Context, string) (result, error) {
+	return func(ctx context.Context, path string) (result, error) {
+		start := time.Now()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return result{}, err
+		}
+		req.Header.Set(startedHeader, strconv.FormatInt(int64(start.Sub(epoch)), 10))
+		resp, err := client.Do(req)
+		if err != nil {
+			return result{}, err
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil {
+			return result{}, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return result{}, errors.New(resp.Status)
+		}
+		return result{bytes: n, took: time.Since(start)}, nil
+	}
+}
+
+// plannedFailures counts the pages planned to fail.
+func plannedFailures(pages []page) int {
+	n := 0
+	for _, p := range pages {
+		if p.status != http.StatusOK {
+			n++
+		}
+	}
+	return n
+}

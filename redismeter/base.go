@@ -1,0 +1,86 @@
+package redismeter
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// base is what a meter shares with the meters its ForKey returns: the
+// client, the options, the counts and what it knows of Redis's health.
+type base struct {
+	client redis.UniversalClient
+	cfg    config
+	mon    *throttle.Monitor
+	down   *atomic.Int64 // unix nanos until which Redis is not asked (fallback only)
+}
+
+func newBase(client redis.UniversalClient, cfg config) base {
+	if client == nil {
+		cfg.fail(badValue("client is nil"))
+	}
+	return base{client: client, cfg: cfg, mon: throttle.NewMonitor(cfg.clock), down: new(atomic.Int64)}
+}
+
+// call gives fn a context bounded by the call timeout.
+func (b *base) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+	defer cancel()
+	return fn(ctx)
+}
+
+// detached is for calls made from Done, which has no context of its own.
+func (b *base) detached(fn func(ctx context.Context) error) error {
+	return b.call(context.Background(), fn)
+}
+
+// local reports whether the meter should use its local meter now, because
+// Redis failed less than a second ago.
+func (b *base) local() bool {
+	return b.cfg.share > 0 && b.cfg.clock.Now().UnixNano() < b.down.Load()
+}
+
+// failed decides what a failed Redis call means for a caller: ctx's own
+// error when ctx ended, nil when the local meter takes over (and Redis is
+// left alone for a second), or an error wrapping ErrUnavailable.
+func (b *base) failed(ctx context.Context, kind, key string, err error) error {
+	if err := ended(ctx); err != nil {
+		return err
+	}
+	if b.cfg.share == 0 {
+		return unavailable(kind, key, err)
+	}
+	b.down.Store(b.cfg.clock.Now().Add(recheck).UnixNano())
+	return nil
+}
+
+// ended returns ctx's error, or DeadlineExceeded once its deadline has
+// passed: a network deadline set from ctx may fire a moment before ctx
+// itself reports it.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// finish counts the end of an attempt.
+func (b *base) finish(o throttle.Outcome) {
+	b.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
+}
+
+// pauseUntil is when a pause of d asked for now ends.
+func (b *base) pauseUntil(d time.Duration) time.Time {
+	return b.cfg.clock.Now().Add(d)
+}
+
+// once guards a permit's Done.
+type once struct{ done atomic.Bool }
+
+func (o *once) first() bool { return o.done.CompareAndSwap(false, true) }

@@ -1,0 +1,278 @@
+package redismeter
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// poll is how often a waiting caller asks Redis again whether a slot has
+// come free in another process; slots given back in this process wake it
+// at once. Each wait is jittered by up to a quarter either way.
+const poll = 10 * time.Millisecond
+
+// minLease is the shortest lease NewConcurrency accepts.
+const minLease = 10 * time.Millisecond
+
+// Concurrency lets at most n tasks run at once across every process that
+// uses the same key. Each running task holds a lease on a slot: a member
+// of the Redis sorted set "slots:{key}", scored by the time its lease ends
+// on the Redis server's clock. While a process holds slots, one goroutine
+// renews their leases every third of a lease; when the process dies, its
+// slots come back within one lease. A pause is kept under
+// "slots:{key}:pause". Build one with [NewConcurrency]; it is safe for
+// concurrent use, and costs one Redis round trip per start and one per
+// end.
+//
+// A Concurrency implements [throttle.Meter], [throttle.Trier],
+// [throttle.Keyed], [throttle.Checker] and [throttle.Watcher]. Call Close
+// when done with it, to stop its renewing goroutine at once.
+type Concurrency struct {
+	base
+	key      string
+	n        int
+	lease    time.Duration
+	err      error
+	root     bool
+	leases   *leases // shared with the meters ForKey returns
+	ids      *holderIDs
+	gate     gate
+	turn     turnstile
+	freed    signal
+	fallback throttle.Meter // nil under the fail policy
+}
+
+// NewConcurrency returns a meter that lets at most n tasks run at once
+// across every process that uses key on the same Redis. lease is how long
+// a slot stays taken without renewal: the slots of a process that dies
+// come back within it. Choose it well above the time a renewal takes
+// (the call timeout, one second by default); it must be at least 10 ms.
+//
+// A bad value (a nil client, an empty key, n below 1, a short lease, a
+// bad option) does not panic: Err reports it, naming the value, and every
+// Acquire returns it. See [FallbackShare] for what happens when Redis
+// fails.
+func NewConcurrency(client redis.UniversalClient, key string, n int, lease time.Duration, opts ...Option) *Concurrency {
+	cfg := newConfig(opts)
+	cfg.fail(checkConcurrency(key, n, lease))
+	b := newBase(client, cfg)
+	c := newConcurrency(b, key, n, lease, newLeases(&b, lease), newHolderIDs())
+	c.root = true
+	c.mon.SetLimit(int64(n))
+	return c
+}
+
+func checkConcurrency(key string, n int, lease time.Duration) error {
+	switch {
+	case key == "":
+		return badValue("NewConcurrency: key is empty")
+	case n < 1:
+		return badValue("NewConcurrency(n %d): must be at least 1", n)
+	case lease < minLease:
+		return badValue("NewConcurrency(lease %v): must be at least %v", lease, minLease)
+	}
+	return nil
+}
+
+func newConcurrency(b base, key string, n int, lease time.Duration, l *leases, ids *holderIDs) *Concurrency {
+	c := &Concurrency{base: b, key: key, n: n, lease: lease, err: b.cfg.err, leases: l, ids: ids, turn: make(turnstile, 1)}
+	if c.err == nil && b.cfg.share > 0 {
+		c.fallback, c.err = localConcurrency(int(scaled(float64(n), b.cfg.share)), b.cfg.clock)
+	}
+	return c
+}
+
+// Err returns the error that names the bad value the meter was built with,
+// or nil.
+func (c *Concurrency) Err() error { return c.err }
+
+// Stats returns the meter's counts in this process, for the meter and
+// every meter its ForKey returned; a permit done Unused counts as started
+// and finished. Limit is n. PausedUntil is the end of the latest pause
+// this process set or learned of on the meter's own key.
+func (c *Concurrency) Stats() throttle.Stats { return c.mon.Stats() }
+
+// ForKey returns a Concurrency with the same limit, lease and options on
+// the key key + ":" + k, for trimeter.PerKey. Its counts add to c's Stats,
+// its leases are renewed by c's goroutine, and c's Close closes it too.
+// Under [FallbackShare] each meter ForKey returns keeps its own local
+// meter.
+func (c *Concurrency) ForKey(k string) throttle.Meter {
+	return newConcurrency(c.base, c.key+":"+k, c.n, c.lease, c.leases, c.ids)
+}
+
+// Close stops renewing the leases of c and of the meters its ForKey
+// returned, and waits until the renewing goroutine has exited (at most
+// one call timeout). Slots still held are given back when their permits
+// are done, or else when their leases end. Acquire and TryAcquire return
+// [ErrClosed] afterwards. Close does not talk to Redis, and returns nil.
+func (c *Concurrency) Close() error {
+	c.leases.close()
+	return nil
+}
+
+// Acquire waits until a slot is free and returns its permit. One caller
+// per meter and process asks Redis at a time, every 10 ms or so (at once
+// when this process gives a slot back); the others wait their turn. When
+// ctx ends first it returns ctx's error at once. When Redis fails it
+// returns an error that wraps [ErrUnavailable], or falls back (see
+// [FallbackShare]). A meter built with a bad value returns that error.
+func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	c.mon.Wait(1)
+	defer c.mon.Wait(-1)
+	if err := c.turn.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer c.turn.leave()
+	for {
+		freed := c.freed.wait()
+		p, wait, err := c.TryAcquire(ctx)
+		if p != nil || err != nil {
+			return p, err
+		}
+		if wait <= 0 && c.fallback != nil {
+			return acquireLocal(ctx, &c.base, c.fallback)
+		}
+		if err := sleep(ctx, c.cfg.clock, wait, freed); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// TryAcquire asks Redis for a slot once (one round trip) and returns a
+// permit when it got one. Otherwise it returns how long to wait before
+// asking again: the rest of a pause, or a short poll interval. Errors are
+// as for Acquire.
+func (c *Concurrency) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	if err := c.usable(ctx); err != nil {
+		return nil, 0, err
+	}
+	if d := c.gate.wait(c.cfg.clock.Now()); d > 0 {
+		return nil, d, nil
+	}
+	if c.local() {
+		return tryLocal(ctx, &c.base, c.fallback)
+	}
+	id := c.ids.next()
+	granted, wait, paused, err := c.take(ctx, id)
+	switch {
+	case err != nil:
+		if err := c.failed(ctx, "concurrency", c.key, err); err != nil {
+			return nil, 0, err
+		}
+		return tryLocal(ctx, &c.base, c.fallback)
+	case paused:
+		c.hold(wait)
+		return nil, wait, nil
+	case !granted:
+		return nil, jitter(min(max(wait, time.Millisecond), poll)), nil
+	}
+	if err := c.leases.add(c.slotsKey(), id); err != nil {
+		c.forget(id)
+		return nil, 0, err
+	}
+	c.mon.Start(false)
+	return &slotPermit{c: c, id: id}, 0, nil
+}
+
+func (c *Concurrency) usable(ctx context.Context) error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.leases.isClosed() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// take runs the acquire script for holder id. When the call fails after
+// the request may have reached Redis, the slot it may have taken is given
+// back at once rather than at the end of its lease.
+func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
+	var res []int64
+	err = c.call(ctx, func(ctx context.Context) error {
+		keys := []string{c.slotsKey(), c.pauseKey()}
+		res, err = acquireScript.Run(ctx, c.client, keys, c.n, millis(c.lease), id).Int64Slice()
+		return err
+	})
+	if err != nil {
+		if ended(ctx) != nil || isTimeout(err) {
+			c.forget(id)
+		}
+		return false, 0, false, err
+	}
+	if len(res) != 3 {
+		return false, 0, false, errors.New("unexpected reply to the acquire script")
+	}
+	return res[0] == 1, time.Duration(res[1]) * time.Millisecond, res[2] == 1, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// forget removes holder id's slot, if it has one.
+func (c *Concurrency) forget(id string) {
+	_ = c.detached(func(ctx context.Context) error {
+		return c.client.ZRem(ctx, c.slotsKey(), id).Err()
+	})
+}
+
+func (c *Concurrency) slotsKey() string { return "slots:{" + c.key + "}" }
+
+func (c *Concurrency) pauseKey() string { return "slots:{" + c.key + "}:pause" }
+
+// hold keeps this process from asking Redis until a pause of d ends.
+func (c *Concurrency) hold(d time.Duration) {
+	until := c.pauseUntil(d)
+	c.gate.hold(until)
+	if c.root {
+		c.mon.SetPause(until)
+	}
+}
+
+// slotPermit is a slot held in Redis.
+type slotPermit struct {
+	c    *Concurrency
+	id   string
+	once once
+}
+
+// Done gives the slot back and wakes a caller of this process waiting for
+// one; o.Pause, when positive, pauses the key in Redis for every process.
+// It waits for that Redis call, at most the call timeout. When Redis
+// cannot be reached the slot comes back when its lease ends, and the
+// pause holds in this process only.
+func (p *slotPermit) Done(o throttle.Outcome) {
+	if !p.once.first() {
+		return
+	}
+	c := p.c
+	c.leases.remove(c.slotsKey(), p.id)
+	var pause int64
+	if o.Pause > 0 {
+		c.hold(o.Pause)
+		pause = millis(o.Pause)
+	}
+	_ = c.detached(func(ctx context.Context) error {
+		keys := []string{c.slotsKey(), c.pauseKey()}
+		return releaseScript.Run(ctx, c.client, keys, p.id, pause).Err()
+	})
+	c.freed.fire()
+	c.finish(o)
+}
+
+// jitter spreads d by up to a quarter either way, so that processes
+// polling the same key do not keep asking in step.
+func jitter(d time.Duration) time.Duration {
+	return d - d/4 + rand.N(d/2+1)
+}

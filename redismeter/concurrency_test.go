@@ -1,0 +1,210 @@
+package redismeter
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+func TestConcurrencyBadValuesAreReportedNotPanicked(t *testing.T) {
+	client := newClient("127.0.0.1:1") // never dialled
+	defer client.Close()
+	for _, tc := range []struct {
+		name string
+		m    *Concurrency
+		want string
+	}{
+		{"nil client", NewConcurrency(nil, "k", 1, time.Second), "client is nil"},
+		{"empty key", NewConcurrency(client, "", 1, time.Second), "key is empty"},
+		{"zero n", NewConcurrency(client, "k", 0, time.Second), "n 0"},
+		{"short lease", NewConcurrency(client, "k", 1, time.Millisecond), "lease 1ms"},
+		{"bad share", NewConcurrency(client, "k", 1, time.Second, FallbackShare(-1)), "FallbackShare(-1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkBad(t, tc.m, tc.want)
+			tc.m.Close()
+		})
+	}
+}
+
+func TestConcurrencyLimitIsReachedAndHeldAcrossProcesses(t *testing.T) {
+	srv := startRedis(t)
+	a := NewConcurrency(srv.client(t), "slots", 3, time.Second)
+	b := NewConcurrency(srv.client(t), "slots", 3, time.Second) // another client: another process
+	defer a.Close()
+	defer b.Close()
+	var held []throttle.Permit
+	for i, m := range []*Concurrency{a, b, a} {
+		p, _, err := m.TryAcquire(ctx)
+		if p == nil || err != nil {
+			t.Fatalf("slot %d: %v, %v", i, p, err)
+		}
+		held = append(held, p)
+	}
+	p, wait, err := b.TryAcquire(ctx)
+	if p != nil || err != nil || wait <= 0 || wait > 2*poll {
+		t.Fatalf("TryAcquire past the limit = %v, %v, %v; want a short poll", p, wait, err)
+	}
+	held[0].Done(throttle.Outcome{Status: throttle.Succeeded})
+	if p, _, err := b.TryAcquire(ctx); p == nil || err != nil {
+		t.Fatalf("TryAcquire after a release = %v, %v", p, err)
+	} else {
+		held[0] = p
+	}
+	if s := a.Stats(); s.Limit != 3 || s.InFlight != 1 || s.Finished != 1 {
+		t.Errorf("Stats = %+v, want limit 3, 1 in flight, 1 finished", s)
+	}
+	for _, p := range held {
+		p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	}
+	if n := srv.client(t).ZCard(ctx, "slots:{slots}").Val(); n != 0 {
+		t.Errorf("%d slots still taken after every permit was done", n)
+	}
+}
+
+// TestConcurrencyIsNeverExceeded runs workers through two meters on one
+// key and measures the peak number of tasks between Acquire and Done.
+func TestConcurrencyIsNeverExceeded(t *testing.T) {
+	srv := startRedis(t)
+	const n = 3
+	ms := []*Concurrency{
+		NewConcurrency(srv.client(t), "gauge", n, time.Second),
+		NewConcurrency(srv.client(t), "gauge", n, time.Second),
+	}
+	var inside, peak atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := ms[w%2]
+			for range 15 {
+				p, err := m.Acquire(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				now := inside.Add(1)
+				for old := peak.Load(); now > old && !peak.CompareAndSwap(old, now); old = peak.Load() {
+				}
+				inside.Add(-1)
+				p.Done(throttle.Outcome{Status: throttle.Succeeded})
+			}
+		}()
+	}
+	wg.Wait()
+	for _, m := range ms {
+		m.Close()
+	}
+	if got := peak.Load(); got > n {
+		t.Errorf("peak in flight %d, limit %d", got, n)
+	}
+}
+
+func TestConcurrencyReleaseWakesAWaiterOfTheProcessAtOnce(t *testing.T) {
+	srv := startRedis(t)
+	clock := clockwork.NewFakeClock() // its poll timer never fires by itself
+	m := NewConcurrency(srv.client(t), "wake", 1, time.Second, WithClock(clock))
+	defer m.Close()
+	first, err := m.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error)
+	go func() {
+		p, err := m.Acquire(ctx)
+		if err == nil {
+			p.Done(throttle.Outcome{Status: throttle.Succeeded})
+		}
+		got <- err
+	}()
+	// The renewal ticker and the waiter's poll timer.
+	if err := clock.BlockUntilContext(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	first.Done(throttle.Outcome{Status: throttle.Succeeded})
+	if err := <-got; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+}
+
+func TestConcurrencyPauseHoldsOffOtherProcesses(t *testing.T) {
+	srv := startRedis(t)
+	a := NewConcurrency(srv.client(t), "pushed", 5, time.Second)
+	b := NewConcurrency(srv.client(t), "pushed", 5, time.Second)
+	defer a.Close()
+	defer b.Close()
+	p, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Done(throttle.Outcome{Status: throttle.PushedBack, Pause: 2 * time.Second})
+	p, wait, err := b.TryAcquire(ctx)
+	if p != nil || err != nil || wait < time.Second || wait > 2*time.Second {
+		t.Fatalf("TryAcquire during another's pause = %v, %v, %v; want a wait of about 2s", p, wait, err)
+	}
+	if b.Stats().PausedUntil.IsZero() || a.Stats().PausedUntil.IsZero() {
+		t.Error("Stats().PausedUntil is zero during a pause")
+	}
+}
+
+func TestConcurrencyForKeyGivesEachKeyItsSlots(t *testing.T) {
+	srv := startRedis(t)
+	m := NewConcurrency(srv.client(t), "host", 1, time.Second)
+	defer m.Close()
+	a, b := m.ForKey("a").(*Concurrency), m.ForKey("b").(*Concurrency)
+	pa, _, err := a.TryAcquire(ctx)
+	if pa == nil || err != nil {
+		t.Fatalf("key a: %v, %v", pa, err)
+	}
+	if p, _, err := a.TryAcquire(ctx); p != nil || err != nil {
+		t.Fatalf("key a again: %v, %v; want a wait", p, err)
+	}
+	pb, _, err := b.TryAcquire(ctx)
+	if pb == nil || err != nil {
+		t.Fatalf("key b: %v, %v", pb, err)
+	}
+	if n := srv.client(t).Exists(ctx, "slots:{host:a}", "slots:{host:b}").Val(); n != 2 {
+		t.Errorf("%d of the sets slots:{host:a} and slots:{host:b} exist, want both", n)
+	}
+	pa.Done(throttle.Outcome{Status: throttle.Succeeded})
+	pb.Done(throttle.Outcome{Status: throttle.Succeeded})
+}
+
+func TestConcurrencyRenewsOnlyWhileItHoldsSlots(t *testing.T) {
+	srv := startRedis(t)
+	m := NewConcurrency(srv.client(t), "renew", 2, time.Second)
+	renewing := func() bool {
+		m.leases.mu.Lock()
+		defer m.leases.mu.Unlock()
+		return m.leases.stop != nil
+	}
+	if renewing() {
+		t.Fatal("renewing before any slot was taken")
+	}
+	p, err := m.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := m.ForKey("k").Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	if !renewing() {
+		t.Fatal("not renewing while a key's slot is held")
+	}
+	q.Done(throttle.Outcome{Status: throttle.Succeeded})
+	if renewing() {
+		t.Fatal("still renewing with no slot held")
+	}
+	m.Close()
+	if _, err := m.Acquire(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Acquire after Close = %v, want ErrClosed", err)
+	}
+}

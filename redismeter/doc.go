@@ -1,0 +1,41 @@
+// Package redismeter provides meters (see package
+// github.com/trimeter-go/trimeter/throttle) whose state lives in Redis, so
+// that one limit holds across every process that uses the same key: two
+// containers that each run
+//
+//	trimeter.RunOnEach(ctx, inputs, fn, trimeter.WithMeter(redismeter.NewRate(client, "api", 5, 1)))
+//
+// start at most five tasks per second between them, not five each.
+//
+//   - [Rate] is a token bucket (GCRA) kept in Redis by the
+//     github.com/go-redis/redis_rate library: in any window of length t,
+//     at most burst + rate·t starts, summed over all processes. One Redis
+//     round trip per start.
+//   - [Concurrency] lets at most n tasks run at once across all processes.
+//     Each running task holds a lease in Redis that its process renews
+//     while the task runs; the slots of a process that dies come back
+//     within one lease.
+//
+// Both give one limit per key through ForKey (for trimeter.PerKey), keep a
+// push-back pause (Outcome.Pause) in Redis so that every process holds
+// off, report their counts through Stats, and report a bad constructor
+// value through Err instead of panicking. Limits in Redis are timed by the
+// Redis server's clock, so the processes' clocks need not agree.
+//
+// # When Redis is down or slow
+//
+// Every Redis call has a timeout ([CallTimeout], one second by default).
+// What a failed call means is a policy chosen when the meter is built. By
+// default Acquire returns an error that wraps [ErrUnavailable] and names
+// the meter's key, so that a fail-fast run ends with it. With
+// [FallbackShare], the meter instead admits tasks through a meter of its
+// own process at a share of the limit, and asks Redis again a second
+// later. A meter never admits tasks without a limit.
+//
+// go-redis applies a context's deadline and cancellation to a command
+// already sent only when the client is built with ContextTimeoutEnabled:
+// set it, so that CallTimeout and a cancelled context end a Redis call at
+// once. Otherwise the client's own ReadTimeout and WriteTimeout (three
+// seconds by default) bound each call. Waits between calls always end at
+// once when the context ends.
+package redismeter

@@ -1,0 +1,196 @@
+// Command shared shows one rate limit shared by several processes through
+// Redis. It starts a redis-server of its own on a free loopback port, runs
+// three copies of itself as worker processes, each running
+// trimeter.RunOnEach through one redismeter.NewRate(client, "demo", 30, 1),
+// and prints each process's rate and the total: about 30 starts per second
+// between them, not 30 each. It stops Redis when done.
+//
+//	cd redismeter && go run ./examples/shared
+//
+// It needs redis-server on PATH (Debian and Ubuntu: apt-get install
+// redis-server; macOS: brew install redis).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/redismeter"
+)
+
+const (
+	workers   = 3
+	perSecond = 30
+	burst     = 1
+	runFor    = 5 * time.Second
+)
+
+// Environment of a worker process.
+const (
+	roleEnv  = "SHARED_DEMO_WORKER"
+	addrEnv  = "SHARED_DEMO_ADDR"
+	startEnv = "SHARED_DEMO_START"
+)
+
+func main() {
+	var err error
+	if os.Getenv(roleEnv) != "" {
+		err = work()
+	} else {
+		err = lead()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shared:", err)
+		os.Exit(1)
+	}
+}
+
+// lead starts Redis and the workers, and prints what they report.
+func lead() error {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return errors.New("redis-server is not on PATH: install Redis first (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)")
+	}
+	addr, stop, err := startRedis()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Printf("redis-server on %s; %d processes share redismeter.NewRate(client, %q, %d, %d) for %v\n",
+		addr, workers, "demo", perSecond, burst, runFor)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	start := time.Now().Add(time.Second) // time for the workers to start
+	outs := make([]*bufio.Scanner, workers)
+	cmds := make([]*exec.Cmd, workers)
+	for i := range workers {
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), roleEnv+"="+strconv.Itoa(i+1), addrEnv+"="+addr,
+			startEnv+"="+strconv.FormatInt(start.UnixNano(), 10))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		cmds[i], outs[i] = cmd, bufio.NewScanner(out)
+	}
+	total := 0
+	for i, out := range outs {
+		n := 0
+		for out.Scan() {
+			if c, ok := strings.CutPrefix(out.Text(), "starts "); ok {
+				n, _ = strconv.Atoi(c)
+			}
+		}
+		if err := cmds[i].Wait(); err != nil {
+			return fmt.Errorf("worker %d: %v", i+1, err)
+		}
+		fmt.Printf("process %d: %3d starts, %5.1f/s\n", i+1, n, float64(n)/runFor.Seconds())
+		total += n
+	}
+	fmt.Printf("total:     %3d starts, %5.1f/s (limit %d/s: at most %d starts in %v)\n",
+		total, float64(total)/runFor.Seconds(), perSecond, burst+int(perSecond*runFor.Seconds()), runFor)
+	return nil
+}
+
+// work runs one worker process: from the common start, for runFor, fake
+// requests of 20 to 80 ms, at most 8 at once, each through the shared
+// limit. It prints how many it started.
+func work() error {
+	client := redis.NewClient(&redis.Options{Addr: os.Getenv(addrEnv), ContextTimeoutEnabled: true})
+	defer client.Close()
+	rate := redismeter.NewRate(client, "demo", perSecond, burst)
+	start, _ := strconv.ParseInt(os.Getenv(startEnv), 10, 64)
+	time.Sleep(time.Until(time.Unix(0, start)))
+	ctx, cancel := context.WithTimeout(context.Background(), runFor)
+	defer cancel()
+	var count atomic.Int64
+	err := trimeter.RunOnEach(ctx, forever, func(ctx context.Context, _ int) error {
+		count.Add(1)
+		return request(ctx)
+	}, trimeter.MaxAtOnce(8), trimeter.WithMeter(rate))
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	fmt.Printf("starts %d\n", count.Load())
+	return nil
+}
+
+// forever yields 0, 1, 2, ... until the loop stops.
+func forever(yield func(int) bool) {
+	for i := 0; yield(i); i++ {
+	}
+}
+
+// request stands for a call to a remote service.
+func request(ctx context.Context) error {
+	t := time.NewTimer(time.Duration(20+rand.IntN(60)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startRedis runs redis-server on a free loopback port, with its files in
+// a temporary directory and no persistence, and waits until it answers.
+// stop ends it and removes the directory.
+func startRedis() (addr string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "redismeter-demo-")
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	addr = "127.0.0.1:" + port
+	if err := awaitPing(addr); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return addr, stop, nil
+}
+
+func awaitPing(addr string) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = c.Ping(context.Background()).Err(); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("redis-server on %s did not answer: %v", addr, err)
+}

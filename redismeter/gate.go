@@ -1,0 +1,64 @@
+package redismeter
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// A gate is a time before which a meter sends nothing to Redis: the end of
+// a pause it knows of, or the moment Redis said the next token is due.
+// Holding it keeps waiting callers from asking Redis again and again.
+type gate struct {
+	until atomic.Int64 // unix nanos on the meter's clock
+}
+
+// hold closes the gate until t, unless it is already closed for longer.
+func (g *gate) hold(t time.Time) {
+	n := t.UnixNano()
+	for {
+		cur := g.until.Load()
+		if cur >= n || g.until.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// wait returns how long the gate stays closed after now.
+func (g *gate) wait(now time.Time) time.Duration {
+	return time.Duration(g.until.Load() - now.UnixNano())
+}
+
+// sleep waits d on clk, or until ctx ends or wake is closed (when not nil).
+func sleep(ctx context.Context, clk clockwork.Clock, d time.Duration, wake <-chan struct{}) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.Chan():
+		return nil
+	case <-wake:
+		return nil
+	}
+}
+
+// A turnstile lets a bounded number of a meter's callers talk to Redis at
+// once, so that many waiting tasks of one process do not all poll Redis.
+type turnstile chan struct{}
+
+func (t turnstile) enter(ctx context.Context) error {
+	select {
+	case t <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t turnstile) leave() { <-t }

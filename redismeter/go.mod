@@ -1,0 +1,19 @@
+module github.com/trimeter-go/trimeter/redismeter
+
+go 1.23
+
+replace github.com/trimeter-go/trimeter => ../
+
+require (
+	github.com/go-redis/redis_rate/v10 v10.0.1
+	github.com/jonboulle/clockwork v0.5.0
+	github.com/redis/go-redis/v9 v9.18.0
+	github.com/trimeter-go/trimeter v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
+	go.uber.org/atomic v1.11.0 // indirect
+)

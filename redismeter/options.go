@@ -1,0 +1,108 @@
+package redismeter
+
+import (
+	"math"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// An Option changes how a meter of this package works. Options are built
+// only by the functions of this package. A bad value is not reported when
+// the option is built but by the meter's Err method, and by every Acquire.
+type Option interface {
+	apply(c *config)
+}
+
+type optionFunc func(c *config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// defaultTimeout bounds each Redis call unless CallTimeout says otherwise.
+const defaultTimeout = time.Second
+
+// recheck is how long a meter under FallbackShare keeps to its local meter
+// after a failed Redis call before it asks Redis again.
+const recheck = time.Second
+
+type config struct {
+	clock   clockwork.Clock
+	timeout time.Duration
+	share   float64 // 0: fail when Redis fails
+	err     error
+}
+
+func newConfig(opts []Option) config {
+	c := config{clock: clockwork.NewRealClock(), timeout: defaultTimeout}
+	for i, o := range opts {
+		if o == nil {
+			c.fail(badValue("option %d is nil", i))
+			continue
+		}
+		o.apply(&c)
+	}
+	return c
+}
+
+func (c *config) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// FallbackShare chooses the fallback policy: when a Redis call fails or
+// times out, the meter admits tasks through a meter of this process set to
+// share of its limit (a rate of share·perSecond with a burst of
+// share·burst for [Rate], share·n slots for [Concurrency]; each rounded
+// down, and at least 1), and asks Redis again a second later. Choose share
+// so that the shares of all processes add up to at most 1: with four
+// processes, 0.25 keeps the total within the limit while Redis is down.
+//
+// Tasks that hold a Redis slot of a Concurrency when Redis goes away keep
+// running and are not counted by the local meter. share must be greater
+// than 0 and at most 1. Without this option a failed Redis call is an
+// error that wraps [ErrUnavailable].
+func FallbackShare(share float64) Option {
+	return optionFunc(func(c *config) {
+		if !(share > 0 && share <= 1) {
+			c.fail(badValue("FallbackShare(%v): must be greater than 0 and at most 1", share))
+			return
+		}
+		c.share = share
+	})
+}
+
+// CallTimeout bounds every Redis call the meter makes: the call fails with
+// an error that wraps [ErrUnavailable] (or falls back, see
+// [FallbackShare]) when d passes first. The default is one second. d must
+// be positive. See the package documentation for the client setting that
+// lets go-redis apply it.
+func CallTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.fail(badValue("CallTimeout(%v): must be positive", d))
+			return
+		}
+		c.timeout = d
+	})
+}
+
+// WithClock makes the meter time its own waits on clk: the waits between
+// Redis calls, the pauses it keeps locally, lease renewal, the local meter
+// of [FallbackShare] and the second before Redis is asked again. Limits
+// kept in Redis are timed by the Redis server's clock whatever the clock.
+// The default is the real clock.
+func WithClock(clk clockwork.Clock) Option {
+	return optionFunc(func(c *config) {
+		if clk == nil {
+			c.fail(badValue("WithClock(nil): needs a clock"))
+			return
+		}
+		c.clock = clk
+	})
+}
+
+// scaled returns max(1, floor(v·share)).
+func scaled(v float64, share float64) float64 {
+	return math.Max(1, math.Floor(v*share))
+}

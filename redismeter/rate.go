@@ -1,0 +1,246 @@
+package redismeter
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// rateCallers is how many of a Rate's callers in one process may ask Redis
+// for a token at once; the others wait their turn in the process.
+const rateCallers = 4
+
+// minRetry is the shortest wait a Rate reports, so that a rounding error
+// of the store never turns into a busy loop.
+const minRetry = 100 * time.Microsecond
+
+// Rate is a token bucket shared through Redis by every process that uses
+// the same key: in any window of length t, at most burst + perSecond·t
+// tasks start, summed over all of them. The bucket is kept by the GCRA
+// script of github.com/go-redis/redis_rate under the Redis key "rate:{key}"
+// and timed by the Redis server's clock; a pause is kept under
+// "rate:{key}:pause". Build one with [NewRate]; it is safe for concurrent
+// use, and costs one Redis round trip per start.
+//
+// The bucket keeps its times as floating-point seconds in Redis, exact to
+// about a tenth of a microsecond. Processes are not served in turn: each
+// asks again when Redis says the next token is due, and whoever asks
+// first gets it. A permit done [throttle.Unused] does not give its token
+// back (redis_rate has no call for it, and a whole token given
+// back after the bucket was full could let one start too many through).
+//
+// A Rate implements [throttle.Meter], [throttle.Trier], [throttle.Keyed],
+// [throttle.Checker] and [throttle.Watcher].
+type Rate struct {
+	base
+	key       string
+	perSecond float64
+	burst     int
+	limit     redis_rate.Limit
+	err       error
+	root      bool // not made by ForKey: records pauses in the Stats
+	gate      gate
+	turn      turnstile
+	fallback  throttle.Meter // nil under the fail policy
+}
+
+// NewRate returns a meter that lets tasks start at most perSecond times
+// per second, with a bucket of burst tokens, across every process that
+// uses key on the same Redis. Fractional rates work: 0.2 is one start
+// every five seconds. The interval between starts is rounded up to a
+// whole nanosecond.
+//
+// A bad value (a nil client, an empty key, perSecond not positive and
+// finite or too small for a time.Duration, burst below 1, a bad option)
+// does not panic: Err reports it, naming the value, and every Acquire
+// returns it. See [FallbackShare] for what happens when Redis fails.
+func NewRate(client redis.UniversalClient, key string, perSecond float64, burst int, opts ...Option) *Rate {
+	cfg := newConfig(opts)
+	cfg.fail(checkRate(key, perSecond, burst))
+	r := newRate(newBase(client, cfg), key, perSecond, burst)
+	r.root = true
+	return r
+}
+
+func checkRate(key string, perSecond float64, burst int) error {
+	switch {
+	case key == "":
+		return badValue("NewRate: key is empty")
+	case !(perSecond > 0) || math.IsInf(perSecond, 0):
+		return badValue("NewRate(perSecond %v): must be positive and finite", perSecond)
+	case !(math.Ceil(float64(time.Second)/perSecond) < math.MaxInt64):
+		return badValue("NewRate(perSecond %v): too small, one start would take longer than %v", perSecond, time.Duration(math.MaxInt64))
+	case burst < 1:
+		return badValue("NewRate(burst %d): must be at least 1", burst)
+	}
+	return nil
+}
+
+func newRate(b base, key string, perSecond float64, burst int) *Rate {
+	r := &Rate{base: b, key: key, perSecond: perSecond, burst: burst, err: b.cfg.err, turn: make(turnstile, rateCallers)}
+	if r.err != nil {
+		return r
+	}
+	interval := time.Duration(math.Ceil(float64(time.Second) / perSecond))
+	r.limit = redis_rate.Limit{Rate: 1, Period: interval, Burst: burst}
+	if share := b.cfg.share; share > 0 {
+		r.fallback, r.err = localRate(perSecond*share, int(scaled(float64(burst), share)), b.cfg.clock)
+	}
+	return r
+}
+
+// Err returns the error that names the bad value the meter was built with,
+// or nil.
+func (r *Rate) Err() error { return r.err }
+
+// Stats returns the meter's counts in this process, for the meter and
+// every meter its ForKey returned. A permit done Unused counts as started
+// and finished, since its token is spent. PausedUntil is the end of the
+// latest pause this process set or learned of on the meter's own key.
+func (r *Rate) Stats() throttle.Stats { return r.mon.Stats() }
+
+// ForKey returns a Rate with the same limit and options on the key
+// key + ":" + k, for trimeter.PerKey. Its counts add to r's Stats. Under
+// [FallbackShare] each meter ForKey returns keeps its own local meter.
+func (r *Rate) ForKey(k string) throttle.Meter {
+	return newRate(r.base, r.key+":"+k, r.perSecond, r.burst)
+}
+
+// Acquire waits until a task may start and returns its permit. While the
+// bucket is empty it sleeps for as long as Redis says the next token needs,
+// then asks again; at most a few callers of one process ask Redis at once,
+// and the others wait their turn. When ctx ends first it returns ctx's
+// error at once. When Redis fails it returns an error that wraps
+// [ErrUnavailable], or falls back (see [FallbackShare]). A meter built
+// with a bad value returns that error.
+func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	r.mon.Wait(1)
+	defer r.mon.Wait(-1)
+	if err := r.turn.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer r.turn.leave()
+	for {
+		p, wait, err := r.TryAcquire(ctx)
+		if p != nil || err != nil {
+			return p, err
+		}
+		if wait <= 0 && r.fallback != nil {
+			return acquireLocal(ctx, &r.base, r.fallback)
+		}
+		if err := sleep(ctx, r.cfg.clock, max(wait, minRetry), nil); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// TryAcquire asks Redis for a token once (one round trip) and returns a
+// permit when it got one. Otherwise it returns how long to wait: until the
+// next token is due, or until a pause ends. While that wait lasts it
+// answers without asking Redis again. Errors are as for Acquire.
+func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	if r.err != nil {
+		return nil, 0, r.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	now := r.cfg.clock.Now()
+	if d := r.gate.wait(now); d > 0 {
+		return nil, d, nil
+	}
+	if r.local() {
+		return tryLocal(ctx, &r.base, r.fallback)
+	}
+	res, pause, err := r.allow(ctx, 1)
+	if err != nil {
+		if err := r.failed(ctx, "rate", r.key, err); err != nil {
+			return nil, 0, err
+		}
+		return tryLocal(ctx, &r.base, r.fallback)
+	}
+	if pause > 0 {
+		// A token taken during a pause is lost: see ratePermit.Done.
+		r.hold(pause)
+		return nil, pause, nil
+	}
+	if res.Allowed < 1 {
+		wait := max(res.RetryAfter, minRetry)
+		r.gate.hold(now.Add(wait))
+		return nil, wait, nil
+	}
+	r.mon.Start(false)
+	return &ratePermit{r: r}, 0, nil
+}
+
+// allow runs the redis_rate script for n tokens and reports the pause in
+// force on the key.
+func (r *Rate) allow(ctx context.Context, n int) (*redis_rate.Result, time.Duration, error) {
+	p := &peeker{UniversalClient: r.client, pauseKey: r.pauseKey()}
+	var res *redis_rate.Result
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		res, err = redis_rate.NewLimiter(p).AllowN(ctx, r.bucket(), r.limit, n)
+		return err
+	})
+	return res, p.pause, err
+}
+
+// bucket is the name redis_rate stores the bucket under, after its own
+// "rate:" prefix. The braces make it a Redis Cluster hash tag.
+func (r *Rate) bucket() string { return "{" + r.key + "}" }
+
+func (r *Rate) pauseKey() string { return "rate:{" + r.key + "}:pause" }
+
+// hold keeps this process from asking Redis until a pause of d ends.
+func (r *Rate) hold(d time.Duration) {
+	until := r.pauseUntil(d)
+	r.gate.hold(until)
+	if r.root {
+		r.mon.SetPause(until)
+	}
+}
+
+// pause stores a pause of d in Redis, for every process, and keeps it
+// locally too.
+func (r *Rate) pause(d time.Duration) {
+	r.hold(d)
+	_ = r.detached(func(ctx context.Context) error {
+		return pauseScript.Run(ctx, r.client, []string{r.pauseKey()}, millis(d)).Err()
+	})
+}
+
+// ratePermit is a token taken from Redis.
+type ratePermit struct {
+	r    *Rate
+	once once
+}
+
+// Done pauses the key for o.Pause, in Redis for every process and in
+// this process at once. A permit done [throttle.Unused] does not give its
+// token back: redis_rate has no call for it, and a whole token given back
+// after the bucket was full could let one start too many through. The
+// token is lost, which errs on the safe side. Without a pause Done makes
+// no Redis call; with one it waits for the call, at most the call
+// timeout, and a failed call is ignored: the pause still holds in this
+// process.
+func (p *ratePermit) Done(o throttle.Outcome) {
+	if !p.once.first() {
+		return
+	}
+	if o.Pause > 0 {
+		p.r.pause(o.Pause)
+	}
+	p.r.finish(o)
+}
+
+// millis rounds d up to whole milliseconds, at least one.
+func millis(d time.Duration) int64 {
+	return max(1, int64((d+time.Millisecond-1)/time.Millisecond))
+}

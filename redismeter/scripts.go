@@ -1,0 +1,76 @@
+package redismeter
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts below read the time with the Redis TIME command, so that
+// every process measures leases and pauses on the same clock, the server's.
+
+// pauseScript keeps the longer of the pause in force on KEYS[1] and one of
+// ARGV[1] milliseconds.
+var pauseScript = redis.NewScript(`
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ms then
+  redis.call('SET', KEYS[1], '1', 'PX', ms)
+end
+return 0
+`)
+
+// acquireScript takes a slot of the sorted set KEYS[1], whose members are
+// holder ids scored by the end of their lease in milliseconds. It first
+// drops expired leases. It refuses while the pause key KEYS[2] lives.
+// ARGV: the limit, the lease in milliseconds, the new holder's id.
+// It returns {granted, wait in milliseconds, paused}: the wait is the time
+// until the earliest lease ends, or the rest of the pause.
+var acquireScript = redis.NewScript(`
+redis.replicate_commands()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then
+  return {0, paused, 1}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+  return {1, 0, 0}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, tonumber(first[2]) - now, 0}
+`)
+
+// renewScript extends to now + ARGV[1] milliseconds the leases of the
+// holder ids ARGV[2..] that are still in the sorted set KEYS[1], and
+// returns how many it found. A lease that ended but was not dropped yet
+// is renewed too: no process has counted its slot as free.
+var renewScript = redis.NewScript(`
+redis.replicate_commands()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ends = now + tonumber(ARGV[1])
+local found = 0
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], ends, ARGV[i])
+    found = found + 1
+  end
+end
+if found > 0 then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+end
+return found
+`)
+
+// releaseScript gives back the slot of holder ARGV[1] in KEYS[1] and, when
+// ARGV[2] is positive, pauses KEYS[2] for that many milliseconds unless a
+// longer pause is in force.
+var releaseScript = redis.NewScript(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+local ms = tonumber(ARGV[2])
+if ms > 0 and redis.call('PTTL', KEYS[2]) < ms then
+  redis.call('SET', KEYS[2], '1', 'PX', ms)
+end
+return 0
+`)
