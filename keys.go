@@ -57,9 +57,7 @@ func (e *engine[T, R]) keyLocked(id any) *keyState {
 	}
 	pk := e.cfg.perKey
 	k := &keyState{id: id}
-	if pk.rate > 0 {
-		k.rate = throttle.NewRate(pk.rate, burstOf(pk.limits), throttle.WithClock(e.clock))
-	}
+	k.rate, _ = pk.newRate(e.clock) // checked by newEngine
 	if len(pk.meters) > 0 {
 		name := fmt.Sprint(id)
 		for _, m := range pk.meters {

@@ -3,6 +3,7 @@ package trimeter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"sync"
 	"sync/atomic"
@@ -124,22 +125,50 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	e.room.L = &e.mu
 	e.out.ordered = cfg.ordered
 	e.meters = cfg.meters
-	if cfg.rate > 0 {
-		e.rate = throttle.NewRate(cfg.rate, burstOf(cfg.limits), throttle.WithClock(cfg.clock))
-	}
 	if err := checkMeters(e.meters); err != nil {
+		return nil, err
+	}
+	var err error
+	if e.rate, err = cfg.limits.newRate(cfg.clock); err != nil {
 		return nil, err
 	}
 	if keyOf != nil {
 		if err := checkMeters(cfg.perKey.meters); err != nil {
 			return nil, err
 		}
+		if _, err := cfg.perKey.newRate(cfg.clock); err != nil {
+			return nil, fmt.Errorf("PerKey: %w", err)
+		}
 		e.keys = make(map[any]*keyState)
 	}
 	return e, nil
 }
 
-func burstOf(l limits) int { return max(l.burst, 1) }
+// defaultBurstSpan sizes the default bucket of MaxPerSecond: it holds the
+// tokens that accrue in this long, and at least one. Timers wake up to
+// about 1.5 ms late; a bucket that covers that keeps a waiter that wakes
+// late from losing tokens, without spinning to wake on time.
+const defaultBurstSpan = 4 * time.Millisecond
+
+// burst returns the bucket size of the rate limit.
+func (l limits) burstSize() int {
+	if l.burst > 0 {
+		return l.burst
+	}
+	return max(1, int(l.rate*defaultBurstSpan.Seconds()))
+}
+
+// newRate returns the token bucket of MaxPerSecond, or nil without it.
+func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
+	if l.rate == 0 {
+		return nil, nil
+	}
+	r := throttle.NewRate(l.rate, l.burstSize(), throttle.WithClock(clock))
+	if err := r.Err(); err != nil {
+		return nil, badOption("MaxPerSecond(%v) with MaxBurst(%d): %v", l.rate, l.burstSize(), err)
+	}
+	return r, nil
+}
 
 // begin starts the run over seq. The caller must call shutdown.
 func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {

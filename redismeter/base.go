@@ -72,6 +72,10 @@ func ended(ctx context.Context) error {
 
 // finish counts the end of an attempt.
 func (b *base) finish(o throttle.Outcome) {
+	if o.Status == throttle.Unused {
+		b.mon.Unstart()
+		return
+	}
 	b.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
 }
 

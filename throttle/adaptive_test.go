@@ -1,0 +1,223 @@
+package throttle_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/trimeter-go/trimeter/internal/testclock"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// closedLoop keeps an Adaptive meter full, as a closed loop of callers
+// would: it takes every permit the meter gives, then ends the oldest with
+// outcome, n times. It returns the permits still held.
+type closedLoop struct {
+	t     *testing.T
+	clock *testclock.Clock
+	a     *throttle.Adaptive
+	held  []throttle.Permit
+}
+
+func (l *closedLoop) fill() {
+	for {
+		p, _, err := l.a.TryAcquire(context.Background())
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		if p == nil {
+			return
+		}
+		l.held = append(l.held, p)
+	}
+}
+
+func (l *closedLoop) run(n int, o throttle.Outcome) {
+	for range n {
+		l.fill()
+		l.held[0].Done(o)
+		l.held = l.held[1:]
+	}
+	l.fill()
+}
+
+// endAll ends every held permit with o, taking no new ones.
+func (l *closedLoop) endAll(o throttle.Outcome) {
+	for _, p := range l.held {
+		p.Done(o)
+	}
+	l.held = nil
+}
+
+func (l *closedLoop) limit() int64 { return l.a.Stats().Limit }
+
+func ok(latency time.Duration) throttle.Outcome {
+	return throttle.Outcome{Status: throttle.Succeeded, Latency: latency}
+}
+
+func newLoop(t *testing.T, min, max int) *closedLoop {
+	clock := testclock.New()
+	return &closedLoop{t: t, clock: clock, a: throttle.NewAdaptive(min, max, throttle.WithClock(clock))}
+}
+
+func TestAdaptiveStartsAtMin(t *testing.T) {
+	a := throttle.NewAdaptive(3, 50)
+	if got := a.Stats().Limit; got != 3 {
+		t.Fatalf("Limit = %d, want 3", got)
+	}
+	done(holdAll(t, a, 3)...)
+}
+
+func TestAdaptiveGrowsByOnePerAttemptUntilAQueueShows(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(20, ok(10*time.Millisecond))
+	if got := l.limit(); got != 21 {
+		t.Fatalf("after 20 attempts at the best latency, Limit = %d; want 21", got)
+	}
+	if n := len(l.held); n != 21 {
+		t.Fatalf("%d permits held under a limit of 21", n)
+	}
+}
+
+func TestAdaptiveShrinksWhenLatencyShowsAQueue(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(31, ok(10*time.Millisecond)) // limit 32
+	// Twice the best latency: half the attempts wait in a queue. The
+	// limit shrinks by about one per round trip (32 attempts).
+	l.run(64, ok(20*time.Millisecond))
+	queued := l.limit()
+	if queued >= 32 || queued < 29 {
+		t.Fatalf("after two round trips with a queue of 16, Limit = %d; want 29 to 31", queued)
+	}
+	// Back at the best latency, out of slow start: about one more per
+	// round trip, once the smoothed latency has come down.
+	l.run(300, ok(10*time.Millisecond))
+	if got := l.limit(); got < queued+4 || got > queued+12 {
+		t.Fatalf("after 300 attempts without a queue, Limit = %d; want %d to %d", got, queued+4, queued+12)
+	}
+	// A small queue, between the thresholds: the limit holds.
+	l.run(50, ok(11500*time.Microsecond))
+	before := l.limit()
+	l.run(300, ok(11500*time.Microsecond))
+	if got := l.limit(); got != before {
+		t.Fatalf("with a queue of about 5, Limit moved from %d to %d", before, got)
+	}
+}
+
+func TestAdaptivePushbackHalvesOncePerRoundTrip(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(31, ok(10*time.Millisecond)) // limit 32, 32 held
+	l.endAll(throttle.Outcome{Status: throttle.PushedBack, Pause: time.Second})
+	if got := l.limit(); got != 16 {
+		t.Fatalf("after 32 push-backs admitted together, Limit = %d; want 16", got)
+	}
+	if paused := l.a.Stats().PausedUntil; !paused.Equal(testclock.Start.Add(time.Second)) {
+		t.Fatalf("PausedUntil = %v; want the push-back's pause", paused)
+	}
+	l.clock.Advance(time.Second)
+	l.fill()
+	l.endAll(throttle.Outcome{Status: throttle.PushedBack})
+	if got := l.limit(); got != 8 {
+		t.Fatalf("after push-backs admitted after the cut, Limit = %d; want 8", got)
+	}
+}
+
+func TestAdaptiveFailureCutsATenth(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(39, ok(10*time.Millisecond)) // limit 40
+	l.endAll(throttle.Outcome{Status: throttle.Failed, Latency: time.Millisecond})
+	if got := l.limit(); got != 36 {
+		t.Fatalf("after 40 failures admitted together, Limit = %d; want 36", got)
+	}
+}
+
+func TestAdaptiveLearnsNothingFromCancelledOrUnused(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(9, ok(10*time.Millisecond)) // limit 10
+	l.run(50, throttle.Outcome{Status: throttle.Canceled, Latency: time.Microsecond})
+	l.run(50, throttle.Outcome{Status: throttle.Unused})
+	if got := l.limit(); got != 10 {
+		t.Fatalf("Limit = %d after cancelled and unused attempts; want 10", got)
+	}
+	// Had the cancelled attempts' 1µs become the best latency, 10ms would
+	// look like a long queue and shrink the limit.
+	l.run(1, ok(10*time.Millisecond))
+	if got := l.limit(); got != 11 {
+		t.Fatalf("Limit = %d; want 11", got)
+	}
+}
+
+func TestAdaptiveDoesNotGrowWhenLittleIsInFlight(t *testing.T) {
+	a := throttle.NewAdaptive(10, 100)
+	for range 50 {
+		p, _ := a.Acquire(context.Background())
+		p.Done(ok(10 * time.Millisecond))
+	}
+	if got := a.Stats().Limit; got != 10 {
+		t.Fatalf("Limit = %d after attempts one at a time; want 10", got)
+	}
+}
+
+func TestAdaptiveStaysWithinMinAndMax(t *testing.T) {
+	l := newLoop(t, 2, 6)
+	l.run(50, ok(10*time.Millisecond))
+	if got := l.limit(); got != 6 {
+		t.Fatalf("Limit = %d; want the max, 6", got)
+	}
+	for range 5 {
+		l.endAll(throttle.Outcome{Status: throttle.PushedBack})
+		l.fill()
+	}
+	if got := l.limit(); got != 2 {
+		t.Fatalf("Limit = %d; want the min, 2", got)
+	}
+	l.endAll(ok(10 * time.Millisecond))
+}
+
+func TestAdaptiveMeasuresBaseAfreshAfterAPushback(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(15, ok(10*time.Millisecond))                      // limit 16
+	l.endAll(throttle.Outcome{Status: throttle.PushedBack}) // limit 8
+	// The service is now twice as slow for good; without a fresh base
+	// every attempt would look queued and the limit would shrink.
+	l.run(40, ok(20*time.Millisecond))
+	if got := l.limit(); got < 8 {
+		t.Fatalf("Limit = %d: the old best latency was kept", got)
+	}
+}
+
+func TestAdaptiveNeverExceedsItsLimit(t *testing.T) {
+	a := throttle.NewAdaptive(2, 6)
+	if peak := hammer(t, a, 16, 200); peak > 6 {
+		t.Fatalf("%d attempts ran at once under a max of 6", peak)
+	}
+	if s := a.Stats(); s.InFlight != 0 || s.Limit < 2 || s.Limit > 6 {
+		t.Fatalf("Stats after the run: %+v", s)
+	}
+}
+
+func TestAdaptiveBadValues(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		a    *throttle.Adaptive
+		want string
+	}{
+		{throttle.NewAdaptive(0, 5), "NewAdaptive(0, 5)"},
+		{throttle.NewAdaptive(5, 4), "NewAdaptive(5, 4)"},
+		{throttle.NewAdaptive(1, 2, nil), "option 0 is nil"},
+	}
+	for _, tc := range cases {
+		checkBad(t, tc.a.Err(), tc.want)
+		p, err := tc.a.Acquire(ctx)
+		checkBad(t, err, tc.want)
+		if p != nil {
+			t.Fatal("Acquire gave a permit")
+		}
+		_, _, err = tc.a.TryAcquire(ctx)
+		checkBad(t, err, tc.want)
+	}
+	if !errors.Is(throttle.NewAdaptive(1, 1).Err(), nil) {
+		t.Fatal("NewAdaptive(1, 1) is a good value")
+	}
+}

@@ -1,0 +1,265 @@
+package throttle
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// A gate is the limit a meter enforces. Its methods run under the meter's
+// lock, with times in nanoseconds since the meter was built.
+type gate interface {
+	// delay reports how long from now until k grants could be made one
+	// after another: 0 when they can be made now, or blocked when only a
+	// finished attempt can make room.
+	delay(now int64, k int) int64
+	// take makes one grant at now and returns a tag for its permit.
+	take(now int64) uint64
+	// slack is how late, in nanoseconds, a grant may come without
+	// costing the gate anything: a bucket holds burst−1 tokens beyond
+	// the one due, and makes up for a late wake-up with them.
+	slack() int64
+}
+
+// blocked is the delay of a gate that waits for a release, not for time.
+const blocked = -1
+
+// A waiter is one Acquire call waiting in line.
+type waiter struct {
+	prev, next *waiter
+	wake       chan struct{} // one-slot mailbox: "look again"
+}
+
+// core is what every meter of this package shares: a gate, a push-back
+// pause, and a first-in first-out line of waiters in which only the head
+// watches the clock; the others sleep until they become the head.
+type core struct {
+	clock   clockwork.Clock
+	epoch   time.Time // time zero of the meter's nanosecond times
+	precise bool      // the real clock: the head may wait precisely (pace)
+	err     error     // set when the meter was built with a bad value
+	mon     *Monitor
+
+	mu         sync.Mutex
+	gate       gate
+	paused     int64 // end of the pause in force
+	head, tail *waiter
+	waiting    int
+}
+
+func (c *core) init(o options, g gate, err error) {
+	c.clock = o.clock
+	c.epoch = o.clock.Now()
+	c.err = err
+	if c.err == nil {
+		c.err = o.err
+	}
+	c.mon = NewMonitor(o.clock)
+	c.gate = g
+}
+
+func (c *core) now() int64 { return int64(c.clock.Since(c.epoch)) }
+
+// ready reports how long from now until k grants could be made, the pause
+// included, or blocked.
+func (c *core) ready(now int64, k int) int64 {
+	d := c.gate.delay(now, k)
+	if d == blocked {
+		return blocked
+	}
+	return max(d, c.paused-now)
+}
+
+func (c *core) grant(now int64) uint64 {
+	tag := c.gate.take(now)
+	c.mon.Start(false)
+	return tag
+}
+
+// acquire takes a grant, waiting in line for it. A newcomer is served at
+// once only when the gate has room for everyone already waiting as well,
+// so waiters are never overtaken.
+func (c *core) acquire(ctx context.Context) (uint64, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	if now := c.now(); c.ready(now, c.waiting+1) == 0 {
+		tag := c.grant(now)
+		c.mu.Unlock()
+		return tag, nil
+	}
+	w := c.push()
+	c.mu.Unlock()
+	tag, err := c.wait(ctx, w)
+	select { // a poke that came after the last look
+	case <-w.wake:
+	default:
+	}
+	waiters.Put(w)
+	return tag, err
+}
+
+// wait loops until w, at the head of the line, gets its grant or ctx ends.
+func (c *core) wait(ctx context.Context, w *waiter) (uint64, error) {
+	var timer clockwork.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		c.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			c.leave(w)
+			c.mu.Unlock()
+			return 0, err
+		}
+		if c.head != w {
+			c.mu.Unlock()
+			c.sleep(ctx, w, nil)
+			continue
+		}
+		now := c.now()
+		d := c.ready(now, 1)
+		if d == 0 {
+			tag := c.grant(now)
+			c.leave(w)
+			c.mu.Unlock()
+			return tag, nil
+		}
+		precise := c.precise && time.Duration(c.gate.slack()) < coarseLate.margin()
+		c.mu.Unlock()
+		switch {
+		case d == blocked:
+			c.sleep(ctx, w, nil)
+		case precise:
+			pace(ctx, w.wake, c.epoch.Add(time.Duration(now+d)))
+		default:
+			if timer == nil {
+				timer = c.clock.NewTimer(time.Duration(d))
+			} else {
+				timer.Reset(time.Duration(d))
+			}
+			c.sleep(ctx, w, timer.Chan())
+		}
+	}
+}
+
+func (c *core) sleep(ctx context.Context, w *waiter, timer <-chan time.Time) {
+	select {
+	case <-w.wake:
+	case <-timer:
+	case <-ctx.Done():
+	}
+}
+
+// try takes a grant if one can be made now; otherwise it says how long to
+// wait, zero meaning until a release.
+func (c *core) try(ctx context.Context) (uint64, bool, time.Duration, error) {
+	if c.err != nil {
+		return 0, false, 0, c.err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, false, 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	d := c.ready(now, c.waiting+1)
+	if d == 0 {
+		return c.grant(now), true, 0, nil
+	}
+	if d == blocked {
+		d = max(0, c.paused-now)
+	}
+	return 0, false, time.Duration(d), nil
+}
+
+// pauseFor holds off grants for d from now; a shorter pause never shortens
+// a longer one. The caller holds mu.
+func (c *core) pauseFor(now int64, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	end := now + int64(d)
+	if end < now { // overflow: as good as forever
+		end = math.MaxInt64
+	}
+	if end > c.paused {
+		c.paused = end
+		c.mon.SetPause(c.epoch.Add(time.Duration(end)))
+	}
+}
+
+// finished records the end of an attempt in the monitor.
+func (c *core) finished(s Status) {
+	if s == Unused {
+		c.mon.Unstart()
+		return
+	}
+	c.mon.Finish(s == Failed || s == PushedBack)
+}
+
+// poke tells the head of the line to look again. The caller holds mu.
+func (c *core) poke() {
+	if c.head != nil {
+		select {
+		case c.head.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waiters recycles waiters: a wait that blocks then allocates nothing.
+var waiters = sync.Pool{New: func() any { return &waiter{wake: make(chan struct{}, 1)} }}
+
+// push adds a waiter at the tail of the line. The caller holds mu.
+func (c *core) push() *waiter {
+	w := waiters.Get().(*waiter)
+	w.prev = c.tail
+	if c.tail == nil {
+		c.head = w
+	} else {
+		c.tail.next = w
+	}
+	c.tail = w
+	c.waiting++
+	c.mon.Wait(1)
+	return w
+}
+
+// leave takes w out of the line and wakes the new head when w was the
+// head. The caller holds mu.
+func (c *core) leave(w *waiter) {
+	wasHead := c.head == w
+	if w.prev == nil {
+		c.head = w.next
+	} else {
+		w.prev.next = w.next
+	}
+	if w.next == nil {
+		c.tail = w.prev
+	} else {
+		w.next.prev = w.prev
+	}
+	w.prev, w.next = nil, nil
+	c.waiting--
+	c.mon.Wait(-1)
+	if wasHead {
+		c.poke()
+	}
+}
+
+func (c *core) stats() Stats {
+	if c.err != nil {
+		return Stats{}
+	}
+	return c.mon.Stats()
+}

@@ -1,0 +1,76 @@
+package throttle
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// ErrBadValue is wrapped by every error that reports a bad limit: one given
+// to a constructor (NewRate, NewConcurrency, NewAdaptive), to a setter
+// (SetRate, SetBurst, SetLimit) or to an option. The message names the
+// value.
+var ErrBadValue = errors.New("throttle: bad value")
+
+func badValue(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadValue}, args...)...)
+}
+
+// An Option changes how a meter is built. Options are made only by the
+// functions of this package.
+type Option interface {
+	apply(o *options)
+}
+
+type options struct {
+	clock clockwork.Clock
+	err   error
+}
+
+type optionFunc func(o *options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithClock makes the meter read time from clock: its rate, its pauses and
+// its waits. Tests pass a fake clock. The default is the real clock.
+//
+// On the real clock a [Rate] waits precisely (see NewRate); on any other
+// clock every wait is a plain timer on that clock, so a test can see each
+// waiting meter as exactly one timer (clockwork's BlockUntil).
+func WithClock(clock clockwork.Clock) Option {
+	return optionFunc(func(o *options) {
+		if clock == nil {
+			o.fail(badValue("WithClock(nil): needs a clock"))
+			return
+		}
+		o.clock = clock
+	})
+}
+
+func (o *options) fail(err error) {
+	if o.err == nil {
+		o.err = err
+	}
+}
+
+func buildOptions(opts []Option) options {
+	o := options{clock: clockwork.NewRealClock()}
+	for i, opt := range opts {
+		if opt == nil {
+			o.fail(badValue("option %d is nil", i))
+			continue
+		}
+		opt.apply(&o)
+	}
+	return o
+}
+
+var realClockType = reflect.TypeOf(clockwork.NewRealClock())
+
+// isReal reports whether clock reads the real time, so that a waiter may
+// spin for the last stretch of a wait.
+func isReal(clock clockwork.Clock) bool {
+	return reflect.TypeOf(clock) == realClockType
+}

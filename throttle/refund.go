@@ -1,0 +1,76 @@
+package throttle
+
+import "sort"
+
+// refunds decides how much of a token an unused permit may give back
+// without breaking the bucket's bound.
+//
+// Giving back a whole token is not always safe: if the bucket was full at
+// some grant made after the permit's (so that grant was not held up by the
+// permit's token), restoring the token would let one more start through
+// than the bucket would have allowed had the permit never been granted.
+// What may come back is the permit's token, less what the bucket lacked
+// least at any grant made since, and at the refund itself: in time units,
+// min(interval, every later grant's deficit, the deficit now). With burst
+// 1 every grant finds the bucket full (deficit 0), so a permit gets its
+// token back exactly when no grant was made after it.
+//
+// The later grants' smallest deficits are kept as a stack whose deficits
+// grow from the oldest entry to the newest: the answer for a permit is the
+// first entry granted after it. The stack holds at most maxLows entries;
+// beyond that its two oldest merge into one that answers with the smaller
+// deficit, which may give back less than allowed but never more.
+type refunds struct {
+	floor uint64 // permits with a tag at or below floor get nothing back
+	lows  []low
+}
+
+type low struct {
+	seq     uint64 // the grant
+	deficit int64  // what the bucket lacked, in nanoseconds, just before it
+}
+
+const maxLows = 32
+
+// granted records grant seq, made when the bucket lacked deficit.
+func (r *refunds) granted(seq uint64, deficit int64) {
+	i := len(r.lows)
+	for i > 0 && r.lows[i-1].deficit >= deficit {
+		i--
+	}
+	r.lows = append(r.lows[:i], low{seq, deficit})
+	if len(r.lows) > maxLows {
+		r.lows[1].deficit = r.lows[0].deficit
+		r.lows = r.lows[:copy(r.lows, r.lows[1:])]
+	}
+}
+
+// gap returns how many nanoseconds of token the permit of grant seq may
+// give back, before the deficit at the refund itself is counted.
+func (r *refunds) gap(seq uint64, interval int64) int64 {
+	if seq <= r.floor {
+		return 0
+	}
+	i := sort.Search(len(r.lows), func(i int) bool { return r.lows[i].seq > seq })
+	if i == len(r.lows) {
+		return interval
+	}
+	return min(interval, r.lows[i].deficit)
+}
+
+// refunded records that the permit of grant seq gave its token back. The
+// deficits recorded for grants made after it no longer hold (they were
+// measured with its token spent), so permits granted before the newest
+// grant get nothing back from now on.
+func (r *refunds) refunded(seq uint64) {
+	if n := len(r.lows); n > 0 && r.lows[n-1].seq > seq {
+		r.lows = append(r.lows[:0], low{r.lows[n-1].seq, 0})
+	}
+}
+
+// reset forgets every grant up to seq: after the rate or the burst changed,
+// their deficits are in other units.
+func (r *refunds) reset(seq uint64) {
+	r.floor = seq
+	r.lows = r.lows[:0]
+}

@@ -1,0 +1,104 @@
+package throttle
+
+import "time"
+
+// vegas learns a concurrency limit from finished attempts, in the manner
+// of TCP Vegas (L. S. Brakmo and L. L. Peterson, "TCP Vegas: End to End
+// Congestion Avoidance on a Global Internet", IEEE JSAC 13(8), 1995), as
+// Netflix's concurrency-limits library applies it to requests
+// (https://github.com/Netflix/concurrency-limits, VegasLimit).
+//
+// With a limit of L attempts at once, a latency of lat against the best
+// latency seen, base, means that about q = L·(1 − base/lat) of them wait
+// in a queue at the service rather than being served. Both latencies are
+// smoothed (a moving average over some sixteen attempts), so that the
+// jitter of single attempts neither passes for a queue nor lowers base
+// below the service's usual time. The limit grows
+// while q is below alpha and shrinks while q is above beta, by one attempt
+// per round trip (1/L per finished attempt); at first it grows by one per
+// attempt (doubling each round trip, as TCP's slow start) until a queue
+// shows. A push-back halves the limit and a failure takes a tenth off, at
+// most once for the attempts that were admitted before the last such cut,
+// so a burst of push-backs from one round trip cuts once. Cancelled and
+// unused attempts teach nothing. While fewer than half the limit are in
+// flight the limit is not what holds the work back, and latencies then
+// only update base.
+//
+// base is the smallest smoothed latency seen; after a push-back cut the
+// first latency of an attempt admitted after the cut starts both afresh,
+// so that a service that became slower for good is measured anew.
+type vegas struct {
+	min, max float64
+	limit    float64
+	lat      float64 // smoothed latency, in nanoseconds
+	base     float64 // smallest smoothed latency seen
+	rebase   bool
+	slow     bool
+	gen      uint64 // cuts made so far
+}
+
+// smoothing is the weight of one latency in the smoothed latency: a
+// single slow or lucky attempt moves it by a sixteenth.
+const smoothing = 1.0 / 16
+
+func newVegas(min, max int) vegas {
+	return vegas{min: float64(min), max: float64(max), limit: float64(min), slow: true}
+}
+
+// current is the limit in force: the learned value, rounded down.
+func (v *vegas) current() int { return int(v.limit) }
+
+// learn takes the outcome of an attempt admitted at cut gen, finished
+// while inFlight attempts (itself included) were running.
+func (v *vegas) learn(o Outcome, gen uint64, inFlight int) {
+	switch o.Status {
+	case PushedBack:
+		v.cut(gen, 0.5)
+		v.rebase = true
+	case Failed:
+		v.cut(gen, 0.9)
+	case Succeeded:
+		v.sample(o.Latency, gen, inFlight)
+	}
+}
+
+func (v *vegas) cut(gen uint64, factor float64) {
+	if gen != v.gen {
+		return // admitted before the last cut, which already answered it
+	}
+	v.gen++
+	v.slow = false
+	v.set(v.limit * factor)
+}
+
+func (v *vegas) sample(lat time.Duration, gen uint64, inFlight int) {
+	if lat <= 0 {
+		return
+	}
+	if v.lat == 0 || (v.rebase && gen == v.gen) {
+		v.lat, v.base, v.rebase = float64(lat), float64(lat), false
+	}
+	v.lat += (float64(lat) - v.lat) * smoothing
+	v.base = min(v.base, v.lat)
+	if float64(inFlight)*2 < v.limit {
+		return
+	}
+	q := v.limit * (1 - v.base/v.lat)
+	alpha := 1 + v.limit/16
+	beta := 2 * alpha
+	switch {
+	case q < alpha && v.slow:
+		v.set(v.limit + 1)
+	case q < alpha:
+		v.set(v.limit + 1/v.limit)
+	case q > beta:
+		v.slow = false
+		v.set(v.limit - 1/v.limit)
+	default:
+		v.slow = false
+	}
+}
+
+func (v *vegas) set(limit float64) {
+	v.limit = min(max(limit, v.min), v.max)
+}
