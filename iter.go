@@ -24,13 +24,24 @@ type traced[I, T any] struct {
 }
 
 // untrace turns a stage's outcomes into inputs of the next stage: a failed
-// outcome becomes an input that carries its error past fn.
+// outcome becomes an input that carries its error past fn. The outcome an
+// earlier stage yields when its whole run ended (Index -1: its context
+// ended) ends this stage's run with the same error.
 func untrace[I, T any](in iter.Seq2[Input[I], Outcome[T]]) iter.Seq2[traced[I, T], error] {
 	return func(yield func(traced[I, T], error) bool) {
 		for origin, o := range in {
-			if !yield(traced[I, T]{origin, o.Value}, o.Err) {
+			err := o.Err
+			if origin.Index < 0 && err != nil {
+				err = &stageEnded{err}
+			}
+			if !yield(traced[I, T]{origin, o.Value}, err) {
 				return
 			}
 		}
 	}
 }
+
+// stageEnded is the error of an earlier stage whose run ended as a whole.
+type stageEnded struct{ err error }
+
+func (e *stageEnded) Error() string { return e.err.Error() }

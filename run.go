@@ -14,6 +14,9 @@ import (
 func (e *engine[T, R]) run(t task[T], ps *[]throttle.Permit) {
 	var zero R
 	if t.err != nil {
+		if end, ok := t.err.(*stageEnded); ok {
+			e.abort(end.err)
+		}
 		e.finish(t, zero, t.err)
 		return
 	}
@@ -47,6 +50,13 @@ func (e *engine[T, R]) run(t task[T], ps *[]throttle.Permit) {
 		return
 	}
 	e.finish(t, zero, &RetryError{Errs: errs})
+}
+
+// abort ends the run with err.
+func (e *engine[T, R]) abort(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopLocked(err)
 }
 
 // attempt calls fn once and tells every permit how it went. A panic in fn

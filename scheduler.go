@@ -98,8 +98,6 @@ type engine[T, R any] struct {
 	ready       chan struct{} // wakes the consumer
 	stopParent  func() bool
 	parentDone  chan struct{} // closed when the parent's AfterFunc has run
-	inline      bool          // the consumer runs the tasks (see receive)
-	ps          []throttle.Permit
 }
 
 // newEngine checks the options and prepares a run; nothing is pulled or
@@ -214,7 +212,7 @@ func (e *engine[T, R]) work() {
 // the source's own cleanup has run.
 func (e *engine[T, R]) shutdown() {
 	e.mu.Lock()
-	e.stopLocked(nil)
+	e.stopLocked(e.parent.Err())
 	e.mu.Unlock()
 	e.wg.Wait()
 	if !e.stopParent() {
@@ -289,8 +287,8 @@ func (e *engine[T, R]) finish(t task[T], v R, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.running--
-	if err != nil && !e.cfg.keepGoing {
-		e.failLocked(err)
+	if err != nil && (!e.cfg.keepGoing || e.parent.Err() != nil) {
+		e.failLocked(err) // under KeepGoing, only the parent's end stops the run
 	}
 	switch {
 	case e.mode == discard || e.stopped:
@@ -319,11 +317,6 @@ func (e *engine[T, R]) releaseLocked(k *keyState) {
 // receive waits for the next result the consumer may have. ok is false
 // once the run has ended: it has stopped (e.err and e.panicked say why) or
 // every input has been delivered.
-//
-// With MaxAtOnce(1) and no buffer, no task can run while the consumer
-// holds a result, nor can a result wait for it while a task runs, so the
-// consumer runs the tasks itself and no worker goroutine is started: the
-// results are the same, without two goroutine switches per task.
 func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -338,14 +331,6 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 		}
 		if e.pulledAll && e.open == 0 && len(e.parked) == 0 {
 			return r, false
-		}
-		if e.inline {
-			e.mu.Unlock()
-			if t, ok := e.next(&e.ps); ok {
-				e.run(t, &e.ps)
-			}
-			e.mu.Lock()
-			continue
 		}
 		e.waiting = true
 		e.mu.Unlock()

@@ -16,30 +16,34 @@ type source[T any] struct {
 	done  bool
 }
 
-// sourcePanic carries a panic of the input sequence, with the stack taken
-// inside the sequence, through iter.Pull's re-panic in the pulling worker.
-type sourcePanic struct{ p *PanicError }
-
 func newSource[T any](seq iter.Seq2[T, error]) *source[T] {
 	next, stop := iter.Pull2(capturePanics(seq))
 	return &source[T]{next: next, stop: sync.OnceFunc(stop)}
 }
 
 // capturePanics wraps seq so that a panic inside it is recovered where it
-// happens, with that goroutine's stack, and raised again as a sourcePanic.
+// happens, with that goroutine's stack, and raised again as a *PanicError:
+// iter.Pull then raises it in the worker that pulls (which stops the run),
+// or in the consumer when the sequence panics in its cleanup. A
+// *PanicError from an earlier stage of a pipeline passes through as it is.
 func capturePanics[T any](seq iter.Seq2[T, error]) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		defer func() {
 			if r := recover(); r != nil {
-				pe, ok := r.(*PanicError) // an upstream stage's, already carried here
-				if !ok {
-					pe = &PanicError{Value: r, Stack: debug.Stack()}
-				}
-				panic(sourcePanic{pe})
+				panic(asPanicError(r))
 			}
 		}()
 		seq(yield)
 	}
+}
+
+// asPanicError returns r as a *PanicError, taking the stack of the
+// current goroutine if r is not one already.
+func asPanicError(r any) *PanicError {
+	if p, ok := r.(*PanicError); ok {
+		return p
+	}
+	return &PanicError{Value: r, Stack: debug.Stack()}
 }
 
 // pull returns the next input and its position; ok is false once the

@@ -75,9 +75,13 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 				if e.keyOf != nil {
 					now = e.clock.Now()
 				}
-				if _, ok = e.mayStartLocked(&t, now, len(e.parked)); ok {
-					e.takeLocked(&t)
-					return t, true
+				// An input may start at once only if none waits aside:
+				// one that does may be of the same key, and goes first.
+				if len(e.parked) == 0 {
+					if _, ok = e.mayStartLocked(&t, now, 0); ok {
+						e.takeLocked(&t)
+						return t, true
+					}
 				}
 				e.parkLocked(t)
 				continue
@@ -152,10 +156,8 @@ func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 			e.recordPanic(&PanicError{Value: errGoexit, Stack: debug.Stack()})
 			return
 		}
-		if sp, isSource := r.(sourcePanic); isSource {
-			p = sp.p
-		} else if r != nil {
-			p = &PanicError{Value: r, Stack: debug.Stack()}
+		if r != nil {
+			p = asPanicError(r) // the key function's, or the sequence's
 		}
 	}()
 	if t.value, t.err, t.index, ok = e.src.pull(); ok && e.keyOf != nil && t.err == nil {

@@ -39,13 +39,9 @@ func (e *engine[T, R]) stream(seq iter.Seq2[T, error], emit func(result[T, R]) b
 			e.shutdown()
 		}
 	}()
-	if e.limit == 1 && e.cfg.buffer == 0 {
-		e.inline, e.workers = true, 1
-	} else {
-		e.startMu.Lock()
-		e.spawn()
-		e.startMu.Unlock()
-	}
+	e.startMu.Lock()
+	e.spawn()
+	e.startMu.Unlock()
 	for {
 		r, ok := e.receive()
 		if !ok {

@@ -1,0 +1,171 @@
+package trimeter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/trimeter-go/trimeter"
+)
+
+// pageURLs yields n made-up page addresses.
+func pageURLs(n int) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := range n {
+			if !yield(fmt.Sprintf("https://example.com/page/%d", i)) {
+				return
+			}
+		}
+	}
+}
+
+// fetchSize stands in for an HTTP GET of url: it returns the size of the
+// body. Addresses that contain "missing" fail.
+func fetchSize(ctx context.Context, url string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if strings.Contains(url, "missing") {
+		return 0, fmt.Errorf("GET %s: 404 Not Found", url)
+	}
+	return 100 * len(url), nil
+}
+
+// A thousand pages to fetch, with at most 5 requests in flight and at most
+// one started per second, as the site's quota asks. On the real clock the
+// run takes 999 seconds (the first request starts at once); this example
+// runs it on a fake clock that a goroutine moves on by a second whenever
+// the run waits for it, so it takes no time at all.
+func ExampleRunOnEach() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := clockwork.NewFakeClock()
+	go func() {
+		for clock.BlockUntilContext(ctx, 1) == nil {
+			clock.Advance(time.Second)
+		}
+	}()
+
+	var fetched atomic.Int64
+	start := clock.Now()
+	err := trimeter.RunOnEach(ctx, pageURLs(1000), func(ctx context.Context, url string) error {
+		if _, err := fetchSize(ctx, url); err != nil {
+			return err
+		}
+		fetched.Add(1)
+		return nil
+	}, trimeter.MaxAtOnce(5), trimeter.MaxPerSecond(1), trimeter.WithClock(clock))
+
+	fmt.Println(fetched.Load(), "pages fetched in", clock.Since(start), "error:", err)
+	// Output: 1000 pages fetched in 16m39s error: <nil>
+}
+
+// Each result comes to the loop as soon as its call has finished, in the
+// order the calls finish. Here the loop adds up the sizes; a break or a
+// return in it would cancel the fetches still running.
+func ExampleAMap() {
+	pages, bytes := 0, 0
+	for size, err := range trimeter.AMap(context.Background(), pageURLs(20), fetchSize, trimeter.MaxAtOnce(5)) {
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		pages++
+		bytes += size
+	}
+	fmt.Println(pages, "pages,", bytes, "bytes")
+	// Output: 20 pages, 53000 bytes
+}
+
+// With Ordered the results come in input order, whatever order the calls
+// finish in.
+func ExampleAMap_ordered() {
+	words := slices.Values([]string{"iambic", "trimeter", "gives", "you", "tools"})
+	upper := func(_ context.Context, w string) (string, error) { return strings.ToUpper(w), nil }
+	for w, err := range trimeter.AMap(context.Background(), words, upper, trimeter.MaxAtOnce(3), trimeter.Ordered()) {
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		fmt.Println(w)
+	}
+	// Output:
+	// IAMBIC
+	// TRIMETER
+	// GIVES
+	// YOU
+	// TOOLS
+}
+
+// Outcomes keeps going past failures and tells which input each outcome
+// belongs to: its position and its value.
+func ExampleOutcomes() {
+	urls := slices.Values([]string{
+		"https://example.com/",
+		"https://example.com/missing",
+		"https://example.com/about",
+	})
+	for in, outcome := range trimeter.Outcomes(context.Background(), urls, fetchSize, trimeter.MaxAtOnce(5), trimeter.Ordered()) {
+		size, err := outcome.Unwrap()
+		if err != nil {
+			fmt.Printf("#%d %s: error: %v\n", in.Index, in.Value, err)
+			continue
+		}
+		fmt.Printf("#%d %s: %d bytes\n", in.Index, in.Value, size)
+	}
+	// Output:
+	// #0 https://example.com/: 2000 bytes
+	// #1 https://example.com/missing: error: GET https://example.com/missing: 404 Not Found
+	// #2 https://example.com/about: 2500 bytes
+}
+
+// With KeepGoing, RunOnEach runs every input and returns every failure,
+// each with the position of its input.
+func ExampleKeepGoing() {
+	urls := slices.Values([]string{
+		"https://example.com/",
+		"https://example.com/missing",
+		"https://example.com/about",
+		"https://example.com/missing-too",
+	})
+	err := trimeter.RunOnEach(context.Background(), urls, func(ctx context.Context, url string) error {
+		_, err := fetchSize(ctx, url)
+		return err
+	}, trimeter.MaxAtOnce(2), trimeter.KeepGoing())
+	fmt.Println(err)
+	// Output:
+	// input 1: GET https://example.com/missing: 404 Not Found
+	// input 3: GET https://example.com/missing-too: 404 Not Found
+}
+
+// RunAll calls a few functions at once and returns their results in the
+// order of the functions. Here the first one finishes last.
+func ExampleRunAll() {
+	thirdDone := make(chan struct{})
+	results, err := trimeter.RunAll(context.Background(), slices.Values([]func(context.Context) (string, error){
+		func(context.Context) (string, error) { <-thirdDone; return "profile", nil },
+		func(context.Context) (string, error) { return "orders", nil },
+		func(context.Context) (string, error) { defer close(thirdDone); return "settings", nil },
+	}))
+	fmt.Println(results, err)
+	// Output: [profile orders settings] <nil>
+}
+
+// RunAny returns the first success and cancels the calls still running:
+// here a mirror that would hang until cancelled.
+func ExampleRunAny() {
+	notes, err := trimeter.RunAny(context.Background(), slices.Values([]func(context.Context) (string, error){
+		func(ctx context.Context) (string, error) { <-ctx.Done(); return "", ctx.Err() },
+		func(context.Context) (string, error) { return "", errors.New("mirror 2: connection refused") },
+		func(context.Context) (string, error) { return "release notes, from mirror 3", nil },
+	}))
+	fmt.Println(notes, err)
+	// Output: release notes, from mirror 3 <nil>
+}

@@ -1,0 +1,255 @@
+package trimeter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/trimeter-go/trimeter"
+)
+
+// funcs turns fns into the input of RunAll and RunAny, counting the
+// functions pulled.
+func funcs[R any](pulled *atomic.Int64, fns ...func(context.Context) (R, error)) iter.Seq[func(context.Context) (R, error)] {
+	return func(yield func(func(context.Context) (R, error)) bool) {
+		for _, f := range fns {
+			pulled.Add(1)
+			if !yield(f) {
+				return
+			}
+		}
+	}
+}
+
+func TestRunAllKeepsInputOrder(t *testing.T) {
+	const n = 30
+	for _, lc := range limitCases {
+		for seed := uint64(1); seed <= 2; seed++ {
+			t.Run(fmt.Sprintf("results of random durations come in input order %s (seed %d)", lc.name, seed), func(t *testing.T) {
+				clk := newFakeClock()
+				stop := drive(clk, time.Millisecond)
+				defer stop()
+				ds := durations(seed, n, time.Millisecond, 20)
+				got, err := trimeter.RunAll(context.Background(), tasks(newProbe(n).seq(), func(_ context.Context, v int) (int, error) {
+					clk.Sleep(ds[v])
+					return 10 * v, nil
+				}), lc.opts...)
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				for i, v := range got {
+					if v != 10*i {
+						t.Fatalf("got %v, want 0, 10, ... %d in input order", got, 10*(n-1))
+					}
+				}
+				if len(got) != n {
+					t.Errorf("got %d results, want %d", len(got), n)
+				}
+			})
+		}
+	}
+}
+
+func TestRunAllWithNoFunctions(t *testing.T) {
+	var pulled atomic.Int64
+	got, err := trimeter.RunAll(context.Background(), funcs[int](&pulled))
+	if len(got) != 0 || err != nil {
+		t.Errorf("got %v, %v; want no results and no error", got, err)
+	}
+}
+
+func TestRunAllFailFast(t *testing.T) {
+	const n = 6
+	for _, lc := range limitCases {
+		t.Run("the first error cancels the rest and comes without results "+lc.name, func(t *testing.T) {
+			k := below(lc.atOnce, 2)
+			var b blocker
+			got, err := trimeter.RunAll(context.Background(), tasks(newProbe(n).seq(), func(ctx context.Context, v int) (int, error) {
+				if v == k {
+					b.started.await(t, k, "calls blocked")
+					return 0, errBoom
+				}
+				return 0, b.block(t, ctx)
+			}), lc.opts...)
+			if got != nil || err != errBoom {
+				t.Errorf("got %v, %v; want no results and %v", got, err, errBoom)
+			}
+			b.checkAllCancelled(t)
+			goleak.VerifyNone(t)
+		})
+	}
+}
+
+func TestRunAllKeepGoing(t *testing.T) {
+	const n = 12
+	for _, lc := range limitCases {
+		t.Run("every function runs and the failures are joined in input order "+lc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			stop := drive(clk, time.Millisecond)
+			defer stop()
+			ds := durations(5, n, time.Millisecond, 20)
+			got, err := trimeter.RunAll(context.Background(), tasks(newProbe(n).seq(), func(_ context.Context, v int) (int, error) {
+				clk.Sleep(ds[v])
+				if v%2 == 1 {
+					return -1, oddError{v}
+				}
+				return 10 * v, nil
+			}), append(slices.Clone(lc.opts), trimeter.KeepGoing())...)
+			want := []int{0, 0, 20, 0, 40, 0, 60, 0, 80, 0, 100, 0}
+			if !slices.Equal(got, want) {
+				t.Errorf("got %v, want %v: zero values where a function failed", got, want)
+			}
+			checkItemErrors(t, err, []int{1, 3, 5, 7, 9, 11})
+		})
+	}
+}
+
+func TestRunAllPanic(t *testing.T) {
+	for _, lc := range limitCases {
+		t.Run("a panic reaches the caller once the other calls ended "+lc.name, func(t *testing.T) {
+			k := below(lc.atOnce, 2)
+			var b blocker
+			r := catch(func() {
+				_, _ = trimeter.RunAll(context.Background(), tasks(newProbe(5).seq(), func(ctx context.Context, v int) (int, error) {
+					if v == k {
+						b.started.await(t, k, "calls blocked")
+						detonate(v)
+					}
+					return 0, b.block(t, ctx)
+				}), lc.opts...)
+			})
+			checkPanicError(t, r, boomValue{k}, "detonate")
+			b.checkAllCancelled(t)
+			goleak.VerifyNone(t)
+		})
+	}
+}
+
+func TestRunAllParentCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var b blocker
+	got, err := trimeter.RunAll(ctx, tasks(newProbe(5).seq(), func(ctx context.Context, v int) (int, error) {
+		if v == 2 {
+			cancel()
+		}
+		return 0, b.block(t, ctx)
+	}), trimeter.MaxAtOnce(3))
+	if got != nil || err != context.Canceled {
+		t.Errorf("got %v, %v; want no results and context.Canceled", got, err)
+	}
+	b.checkAllCancelled(t)
+	goleak.VerifyNone(t)
+}
+
+func TestRunAnyFirstSuccessCancelsTheRest(t *testing.T) {
+	var b blocker
+	slow := func(ctx context.Context) (string, error) { return "", b.block(t, ctx) }
+	winner := func(context.Context) (string, error) {
+		b.started.await(t, 2, "slow calls started")
+		return "winner", nil
+	}
+	var pulled atomic.Int64
+	got, err := trimeter.RunAny(context.Background(), funcs(&pulled, slow, winner, slow))
+	if got != "winner" || err != nil {
+		t.Errorf("got %q, %v; want \"winner\", nil", got, err)
+	}
+	if b.started.load() != 2 {
+		t.Errorf("%d slow calls started, want 2", b.started.load())
+	}
+	b.checkAllCancelled(t)
+	goleak.VerifyNone(t)
+}
+
+func TestRunAnyStopsPullingAtTheFirstSuccess(t *testing.T) {
+	var calls atomic.Int64
+	fail := func(context.Context) (int, error) { calls.Add(1); return 0, errBoom }
+	succeed := func(context.Context) (int, error) { calls.Add(1); return 7, nil }
+	var pulled atomic.Int64
+	got, err := trimeter.RunAny(context.Background(), funcs(&pulled, fail, fail, succeed, fail, fail, fail, fail), trimeter.MaxAtOnce(1))
+	if got != 7 || err != nil {
+		t.Errorf("got %v, %v; want 7, nil", got, err)
+	}
+	// One slot: at most one more function may have started while the
+	// success was on its way to the caller.
+	if c, p := calls.Load(), pulled.Load(); c < 3 || c > 4 || p > 4 {
+		t.Errorf("%d calls, %d functions pulled; want 3 or 4 of each", c, p)
+	}
+}
+
+func TestRunAnyAllFail(t *testing.T) {
+	errs := []error{errors.New("mirror 0 down"), errors.New("mirror 1 down"), errors.New("mirror 2 down")}
+	failWith := func(i int) func(context.Context) (int, error) {
+		return func(context.Context) (int, error) { return 0, errs[i] }
+	}
+	var pulled atomic.Int64
+	_, err := trimeter.RunAny(context.Background(), funcs(&pulled, failWith(0), failWith(1), failWith(2)), trimeter.MaxAtOnce(2))
+	for _, e := range errs {
+		if !errors.Is(err, e) {
+			t.Errorf("error %v does not join %v", err, e)
+		}
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("got %v, want a joined error", err)
+	}
+	var indexes []int
+	for _, e := range joined.Unwrap() {
+		var ie *trimeter.ItemError
+		if !errors.As(e, &ie) || ie.Err != errs[ie.Index] {
+			t.Errorf("joined error %v is not an ItemError with its function's index", e)
+			continue
+		}
+		indexes = append(indexes, ie.Index)
+	}
+	if slices.Sort(indexes); !slices.Equal(indexes, []int{0, 1, 2}) {
+		t.Errorf("errors at indexes %v, want 0, 1 and 2", indexes)
+	}
+}
+
+func TestRunAnyWithNoFunctions(t *testing.T) {
+	var pulled atomic.Int64
+	if _, err := trimeter.RunAny(context.Background(), funcs[int](&pulled)); !errors.Is(err, trimeter.ErrNoTasks) {
+		t.Errorf("got %v, want ErrNoTasks", err)
+	}
+}
+
+func TestRunAnyPanic(t *testing.T) {
+	var b blocker
+	slow := func(ctx context.Context) (int, error) { return 0, b.block(t, ctx) }
+	bomb := func(context.Context) (int, error) {
+		b.started.await(t, 2, "slow calls started")
+		detonate(9)
+		return 0, nil
+	}
+	var pulled atomic.Int64
+	r := catch(func() { _, _ = trimeter.RunAny(context.Background(), funcs(&pulled, slow, slow, bomb)) })
+	checkPanicError(t, r, boomValue{9}, "detonate")
+	b.checkAllCancelled(t)
+	goleak.VerifyNone(t)
+}
+
+func TestRunAnyParentCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var b blocker
+	slow := func(ctx context.Context) (int, error) { return 0, b.block(t, ctx) }
+	quitter := func(ctx context.Context) (int, error) {
+		b.started.await(t, 2, "slow calls started")
+		cancel()
+		return 0, b.block(t, ctx)
+	}
+	var pulled atomic.Int64
+	if _, err := trimeter.RunAny(ctx, funcs(&pulled, slow, slow, quitter)); err != context.Canceled {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+	b.checkAllCancelled(t)
+	goleak.VerifyNone(t)
+}

@@ -1,0 +1,1080 @@
+package trimeter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errBoom = errors.New("boom")
+
+func square(_ context.Context, v int) (int, error) { return v * v, nil }
+
+// yielded is one pair an AMap loop received.
+type yielded struct {
+	v   int
+	err error
+}
+
+func collect(seq iter.Seq2[int, error]) []yielded {
+	var out []yielded
+	for v, err := range seq {
+		out = append(out, yielded{v, err})
+	}
+	return out
+}
+
+// blocker counts calls that block until their context is cancelled, and
+// those that saw the cancel.
+type blocker struct {
+	started   counter
+	cancelled atomic.Int64
+}
+
+// block waits for ctx to be cancelled and returns its error.
+func (b *blocker) block(t testing.TB, ctx context.Context) error {
+	b.started.add(1)
+	err := awaitCancel(t, ctx)
+	if errors.Is(err, context.Canceled) {
+		b.cancelled.Add(1)
+	}
+	return err
+}
+
+// checkAllCancelled asserts that every blocked call was cancelled and has
+// returned.
+func (b *blocker) checkAllCancelled(t *testing.T) {
+	t.Helper()
+	if s, c := b.started.load(), b.cancelled.Load(); int64(s) != c {
+		t.Errorf("%d calls blocked, %d were cancelled and returned", s, c)
+	}
+}
+
+func TestAMapBreakAtEveryPosition(t *testing.T) {
+	const n = 5
+	forLimitsAndOrders(t, "breaking cleans up", func(t *testing.T, _ limitCase, _ bool, opts []trimeter.Option) {
+		for stopAt := 1; stopAt <= n; stopAt++ {
+			t.Run(fmt.Sprintf("after result %d of %d", stopAt, n), func(t *testing.T) {
+				p := newProbe(n)
+				got := 0
+				for _, err := range trimeter.AMap(context.Background(), p.seq(), square, opts...) {
+					if err != nil {
+						t.Errorf("unexpected error %v", err)
+					}
+					got++
+					if got == stopAt {
+						break
+					}
+				}
+				if got != stopAt {
+					t.Errorf("received %d results, want %d", got, stopAt)
+				}
+				checkCleanedUp(t, p)
+			})
+		}
+	})
+}
+
+func TestAMapReturnFromTheLoopCleansUp(t *testing.T) {
+	p := newProbe(-1)
+	firstThree := func() []int {
+		var out []int
+		for v, err := range trimeter.AMap(context.Background(), p.seq(), square, trimeter.MaxAtOnce(2), trimeter.Ordered()) {
+			if err != nil {
+				t.Errorf("unexpected error %v", err)
+				return nil
+			}
+			if out = append(out, v); len(out) == 3 {
+				return out
+			}
+		}
+		return out
+	}
+	if got := firstThree(); !slices.Equal(got, []int{0, 1, 4}) {
+		t.Errorf("got %v, want [0 1 4]", got)
+	}
+	checkCleanedUp(t, p)
+}
+
+func TestAMapBreakCancelsCallsInFlight(t *testing.T) {
+	const n = 6
+	forLimitsAndOrders(t, "a break cancels the calls in flight and waits for them", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		var b blocker
+		fn := func(ctx context.Context, v int) (int, error) {
+			if v == 0 {
+				return 0, nil
+			}
+			return 0, b.block(t, ctx)
+		}
+		p := newProbe(n)
+		for _, err := range trimeter.AMap(context.Background(), p.seq(), fn, opts...) {
+			if err != nil {
+				t.Errorf("unexpected error %v", err)
+			}
+			b.started.await(t, below(lc.atOnce, n-1), "calls blocked")
+			break
+		}
+		b.checkAllCancelled(t)
+		checkCleanedUp(t, p)
+	})
+}
+
+// detonate panics with a value that names v; tests look for it in the
+// PanicError's stack.
+func detonate(v int) { panic(boomValue{v}) }
+
+type boomValue struct{ at int }
+
+func TestAMapPanicInFn(t *testing.T) {
+	const n = 6
+	forLimitsAndOrders(t, "a panic in fn reaches the loop once the other calls ended", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		k := below(lc.atOnce, 2) // inputs 0..k-1 block, input k panics
+		var b blocker
+		fn := func(ctx context.Context, v int) (int, error) {
+			if v == k {
+				b.started.await(t, k, "calls blocked")
+				detonate(v)
+			}
+			return 0, b.block(t, ctx)
+		}
+		p := newProbe(n)
+		r := catch(func() {
+			for _, err := range trimeter.AMap(context.Background(), p.seq(), fn, opts...) {
+				t.Errorf("unexpected result (error %v)", err)
+			}
+		})
+		checkPanicError(t, r, boomValue{k}, "detonate")
+		b.checkAllCancelled(t)
+		checkCleanedUp(t, p)
+	})
+}
+
+// explodingInputs yields 0..n-1, then panics with v. clean counts the
+// times its deferred cleanup ran.
+func explodingInputs(n int, v any, clean *atomic.Int64) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		defer clean.Add(1)
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+		panic(v)
+	}
+}
+
+type seqBoom struct{}
+
+func TestAMapPanicInInput(t *testing.T) {
+	forLimitsAndOrders(t, "a panic in the input reaches the loop once the calls ended", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		k := below(lc.atOnce, 2) // inputs 0..k-1 block, so that the panic comes while they run
+		var b blocker
+		fn := func(ctx context.Context, v int) (int, error) {
+			if v < k {
+				return 0, b.block(t, ctx)
+			}
+			return v, nil
+		}
+		var clean atomic.Int64
+		got := 0
+		r := catch(func() {
+			for _, err := range trimeter.AMap(context.Background(), explodingInputs(2, seqBoom{}, &clean), fn, opts...) {
+				if err != nil {
+					t.Errorf("unexpected error %v", err)
+				}
+				got++
+			}
+		})
+		checkPanicError(t, r, seqBoom{}, "explodingInputs")
+		if got > 2-k {
+			t.Errorf("received %d results before the panic, want at most %d", got, 2-k)
+		}
+		b.checkAllCancelled(t)
+		if clean.Load() != 1 {
+			t.Errorf("the input's deferred cleanup ran %d times, want 1", clean.Load())
+		}
+		goleak.VerifyNone(t)
+	})
+}
+
+type bodyBoom struct{}
+
+func TestAMapPanicInLoopBody(t *testing.T) {
+	const n = 6
+	forLimitsAndOrders(t, "a panic in the loop body goes through as is after cleanup", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		var b blocker
+		fn := func(ctx context.Context, v int) (int, error) {
+			if v == 0 {
+				return 0, nil
+			}
+			return 0, b.block(t, ctx)
+		}
+		p := newProbe(n)
+		r := catch(func() {
+			for range trimeter.AMap(context.Background(), p.seq(), fn, opts...) {
+				b.started.await(t, below(lc.atOnce, n-1), "calls blocked")
+				panic(bodyBoom{})
+			}
+		})
+		if r != (bodyBoom{}) {
+			t.Errorf("recovered %#v, want the body's own value", r)
+		}
+		b.checkAllCancelled(t)
+		checkCleanedUp(t, p)
+	})
+}
+
+func TestRunOnEachPanics(t *testing.T) {
+	const n = 6
+	for _, lc := range limitCases {
+		t.Run("a panic in fn reaches the caller once the other calls ended "+lc.name, func(t *testing.T) {
+			k := below(lc.atOnce, 2)
+			var b blocker
+			fn := func(ctx context.Context, v int) error {
+				if v == k {
+					b.started.await(t, k, "calls blocked")
+					detonate(v)
+				}
+				return b.block(t, ctx)
+			}
+			p := newProbe(n)
+			r := catch(func() { _ = trimeter.RunOnEach(context.Background(), p.seq(), fn, lc.opts...) })
+			checkPanicError(t, r, boomValue{k}, "detonate")
+			b.checkAllCancelled(t)
+			checkCleanedUp(t, p)
+		})
+		t.Run("a panic in the input reaches the caller once the calls ended "+lc.name, func(t *testing.T) {
+			k := below(lc.atOnce, 2)
+			var b blocker
+			fn := func(ctx context.Context, v int) error {
+				if v < k {
+					return b.block(t, ctx)
+				}
+				return nil
+			}
+			var clean atomic.Int64
+			r := catch(func() {
+				_ = trimeter.RunOnEach(context.Background(), explodingInputs(2, seqBoom{}, &clean), fn, lc.opts...)
+			})
+			checkPanicError(t, r, seqBoom{}, "explodingInputs")
+			b.checkAllCancelled(t)
+			goleak.VerifyNone(t)
+		})
+	}
+}
+
+func TestAMapFailFast(t *testing.T) {
+	const n = 8
+	forLimitsAndOrders(t, "the first error comes once after the results already delivered", func(t *testing.T, _ limitCase, _ bool, opts []trimeter.Option) {
+		// Inputs 0 and 1 succeed; input 2 fails once both results have
+		// been received; later inputs block until cancelled, and their
+		// context errors must not be reported.
+		var received counter
+		var b blocker
+		fn := func(ctx context.Context, v int) (int, error) {
+			switch {
+			case v < 2:
+				return v, nil
+			case v == 2:
+				received.await(t, 2, "results received")
+				return 0, errBoom
+			}
+			return 0, b.block(t, ctx)
+		}
+		p := newProbe(n)
+		var got []yielded
+		for v, err := range trimeter.AMap(context.Background(), p.seq(), fn, opts...) {
+			got = append(got, yielded{v, err})
+			if err == nil {
+				received.add(1)
+			}
+		}
+		want := []yielded{{0, nil}, {1, nil}, {0, errBoom}}
+		slices.SortFunc(got[:min(2, len(got))], func(a, b yielded) int { return a.v - b.v })
+		if !slices.Equal(got, want) {
+			t.Errorf("yielded %v, want %v (the two results in any order)", got, want)
+		}
+		b.checkAllCancelled(t)
+		checkCleanedUp(t, p)
+	})
+}
+
+func TestRunOnEachFailFast(t *testing.T) {
+	const n = 6
+	for _, lc := range limitCases {
+		t.Run("the first error cancels the rest and is returned alone "+lc.name, func(t *testing.T) {
+			k := below(lc.atOnce, 3) // inputs 0..k-1 block, input k fails
+			var b blocker
+			fn := func(ctx context.Context, v int) error {
+				if v == k {
+					b.started.await(t, k, "calls blocked")
+					return errBoom
+				}
+				return b.block(t, ctx)
+			}
+			p := newProbe(n)
+			err := trimeter.RunOnEach(context.Background(), p.seq(), fn, lc.opts...)
+			if err != errBoom {
+				t.Errorf("got %v, want %v", err, errBoom)
+			}
+			if lc.atOnce > 0 && p.pulled.Load() != int64(k+1) {
+				t.Errorf("pulled %d inputs, want %d: nothing after the failing one", p.pulled.Load(), k+1)
+			}
+			b.checkAllCancelled(t)
+			checkCleanedUp(t, p)
+		})
+	}
+}
+
+func TestAMapParentCancel(t *testing.T) {
+	const n = 8
+	forLimitsAndOrders(t, "cancelling the parent yields ctx.Err() once and ends", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var b blocker
+		fn := func(ctx context.Context, v int) (int, error) {
+			switch {
+			case v < 3:
+				return v, nil
+			case v == 3:
+				cancel()
+			}
+			return 0, b.block(t, ctx)
+		}
+		p := newProbe(n)
+		got := collect(trimeter.AMap(ctx, p.seq(), fn, opts...))
+		if len(got) == 0 || got[len(got)-1] != (yielded{0, context.Canceled}) {
+			t.Fatalf("yielded %v, want context.Canceled last", got)
+		}
+		for _, y := range got[:len(got)-1] {
+			if y.err != nil || y.v > 2 {
+				t.Errorf("yielded %v before the cancel's error, want only results of inputs 0..2", got)
+			}
+		}
+		if lc.atOnce == 1 && len(got) != 4 {
+			t.Errorf("yielded %v, want the results of inputs 0..2 first", got)
+		}
+		b.checkAllCancelled(t)
+		checkCleanedUp(t, p)
+	})
+}
+
+func TestRunOnEachParentCancel(t *testing.T) {
+	for _, lc := range limitCases {
+		t.Run("cancelling the parent returns ctx.Err() "+lc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var b blocker
+			fn := func(ctx context.Context, v int) error {
+				if v == 3 {
+					cancel()
+				}
+				if v < 3 {
+					return nil
+				}
+				return b.block(t, ctx)
+			}
+			p := newProbe(8)
+			if err := trimeter.RunOnEach(ctx, p.seq(), fn, lc.opts...); err != context.Canceled {
+				t.Errorf("got %v, want context.Canceled", err)
+			}
+			b.checkAllCancelled(t)
+			checkCleanedUp(t, p)
+		})
+	}
+}
+
+func TestCancelledBeforeTheStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	checkCtx := func(ctx context.Context, v int) (int, error) { return v, ctx.Err() }
+	t.Run("AMap yields ctx.Err() once", func(t *testing.T) {
+		got := collect(trimeter.AMap(ctx, newProbe(5).seq(), checkCtx, trimeter.MaxAtOnce(2)))
+		if want := []yielded{{0, context.Canceled}}; !slices.Equal(got, want) {
+			t.Errorf("yielded %v, want %v", got, want)
+		}
+	})
+	t.Run("RunOnEach returns ctx.Err()", func(t *testing.T) {
+		fn := func(ctx context.Context, v int) error { _, err := checkCtx(ctx, v); return err }
+		if err := trimeter.RunOnEach(ctx, newProbe(5).seq(), fn); err != context.Canceled {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+	})
+}
+
+// An entry point of the package, seen through one shape so that the same
+// table of bad options runs against each.
+type entryPoint struct {
+	name string
+	// call runs the entry point over inputs and fn and returns the error
+	// it reported; it fails t if the entry point reported more than that
+	// one error or any result.
+	call func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error
+}
+
+// tasks turns inputs into functions for RunAll and RunAny.
+func tasks(inputs iter.Seq[int], fn func(context.Context, int) (int, error)) iter.Seq[func(context.Context) (int, error)] {
+	if inputs == nil {
+		return nil
+	}
+	return func(yield func(func(context.Context) (int, error)) bool) {
+		for v := range inputs {
+			if !yield(func(ctx context.Context) (int, error) { return fn(ctx, v) }) {
+				return
+			}
+		}
+	}
+}
+
+var entryPoints = []entryPoint{
+	{"RunOnEach", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
+		var each func(context.Context, int) error
+		if fn != nil {
+			each = func(ctx context.Context, v int) error { _, err := fn(ctx, v); return err }
+		}
+		return trimeter.RunOnEach(context.Background(), inputs, each, opts...)
+	}},
+	{"AMap", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
+		got := collect(trimeter.AMap(context.Background(), inputs, fn, opts...))
+		if len(got) != 1 || got[0].v != 0 {
+			t.Errorf("yielded %v, want one error alone", got)
+			return nil
+		}
+		return got[0].err
+	}},
+	{"Outcomes", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
+		var errs []error
+		for in, o := range trimeter.Outcomes(context.Background(), inputs, fn, opts...) {
+			if in.Index != -1 || o.Value != 0 {
+				t.Errorf("yielded %+v, %+v; want Index -1 and no value", in, o)
+			}
+			errs = append(errs, o.Err)
+		}
+		if len(errs) != 1 {
+			t.Errorf("yielded %d outcomes, want one", len(errs))
+			return nil
+		}
+		return errs[0]
+	}},
+	{"RunAll", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
+		got, err := trimeter.RunAll(context.Background(), tasks(inputs, fn), opts...)
+		if got != nil {
+			t.Errorf("returned results %v beside the error", got)
+		}
+		return err
+	}},
+	{"RunAny", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
+		got, err := trimeter.RunAny(context.Background(), tasks(inputs, fn), opts...)
+		if got != 0 {
+			t.Errorf("returned result %v beside the error", got)
+		}
+		return err
+	}},
+}
+
+func TestBadOptions(t *testing.T) {
+	cases := []struct {
+		opt  trimeter.Option
+		want string
+	}{
+		{trimeter.MaxAtOnce(0), "MaxAtOnce(0)"},
+		{trimeter.MaxAtOnce(-2), "MaxAtOnce(-2)"},
+		{trimeter.MaxPerSecond(0), "MaxPerSecond(0)"},
+		{trimeter.MaxPerSecond(-1), "MaxPerSecond(-1)"},
+		{trimeter.MaxPerSecond(math.NaN()), "MaxPerSecond(NaN)"},
+		{trimeter.MaxPerSecond(math.Inf(1)), "MaxPerSecond(+Inf)"},
+		{trimeter.MaxPerSecond(math.Inf(-1)), "MaxPerSecond(-Inf)"},
+		{trimeter.MaxBurst(0), "MaxBurst(0)"},
+		{trimeter.BufferSize(-1), "BufferSize(-1)"},
+		{trimeter.Retry(0), "Retry(0)"},
+		{trimeter.Retry(-1), "Retry(-1)"},
+		{trimeter.Lookahead(0), "Lookahead(0)"},
+		{trimeter.WithMeter(nil), "WithMeter(nil)"},
+		{trimeter.WithClock(nil), "WithClock(nil)"},
+		{nil, "nil"},
+	}
+	for _, ep := range entryPoints {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s reports %s and runs nothing", ep.name, c.want), func(t *testing.T) {
+				p := newProbe(3)
+				var calls atomic.Int64
+				fn := func(context.Context, int) (int, error) { calls.Add(1); return 0, nil }
+				// A valid option first: a bad one is found wherever it is.
+				err := ep.call(t, p.seq(), fn, trimeter.MaxAtOnce(2), c.opt)
+				checkBadOption(t, err, c.want)
+				if calls.Load() != 0 || p.pulled.Load() != 0 {
+					t.Errorf("fn called %d times, %d inputs pulled; want none", calls.Load(), p.pulled.Load())
+				}
+			})
+		}
+		t.Run(ep.name+" reports a nil input sequence", func(t *testing.T) {
+			checkBadOption(t, ep.call(t, nil, square), "nil")
+		})
+		if ep.name != "RunAll" && ep.name != "RunAny" {
+			t.Run(ep.name+" reports a nil fn and pulls nothing", func(t *testing.T) {
+				p := newProbe(3)
+				checkBadOption(t, ep.call(t, p.seq(), nil), "fn is nil")
+				if p.pulled.Load() != 0 {
+					t.Errorf("%d inputs pulled, want none", p.pulled.Load())
+				}
+			})
+		}
+	}
+}
+
+func checkBadOption(t *testing.T, err error, want string) {
+	t.Helper()
+	if !errors.Is(err, trimeter.ErrBadOption) {
+		t.Fatalf("got %v, want an error wrapping ErrBadOption", err)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %s", err, want)
+	}
+}
+
+// brokenMeter is a meter built with a bad value: it says so through Err.
+type brokenMeter struct {
+	err      error
+	acquired atomic.Int64
+}
+
+func (m *brokenMeter) Acquire(context.Context) (throttle.Permit, error) {
+	m.acquired.Add(1)
+	return nil, m.err
+}
+
+func (m *brokenMeter) Err() error { return m.err }
+
+func TestMeterWithAnErrorEndsTheCallBeforeAnythingRuns(t *testing.T) {
+	for _, ep := range entryPoints {
+		t.Run(ep.name+" reports the meter's error", func(t *testing.T) {
+			m := &brokenMeter{err: errors.New("meter: rate must be positive")}
+			p := newProbe(3)
+			var calls atomic.Int64
+			fn := func(context.Context, int) (int, error) { calls.Add(1); return 0, nil }
+			if err := ep.call(t, p.seq(), fn, trimeter.WithMeter(m)); !errors.Is(err, m.err) {
+				t.Errorf("got %v, want the meter's error", err)
+			}
+			if calls.Load() != 0 || p.pulled.Load() != 0 || m.acquired.Load() != 0 {
+				t.Errorf("fn called %d times, %d inputs pulled, %d permits asked; want none",
+					calls.Load(), p.pulled.Load(), m.acquired.Load())
+			}
+		})
+	}
+}
+
+func TestInfiniteInput(t *testing.T) {
+	t.Run("AMap over an endless input stops at a break", func(t *testing.T) {
+		p := newProbe(-1)
+		got := 0
+		for _, err := range trimeter.AMap(context.Background(), p.seq(), square, trimeter.MaxAtOnce(3)) {
+			if err != nil {
+				t.Errorf("unexpected error %v", err)
+			}
+			if got++; got == 50 {
+				break
+			}
+		}
+		if p.pulled.Load() > 50+3+1 {
+			t.Errorf("pulled %d inputs for 50 results, want at most 54", p.pulled.Load())
+		}
+		checkCleanedUp(t, p)
+	})
+	t.Run("RunOnEach over an endless input ends at the first error", func(t *testing.T) {
+		p := newProbe(-1)
+		fn := func(_ context.Context, v int) error {
+			if v == 100 {
+				return errBoom
+			}
+			return nil
+		}
+		if err := trimeter.RunOnEach(context.Background(), p.seq(), fn, trimeter.MaxAtOnce(4)); err != errBoom {
+			t.Errorf("got %v, want %v", err, errBoom)
+		}
+		checkCleanedUp(t, p)
+	})
+}
+
+// TestAMapWindow runs AMap with a consumer that, after each result, waits
+// until every task the window allows has started and finished; it checks
+// the laziness bound at every pull and the slot bound at every start.
+func TestAMapWindow(t *testing.T) {
+	const n = 12
+	forLimitsAndOrders(t, "inputs are pulled lazily and slots are held until delivery", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		window := lc.atOnce + lc.buffer
+		if lc.atOnce == 0 {
+			window = n // no limit: everything may start before the first delivery
+		}
+		var received, started, finished counter
+		p := newProbe(n)
+		p.onPull = func(i int) {
+			if ahead := int(p.pulled.Load()) - received.load(); lc.atOnce > 0 && ahead > window+1 {
+				t.Errorf("input %d pulled %d beyond the results received, want at most %d", i, ahead, window+1)
+			}
+		}
+		fn := func(_ context.Context, v int) (int, error) {
+			if s := started.add(1); s > received.load()+window+1 {
+				t.Errorf("input %d started with %d tasks undelivered, want at most %d", v, s-received.load(), window+1)
+			}
+			defer finished.add(1)
+			return v, nil
+		}
+		for _, err := range trimeter.AMap(context.Background(), p.seq(), fn, opts...) {
+			if err != nil {
+				t.Errorf("unexpected error %v", err)
+			}
+			r := received.add(1)
+			limit := min(n, r+window)
+			// With one slot and no buffer the loop itself may run the
+			// tasks, one per result it asks for; otherwise the tasks the
+			// window allows run while the loop is busy.
+			if lc.atOnce != 1 || lc.buffer != 0 {
+				started.await(t, limit, "tasks started while the consumer is busy")
+				finished.await(t, limit, "tasks finished while the consumer is busy")
+				if s := started.load(); s != limit {
+					t.Errorf("after %d results, %d tasks started, want %d", r, s, limit)
+				}
+			} else if s := started.load(); s > limit {
+				t.Errorf("after %d results, %d tasks started, want at most %d", r, s, limit)
+			}
+		}
+		if received.load() != n {
+			t.Errorf("received %d results, want %d", received.load(), n)
+		}
+	})
+}
+
+func TestRunOnEachPullsLazily(t *testing.T) {
+	for _, m := range []int{1, 3} {
+		t.Run(fmt.Sprintf("with MaxAtOnce(%d) at most %d inputs are pulled beyond the calls finished", m, m+1), func(t *testing.T) {
+			var finished atomic.Int64
+			p := newProbe(40)
+			p.onPull = func(i int) {
+				if ahead := p.pulled.Load() - finished.Load(); ahead > int64(m+1) {
+					t.Errorf("input %d pulled %d beyond the calls finished", i, ahead)
+				}
+			}
+			fn := func(context.Context, int) error { finished.Add(1); return nil }
+			if err := trimeter.RunOnEach(context.Background(), p.seq(), fn, trimeter.MaxAtOnce(m)); err != nil {
+				t.Errorf("unexpected error %v", err)
+			}
+			if p.pulled.Load() != 40 || finished.Load() != 40 {
+				t.Errorf("pulled %d and ran %d inputs, want 40", p.pulled.Load(), finished.Load())
+			}
+		})
+	}
+}
+
+func TestMaxAtOnceIsReachedAndNeverExceeded(t *testing.T) {
+	const n = 12
+	forLimitsAndOrders(t, "AMap runs exactly as many calls at once as allowed", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		limit := lc.atOnce
+		if limit == 0 {
+			limit = n
+		}
+		var g gauge
+		b := newBarrier(limit)
+		fn := func(_ context.Context, v int) (int, error) {
+			g.enter()
+			defer g.leave()
+			b.wait(t)
+			return v, nil
+		}
+		if got := collect(trimeter.AMap(context.Background(), newProbe(n).seq(), fn, opts...)); len(got) != n {
+			t.Errorf("yielded %d results, want %d", len(got), n)
+		}
+		if g.peak.Load() != int64(limit) {
+			t.Errorf("peak of %d calls at once, want %d", g.peak.Load(), limit)
+		}
+	})
+	for _, lc := range limitCases {
+		t.Run("RunOnEach runs exactly as many calls at once as allowed "+lc.name, func(t *testing.T) {
+			limit := lc.atOnce
+			if limit == 0 {
+				limit = n
+			}
+			var g gauge
+			b := newBarrier(limit)
+			fn := func(context.Context, int) error {
+				g.enter()
+				defer g.leave()
+				b.wait(t)
+				return nil
+			}
+			if err := trimeter.RunOnEach(context.Background(), newProbe(n).seq(), fn, lc.opts...); err != nil {
+				t.Errorf("unexpected error %v", err)
+			}
+			if g.peak.Load() != int64(limit) {
+				t.Errorf("peak of %d calls at once, want %d", g.peak.Load(), limit)
+			}
+		})
+	}
+}
+
+func TestSharedConcurrencyMeterAcrossCalls(t *testing.T) {
+	meter := throttle.NewConcurrency(3)
+	var g gauge
+	b := newBarrier(3)
+	work := func() {
+		g.enter()
+		defer g.leave()
+		b.wait(t)
+	}
+	done := make(chan error, 2)
+	go func() {
+		done <- trimeter.RunOnEach(context.Background(), newProbe(10).seq(),
+			func(context.Context, int) error { work(); return nil }, trimeter.WithMeter(meter))
+	}()
+	go func() {
+		var err error
+		for _, e := range trimeter.AMap(context.Background(), newProbe(10).seq(),
+			func(_ context.Context, v int) (int, error) { work(); return v, nil }, trimeter.WithMeter(meter), trimeter.MaxAtOnce(2)) {
+			err = errors.Join(err, e)
+		}
+		done <- err
+	}()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("unexpected error %v", err)
+		}
+	}
+	if g.peak.Load() != 3 {
+		t.Errorf("peak of %d calls at once over both calls, want the meter's 3", g.peak.Load())
+	}
+}
+
+func TestOrderedFollowsInputOrder(t *testing.T) {
+	const n = 30
+	for _, lc := range limitCases {
+		for seed := uint64(1); seed <= 3; seed++ {
+			t.Run(fmt.Sprintf("results of random durations come in input order %s (seed %d)", lc.name, seed), func(t *testing.T) {
+				clk := newFakeClock()
+				stop := drive(clk, time.Millisecond)
+				defer stop()
+				ds := durations(seed, n, time.Millisecond, 20)
+				fn := func(_ context.Context, v int) (int, error) {
+					clk.Sleep(ds[v])
+					return v * v, nil
+				}
+				opts := append(slices.Clone(lc.opts), trimeter.Ordered())
+				var got []int
+				for v, err := range trimeter.AMap(context.Background(), newProbe(n).seq(), fn, opts...) {
+					if err != nil {
+						t.Errorf("unexpected error %v", err)
+					}
+					got = append(got, v)
+				}
+				for i, v := range got {
+					if v != i*i {
+						t.Fatalf("yielded %v, want the squares of 0..%d in order", got, n-1)
+					}
+				}
+				if len(got) != n {
+					t.Errorf("yielded %d results, want %d", len(got), n)
+				}
+			})
+		}
+	}
+}
+
+func TestAMapUnorderedDeliversEachResultOnce(t *testing.T) {
+	const n = 30
+	for _, lc := range limitCases {
+		t.Run("each result comes exactly once "+lc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			stop := drive(clk, time.Millisecond)
+			defer stop()
+			ds := durations(7, n, time.Millisecond, 20)
+			fn := func(_ context.Context, v int) (int, error) {
+				clk.Sleep(ds[v])
+				return v, nil
+			}
+			var got []int
+			for v, err := range trimeter.AMap(context.Background(), newProbe(n).seq(), fn, lc.opts...) {
+				if err != nil {
+					t.Errorf("unexpected error %v", err)
+				}
+				got = append(got, v)
+			}
+			slices.Sort(got)
+			for i, v := range got {
+				if v != i {
+					t.Fatalf("yielded %v once sorted, want 0..%d", got, n-1)
+				}
+			}
+			if len(got) != n {
+				t.Errorf("yielded %d results, want %d", len(got), n)
+			}
+		})
+	}
+}
+
+func TestOrderedSlowHeadKeepsTheWindowBounded(t *testing.T) {
+	const n = 20
+	for _, lc := range limitCases {
+		if lc.atOnce == 0 {
+			continue
+		}
+		window := lc.atOnce + lc.buffer
+		t.Run(fmt.Sprintf("no more than %d tasks start while the head is slow %s", window, lc.name), func(t *testing.T) {
+			head := make(chan struct{})
+			var released atomic.Bool
+			var started, finished counter
+			fn := func(_ context.Context, v int) (int, error) {
+				if s := started.add(1); s > window && !released.Load() {
+					t.Errorf("input %d started while the head is slow, beyond the window of %d", v, window)
+				}
+				defer finished.add(1)
+				if v == 0 {
+					<-head
+				}
+				return v, nil
+			}
+			go func() {
+				defer close(head)
+				defer released.Store(true)
+				started.await(t, window, "tasks started behind the slow head")
+				finished.await(t, window-1, "tasks finished behind the slow head")
+				if s := started.load(); s != window {
+					t.Errorf("%d tasks started behind the slow head, want %d", s, window)
+				}
+			}()
+			opts := append(slices.Clone(lc.opts), trimeter.Ordered())
+			i := 0
+			for v, err := range trimeter.AMap(context.Background(), newProbe(n).seq(), fn, opts...) {
+				if v != i || err != nil {
+					t.Errorf("yielded (%d, %v), want (%d, nil)", v, err, i)
+				}
+				i++
+			}
+			if i != n {
+				t.Errorf("yielded %d results, want %d", i, n)
+			}
+		})
+	}
+}
+
+func TestEachRangeRunsAfresh(t *testing.T) {
+	p := newProbe(5)
+	var calls atomic.Int64
+	fn := func(_ context.Context, v int) (int, error) { calls.Add(1); return v * v, nil }
+	results := trimeter.AMap(context.Background(), p.seq(), fn, trimeter.MaxAtOnce(2), trimeter.Ordered())
+	for round := 1; round <= 2; round++ {
+		var got []int
+		for v, err := range results {
+			if err != nil {
+				t.Errorf("unexpected error %v", err)
+			}
+			got = append(got, v)
+		}
+		if !slices.Equal(got, []int{0, 1, 4, 9, 16}) {
+			t.Errorf("round %d yielded %v, want [0 1 4 9 16]", round, got)
+		}
+	}
+	if calls.Load() != 10 || p.pulled.Load() != 10 || p.clean.Load() != 2 {
+		t.Errorf("fn called %d times, %d inputs pulled, input ranged %d times; want 10, 10, 2",
+			calls.Load(), p.pulled.Load(), p.clean.Load())
+	}
+}
+
+// oddError is the failure of an odd input.
+type oddError struct{ v int }
+
+func (e oddError) Error() string { return fmt.Sprintf("input %d is odd", e.v) }
+
+func TestKeepGoing(t *testing.T) {
+	const n = 12
+	t.Run("RunOnEach runs every input and joins the failures in input order", func(t *testing.T) {
+		clk := newFakeClock()
+		stop := drive(clk, time.Millisecond)
+		defer stop()
+		ds := durations(3, n, time.Millisecond, 20)
+		var calls atomic.Int64
+		fn := func(_ context.Context, v int) error {
+			calls.Add(1)
+			clk.Sleep(ds[v])
+			if v%2 == 1 {
+				return oddError{v}
+			}
+			return nil
+		}
+		err := trimeter.RunOnEach(context.Background(), newProbe(n).seq(), fn, trimeter.MaxAtOnce(4), trimeter.KeepGoing())
+		checkItemErrors(t, err, []int{1, 3, 5, 7, 9, 11})
+		if calls.Load() != n {
+			t.Errorf("fn called %d times, want %d", calls.Load(), n)
+		}
+	})
+	forLimitsAndOrders(t, "AMap yields each error and goes on", func(t *testing.T, _ limitCase, _ bool, opts []trimeter.Option) {
+		fn := func(_ context.Context, v int) (int, error) {
+			if v%2 == 1 {
+				return 0, oddError{v}
+			}
+			return v, nil
+		}
+		var values, failed []int
+		for v, err := range trimeter.AMap(context.Background(), newProbe(n).seq(), fn, append(opts, trimeter.KeepGoing())...) {
+			var odd oddError
+			if errors.As(err, &odd) {
+				failed = append(failed, odd.v)
+			} else {
+				values = append(values, v)
+			}
+		}
+		slices.Sort(values)
+		slices.Sort(failed)
+		if !slices.Equal(values, []int{0, 2, 4, 6, 8, 10}) || !slices.Equal(failed, []int{1, 3, 5, 7, 9, 11}) {
+			t.Errorf("values %v and failures %v, want the even and the odd inputs", values, failed)
+		}
+	})
+}
+
+// checkItemErrors asserts that err joins one *trimeter.ItemError for each
+// of indexes, in that order, each wrapping the oddError of its input.
+func checkItemErrors(t *testing.T, err error, indexes []int) {
+	t.Helper()
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("got %v, want a joined error", err)
+	}
+	var got []int
+	for _, e := range joined.Unwrap() {
+		var ie *trimeter.ItemError
+		var odd oddError
+		if !errors.As(e, &ie) || !errors.As(ie.Err, &odd) || odd.v != ie.Index {
+			t.Errorf("joined error %v is not an ItemError with its input's index", e)
+			continue
+		}
+		got = append(got, ie.Index)
+	}
+	if !slices.Equal(got, indexes) {
+		t.Errorf("errors at indexes %v, want %v", got, indexes)
+	}
+}
+
+// rateRunners run fn over inputs through each entry point that takes a
+// MaxPerSecond limit.
+var rateRunners = []struct {
+	name string
+	run  func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) error, opts ...trimeter.Option)
+}{
+	{"RunOnEach", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) error, opts ...trimeter.Option) {
+		if err := trimeter.RunOnEach(context.Background(), inputs, fn, opts...); err != nil {
+			t.Errorf("unexpected error %v", err)
+		}
+	}},
+	{"AMap", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) error, opts ...trimeter.Option) {
+		mapped := func(ctx context.Context, v int) (int, error) { return v, fn(ctx, v) }
+		for _, err := range trimeter.AMap(context.Background(), inputs, mapped, opts...) {
+			if err != nil {
+				t.Errorf("unexpected error %v", err)
+			}
+		}
+	}},
+	{"AMap under Ordered", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) error, opts ...trimeter.Option) {
+		mapped := func(ctx context.Context, v int) (int, error) { return v, fn(ctx, v) }
+		for _, err := range trimeter.AMap(context.Background(), inputs, mapped, append(opts, trimeter.Ordered())...) {
+			if err != nil {
+				t.Errorf("unexpected error %v", err)
+			}
+		}
+	}},
+}
+
+func TestRateIsReachedAndNeverExceeded(t *testing.T) {
+	cases := []struct {
+		about  string
+		rate   float64
+		burst  int // 0 leaves the default, 1
+		n      int
+		atOnce int // MaxAtOnce, or 0 for none
+		buffer int
+	}{
+		{"4 per second one at a time", 4, 0, 12, 1, 0},
+		{"4 per second with no limit on concurrency", 4, 0, 12, 0, 0},
+		{"10 per second in bursts of 3 two at a time", 10, 3, 15, 2, 0},
+		{"2 per second in bursts of 5 three at a time with a buffer", 2, 5, 14, 3, 2},
+		{"0.2 per second, one every 5 s", 0.2, 0, 5, 0, 0},
+		{"0.2 per second in bursts of 2 one at a time", 0.2, 2, 6, 1, 0},
+	}
+	for _, r := range rateRunners {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s holds %s", r.name, c.about), func(t *testing.T) {
+				clk := newFakeClock()
+				log := &startLog{clk: clk}
+				opts := []trimeter.Option{trimeter.MaxPerSecond(c.rate), trimeter.WithClock(clk), trimeter.BufferSize(c.buffer)}
+				if c.burst > 0 {
+					opts = append(opts, trimeter.MaxBurst(c.burst))
+				}
+				if c.atOnce > 0 {
+					opts = append(opts, trimeter.MaxAtOnce(c.atOnce))
+				}
+				// With one task at a time, fn sees the instant its task
+				// was let through; otherwise a shared meter notes it.
+				oneAtATime := c.atOnce == 1
+				if !oneAtATime {
+					opts = append(opts, trimeter.WithMeter(log))
+				}
+				var calls atomic.Int64
+				fn := func(context.Context, int) error {
+					if calls.Add(1); oneAtATime {
+						log.add(clk.Since(epoch))
+					}
+					return nil
+				}
+				step := time.Duration(float64(time.Second)/c.rate) / 4
+				stop := drive(clk, step)
+				r.run(t, newProbe(c.n).seq(), fn, opts...)
+				stop()
+				starts := log.sorted()
+				if len(starts) != c.n || calls.Load() != int64(c.n) {
+					t.Fatalf("%d starts noted, %d calls, want %d", len(starts), calls.Load(), c.n)
+				}
+				checkRate(t, starts, c.rate, max(c.burst, 1), step)
+			})
+		}
+	}
+}
+
+func TestKeepGoingParentCancelEndsWithCtxErr(t *testing.T) {
+	// The parent ends while the tasks are failing with its error: the run
+	// must end with ctx.Err(), whether or not its own watcher of the
+	// parent has run by then.
+	t.Run("RunOnEach under KeepGoing returns ctx.Err()", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		fn := func(ctx context.Context, v int) error {
+			cancel()
+			return ctx.Err()
+		}
+		err := trimeter.RunOnEach(ctx, newProbe(1).seq(), fn, trimeter.MaxAtOnce(1), trimeter.KeepGoing())
+		if err != context.Canceled {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+	})
+	t.Run("AMap under KeepGoing yields ctx.Err() last", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		fn := func(ctx context.Context, v int) (int, error) {
+			cancel()
+			return 0, ctx.Err()
+		}
+		got := collect(trimeter.AMap(ctx, newProbe(1).seq(), fn, trimeter.MaxAtOnce(1), trimeter.KeepGoing()))
+		if len(got) == 0 || got[len(got)-1] != (yielded{0, context.Canceled}) || len(got) > 2 {
+			t.Errorf("yielded %v, want the run to end with context.Canceled", got)
+		}
+	})
+}
