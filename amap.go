@@ -119,7 +119,11 @@ func ThenOutcomes[I, T, R any](ctx context.Context, in iter.Seq2[Input[I], Outco
 			return
 		}
 		e.stream(untrace(in), func(r result[traced[I, T], R]) bool {
-			return yield(r.in.origin, Outcome[R]{Value: r.val, Err: r.err})
+			origin := r.in.origin
+			if r.index < 0 { // the run's own error
+				origin = Input[I]{Index: -1}
+			}
+			return yield(origin, Outcome[R]{Value: r.val, Err: r.err})
 		})
 	}
 }

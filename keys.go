@@ -14,11 +14,19 @@ import (
 type keyState struct {
 	id          any
 	open        int // tasks of this key holding its slot
-	parked      int // inputs of this key waiting aside
+	waiting     int // inputs of this key set aside
 	rate        *throttle.Rate
 	meters      []throttle.Meter // from the Keyed meters of PerKey
 	pausedUntil time.Time        // a push-back's pause
 	retryAt     time.Time        // a keyed meter asked to wait until then
+	readyAt     time.Time        // the rate has no token before then
+}
+
+// lane holds the inputs of one key that wait aside, in input order; the
+// key is nil for inputs that have none (an upstream error).
+type lane[T any] struct {
+	key   *keyState
+	tasks []task[T]
 }
 
 // minSweep is the number of keys below which no sweep runs.
@@ -72,7 +80,7 @@ func (e *engine[T, R]) keyLocked(id any) *keyState {
 func (e *engine[T, R]) sweepLocked() {
 	now := e.clock.Now()
 	for id, k := range e.keys {
-		idle := k.open == 0 && k.parked == 0 && !now.Before(k.pausedUntil) && !now.Before(k.retryAt)
+		idle := k.open == 0 && k.waiting == 0 && !now.Before(k.pausedUntil) && !now.Before(k.retryAt)
 		if idle && (k.rate == nil || k.rate.Delay(k.rate.Burst()) == 0) {
 			delete(e.keys, id)
 		}
@@ -83,7 +91,7 @@ func (e *engine[T, R]) sweepLocked() {
 // mayStartLocked says whether t may start now; before is the number of
 // inputs with a smaller index waiting aside. When it may not, at is the
 // time to look again, or zero when only a freed slot will tell.
-func (e *engine[T, R]) mayStartLocked(t *task[T], now time.Time, before int) (at time.Time, ok bool) {
+func (e *engine[T, R]) mayStartLocked(t *task[T], now *clockReading, before int) (at time.Time, ok bool) {
 	// Under Ordered, results behind an input that waits aside cannot be
 	// delivered before it, so they keep their slots: always leave one
 	// slot for the earliest waiting input, or the run could deadlock.
@@ -97,28 +105,34 @@ func (e *engine[T, R]) mayStartLocked(t *task[T], now time.Time, before int) (at
 	if n := e.cfg.perKey.maxAtOnce; n > 0 && k.open >= n {
 		return at, false
 	}
-	if at = later(k.pausedUntil, k.retryAt); now.Before(at) {
+	if at = later(k.pausedUntil, k.retryAt); !at.IsZero() && now.get().Before(at) {
 		return at, false
 	}
 	if k.rate != nil {
+		if now.get().Before(k.readyAt) {
+			return k.readyAt, false
+		}
 		if d := k.rate.Delay(1); d > 0 {
-			return now.Add(d), false
+			k.readyAt = now.get().Add(d)
+			return k.readyAt, false
 		}
 	}
 	return time.Time{}, true
 }
 
+// The inputs set aside wait in lanes, one per key, kept in the order of
+// their first input; so a scan looks at each blocked key once, and an
+// input never overtakes an earlier one of its key.
+
 // unparkLocked takes the first input waiting aside that may start now. If
 // none may, at is the earliest time one might.
-func (e *engine[T, R]) unparkLocked(now time.Time) (t task[T], at time.Time, ok bool) {
-	for i := range e.parked {
-		next, ok := e.mayStartLocked(&e.parked[i], now, i)
+func (e *engine[T, R]) unparkLocked(now *clockReading) (t task[T], at time.Time, ok bool) {
+	for i, l := range e.lanes {
+		next, ok := e.mayStartLocked(&l.tasks[0], now, i)
 		if ok {
-			t = e.parked[i]
-			e.parked = slices.Delete(e.parked, i, i+1)
-			if e.mon != nil {
-				e.mon.Wait(-1)
-			}
+			t = l.tasks[0]
+			l.tasks = slices.Delete(l.tasks, 0, 1)
+			e.unparked(l, i)
 			return t, time.Time{}, true
 		}
 		if !next.IsZero() && (at.IsZero() || next.Before(at)) {
@@ -126,6 +140,50 @@ func (e *engine[T, R]) unparkLocked(now time.Time) (t task[T], at time.Time, ok 
 		}
 	}
 	return t, at, false
+}
+
+// parkLocked sets t aside in its key's lane.
+func (e *engine[T, R]) parkLocked(t task[T]) {
+	i := slices.IndexFunc(e.lanes, func(l *lane[T]) bool { return l.key == t.key })
+	if i < 0 {
+		e.lanes = append(e.lanes, &lane[T]{key: t.key})
+		i = len(e.lanes) - 1
+	}
+	l := e.lanes[i]
+	j, _ := slices.BinarySearchFunc(l.tasks, t.index, func(p task[T], index int) int { return p.index - index })
+	l.tasks = slices.Insert(l.tasks, j, t)
+	e.placeLane(i)
+	e.parked++
+	if t.key != nil {
+		t.key.waiting++
+	}
+	if e.mon != nil {
+		e.mon.Wait(1)
+	}
+}
+
+// unparked updates the books after lane i gave up its first input.
+func (e *engine[T, R]) unparked(l *lane[T], i int) {
+	e.parked--
+	if l.key != nil {
+		l.key.waiting--
+	}
+	if e.mon != nil {
+		e.mon.Wait(-1)
+	}
+	if len(l.tasks) == 0 {
+		e.lanes = slices.Delete(e.lanes, i, i+1)
+		return
+	}
+	e.placeLane(i)
+}
+
+// placeLane moves lane i to its place in the order of first inputs.
+func (e *engine[T, R]) placeLane(i int) {
+	l := e.lanes[i]
+	e.lanes = slices.Delete(e.lanes, i, i+1)
+	j, _ := slices.BinarySearchFunc(e.lanes, l.tasks[0].index, func(m *lane[T], index int) int { return m.tasks[0].index - index })
+	e.lanes = slices.Insert(e.lanes, j, l)
 }
 
 // repark puts back aside a chosen input whose key's own meter asked it to
@@ -136,13 +194,8 @@ func (e *engine[T, R]) repark(t task[T], wait time.Duration) {
 	e.open--
 	e.running--
 	t.key.open--
-	t.key.parked++
 	t.key.retryAt = later(t.key.retryAt, e.clock.Now().Add(max(wait, keyPoll)))
-	i, _ := slices.BinarySearchFunc(e.parked, t.index, func(p task[T], index int) int { return p.index - index })
-	e.parked = slices.Insert(e.parked, i, t)
-	if e.mon != nil {
-		e.mon.Wait(1)
-	}
+	e.parkLocked(t)
 }
 
 func later(a, b time.Time) time.Time {

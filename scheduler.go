@@ -90,7 +90,8 @@ type engine[T, R any] struct {
 	panicked    *PanicError
 	pausedUntil time.Time // the call's push-back pause
 	wake        clockwork.Timer
-	parked      []task[T] // pulled inputs waiting for their keys, in input order
+	lanes       []*lane[T] // pulled inputs waiting for their keys
+	parked      int        // how many
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
@@ -309,7 +310,7 @@ func (e *engine[T, R]) releaseLocked(k *keyState) {
 	if k != nil {
 		k.open--
 	}
-	if e.pulledAll && e.open == 0 && len(e.parked) == 0 {
+	if e.pulledAll && e.open == 0 && e.parked == 0 {
 		e.wakeConsumerLocked()
 	}
 }
@@ -329,7 +330,7 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 			e.room.Signal()
 			return r, true
 		}
-		if e.pulledAll && e.open == 0 && len(e.parked) == 0 {
+		if e.pulledAll && e.open == 0 && e.parked == 0 {
 			return r, false
 		}
 		e.waiting = true

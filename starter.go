@@ -4,6 +4,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -53,32 +55,27 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for !e.stopped {
-		var now time.Time
-		if e.keyOf != nil || !e.pausedUntil.IsZero() {
-			now = e.clock.Now()
-		}
+		now := clockReading{clock: e.clock}
 		var retry time.Time
 		switch {
-		case now.Before(e.pausedUntil):
+		case !e.pausedUntil.IsZero() && now.get().Before(e.pausedUntil):
 			retry = e.pausedUntil
 		case !e.hasRoom():
 			// wait for a slot
 		default:
-			if t, retry, ok = e.unparkLocked(now); ok {
+			if t, retry, ok = e.unparkLocked(&now); ok {
 				e.takeLocked(&t)
 				return t, true
 			}
-			if !e.pulledAll && len(e.parked) < e.cfg.lookahead {
+			if !e.pulledAll && e.parked < e.cfg.lookahead {
 				if t, ok = e.pullLocked(); !ok {
 					continue
 				}
-				if e.keyOf != nil {
-					now = e.clock.Now()
-				}
-				// An input may start at once only if none waits aside:
-				// one that does may be of the same key, and goes first.
-				if len(e.parked) == 0 {
-					if _, ok = e.mayStartLocked(&t, now, 0); ok {
+				now = clockReading{clock: e.clock}
+				// An input may start at once unless one of its key
+				// waits aside: that one goes first.
+				if e.parked == 0 || (t.key != nil && t.key.waiting == 0) {
+					if _, ok = e.mayStartLocked(&t, &now, e.parked); ok {
 						e.takeLocked(&t)
 						return t, true
 					}
@@ -86,13 +83,27 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 				e.parkLocked(t)
 				continue
 			}
-			if e.pulledAll && len(e.parked) == 0 {
+			if e.pulledAll && e.parked == 0 {
 				return t, false
 			}
 		}
 		e.sleepLocked(retry)
 	}
 	return t, false
+}
+
+// clockReading reads the clock once, when first asked: reading the clock
+// costs more than the rest of a scheduling decision on some machines.
+type clockReading struct {
+	clock clockwork.Clock
+	t     time.Time
+}
+
+func (c *clockReading) get() time.Time {
+	if c.t.IsZero() {
+		c.t = c.clock.Now()
+	}
+	return c.t
 }
 
 // hasRoom says whether a task may take a call slot.
@@ -105,15 +116,6 @@ func (e *engine[T, R]) takeLocked(t *task[T]) {
 	e.running++
 	if t.key != nil {
 		t.key.open++
-		t.key.parked--
-	}
-}
-
-// parked inputs count as waiting in the monitor.
-func (e *engine[T, R]) parkLocked(t task[T]) {
-	e.parked = append(e.parked, t)
-	if e.mon != nil {
-		e.mon.Wait(1)
 	}
 }
 
@@ -130,7 +132,7 @@ func (e *engine[T, R]) pullLocked() (t task[T], ok bool) {
 		return t, false
 	case !ok:
 		e.pulledAll = true
-		if e.open == 0 && len(e.parked) == 0 {
+		if e.open == 0 && e.parked == 0 {
 			e.wakeConsumerLocked()
 		}
 		return t, false
@@ -139,7 +141,6 @@ func (e *engine[T, R]) pullLocked() (t task[T], ok bool) {
 	}
 	if e.keyOf != nil && t.err == nil {
 		t.key = e.keyLocked(id)
-		t.key.parked++
 	}
 	return t, true
 }
