@@ -75,8 +75,9 @@ type engine[T, R any] struct {
 
 	startMu sync.Mutex // held by the starter
 	src     *source[T]
-	workers int          // guarded by startMu
-	idle    atomic.Int32 // workers waiting to become the starter
+	seq     iter.Seq2[T, error] // the inputs, when one worker ranges over them (see serve)
+	workers int                 // guarded by startMu
+	idle    atomic.Int32        // workers waiting to become the starter
 	wg      sync.WaitGroup
 
 	mu          sync.Mutex
@@ -172,7 +173,11 @@ func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
 // begin starts the run over seq. The caller must call shutdown.
 func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 	e.ctx, e.cancel = context.WithCancelCause(e.parent)
-	e.src = newSource(seq)
+	if e.serial() {
+		e.seq = seq
+	} else {
+		e.src = newSource(seq)
+	}
 	e.parentDone = make(chan struct{})
 	e.stopParent = context.AfterFunc(e.parent, func() {
 		defer close(e.parentDone)
@@ -199,6 +204,10 @@ func (e *engine[T, R]) spawn() {
 
 // work starts and runs tasks until no task will start any more.
 func (e *engine[T, R]) work() {
+	if e.seq != nil {
+		e.serve()
+		return
+	}
 	var ps []throttle.Permit
 	for {
 		t, ok := e.next(&ps)
@@ -220,7 +229,9 @@ func (e *engine[T, R]) shutdown() {
 		<-e.parentDone
 	}
 	e.cancel(errStopped)
-	e.src.stop()
+	if e.src != nil {
+		e.src.stop()
+	}
 }
 
 // errStopped is the cause of the run context once the run has ended.
