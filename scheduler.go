@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -76,8 +75,8 @@ type engine[T, R any] struct {
 	startMu sync.Mutex // held by the starter
 	src     *source[T]
 	seq     iter.Seq2[T, error] // the inputs, when one worker ranges over them (see serve)
-	workers int                 // guarded by startMu
-	idle    atomic.Int32        // workers waiting to become the starter
+	workers int                 // started so far; changed under startMu
+	hire    bool                // the task just chosen leaves no worker free
 	wg      sync.WaitGroup
 
 	mu          sync.Mutex

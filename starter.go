@@ -13,9 +13,7 @@ import (
 // admitted through every meter, with its permits in *ps. ok is false when
 // no task will start any more.
 func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
-	e.idle.Add(1)
 	e.startMu.Lock()
-	e.idle.Add(-1)
 	defer e.startMu.Unlock()
 	for {
 		if t, ok = e.choose(); !ok {
@@ -35,7 +33,7 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 		}
 		break
 	}
-	if e.idle.Load() == 0 && (e.limit == 0 || e.workers < e.limit) {
+	if e.hire {
 		e.spawn()
 	}
 	return t, true
@@ -114,6 +112,9 @@ func (e *engine[T, R]) hasRoom() bool {
 func (e *engine[T, R]) takeLocked(t *task[T]) {
 	e.open++
 	e.running++
+	// Every worker is busy, this one with t: another one will be needed
+	// to start the next task while t runs.
+	e.hire = e.running >= e.workers && (e.limit == 0 || e.workers < e.limit)
 	if t.key != nil {
 		t.key.open++
 	}
