@@ -44,7 +44,13 @@ import (
 // Bad options, or a nil fn or inputs, are yielded once as an error wrapping
 // [ErrBadOption], and nothing runs.
 //
-// Cost: see the package documentation for the measured per-item overhead.
+// Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
+// README's Performance section): about 300 ns per item at MaxAtOnce 1 to
+// 64 with a matching BufferSize (350 without one at MaxAtOnce(1), where
+// every result is a handoff between two goroutines), 250 ns unbounded,
+// and no allocation per item. Memory is bounded by the window: with an
+// infinite input, MaxAtOnce(64) and ten million results consumed, the live
+// heap grew by less than 64 KiB.
 func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
 	return func(yield func(R, error) bool) {
 		e, err := prepare(ctx, seqArg(inputs), fn, opts, toConsumer, nil, resolveKey[T])

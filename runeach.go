@@ -27,6 +27,13 @@ import (
 // [*ItemError], in input order. When ctx ends, the run stops and RunOnEach
 // returns ctx.Err().
 //
+// Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
+// README's Performance section): about 50 ns per item at MaxAtOnce(1),
+// where the calling goroutine ranges over the input itself, about 250 ns
+// at MaxAtOnce 8 to 64 (one coroutine switch to pull each input, and
+// workers taking turns to start tasks), 230 ns unbounded, and no
+// allocation per item.
+//
 // Panics: a panic in fn or in the input sequence stops the run, and once
 // every call has returned it is raised again in the calling goroutine as a
 // [*PanicError] carrying the original value and the stack where it
