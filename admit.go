@@ -54,51 +54,53 @@ func (e *engine[T, R]) meterCount(k *keyState) int {
 // that the starter can set the input aside and start another key's.
 func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (time.Duration, error) {
 	n := e.meterCount(t.key)
-	*ps = (*ps)[:0]
-	held := -1
-	var heldP throttle.Permit
-	for n > 0 {
-		blocked, wait := -1, time.Duration(0)
-		for i := 0; i < n; i++ {
-			m, ofKey, _ := e.meterAt(t.key, i)
-			p, err := heldP, error(nil)
-			if i != held {
-				p, wait, err = try(e, m)
-			}
-			if err != nil || p == nil {
-				if ofKey && first && err == nil {
-					e.giveBack(*ps, heldP, held, i)
-					return max(wait, time.Nanosecond), nil
-				}
-				blocked = i
-				if err != nil {
-					e.giveBack(*ps, heldP, held, i)
-					return 0, err
-				}
-				break
-			}
-			*ps = append(*ps, p)
-		}
+	held, heldP := -1, throttle.Permit(nil)
+	for {
+		*ps = (*ps)[:0]
+		blocked, wait, err := e.tryAll(t.key, n, held, heldP, ps)
 		if blocked < 0 {
 			return 0, nil
 		}
 		e.giveBack(*ps, heldP, held, blocked)
-		*ps = (*ps)[:0]
-		m, _, _ := e.meterAt(t.key, blocked)
-		var err error
-		if e.mon != nil {
-			e.mon.Wait(1)
-		}
-		heldP, err = m.Acquire(e.ctx)
-		if e.mon != nil {
-			e.mon.Wait(-1)
-		}
 		if err != nil {
+			return 0, err
+		}
+		if _, ofKey, _ := e.meterAt(t.key, blocked); ofKey && first {
+			return max(wait, time.Nanosecond), nil
+		}
+		if heldP, err = e.await(t.key, blocked); err != nil {
 			return 0, err
 		}
 		held = blocked
 	}
-	return 0, nil
+}
+
+// tryAll takes a permit from each of the n meters of key k in turn into
+// ps, without waiting; the held-th meter's permit, heldP, is taken already.
+// It stops at the first meter that refuses, returning its index and the
+// wait it asked for (or its error); blocked is -1 when all gave a permit.
+func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, ps *[]throttle.Permit) (blocked int, wait time.Duration, err error) {
+	for i := 0; i < n; i++ {
+		p := heldP
+		if i != held {
+			m, _, _ := e.meterAt(k, i)
+			if p, wait, err = try(e, m); err != nil || p == nil {
+				return i, wait, err
+			}
+		}
+		*ps = append(*ps, p)
+	}
+	return -1, 0, nil
+}
+
+// await waits for the i-th meter of key k alone, through its Acquire.
+func (e *engine[T, R]) await(k *keyState, i int) (throttle.Permit, error) {
+	m, _, _ := e.meterAt(k, i)
+	if e.mon != nil {
+		e.mon.Wait(1)
+		defer e.mon.Wait(-1)
+	}
+	return m.Acquire(e.ctx)
 }
 
 // giveBack returns the permits taken before meter i failed: those in ps,

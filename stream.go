@@ -35,8 +35,13 @@ func (e *engine[T, R]) stream(seq iter.Seq2[T, error], emit func(result[T, R]) b
 	e.begin(seq)
 	done := false
 	defer func() {
-		if !done {
-			e.shutdown()
+		if !done { // emit panicked: clean up and let its panic go on
+			func() {
+				// A panic an earlier stage raises in its cleanup would
+				// replace the loop's own: drop it.
+				defer func() { _ = recover() }()
+				e.shutdown()
+			}()
 		}
 	}()
 	e.startMu.Lock()

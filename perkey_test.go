@@ -1,0 +1,710 @@
+package trimeter_test
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// job is an input with a key.
+type job struct {
+	id  int
+	key string
+}
+
+func jobKey(j job) string { return j.key }
+
+// jobsOf returns jobs 0, 1, ... with the given keys, in order.
+func jobsOf(keys ...string) []job {
+	js := make([]job, len(keys))
+	for i, k := range keys {
+		js[i] = job{i, k}
+	}
+	return js
+}
+
+// timeline notes, on a fake clock, when each key's calls started.
+type timeline struct {
+	clk clockwork.Clock
+	mu  sync.Mutex
+	at  map[string][]time.Duration // since epoch, in the order noted
+}
+
+func newTimeline(clk clockwork.Clock) *timeline {
+	return &timeline{clk: clk, at: make(map[string][]time.Duration)}
+}
+
+func (l *timeline) note(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.at[key] = append(l.at[key], l.clk.Since(epoch))
+}
+
+func (l *timeline) of(key string) []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Sorted(slices.Values(l.at[key]))
+}
+
+func (l *timeline) count(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.at[key])
+}
+
+// due says how many of n starts a token bucket of burst and interval lets
+// through by elapsed, for a scheduler that wastes no token.
+func due(n, burst int, interval, elapsed time.Duration) int {
+	return min(n, burst+int(elapsed/interval))
+}
+
+// settledAt returns a check for stepWhen: the starts noted on l for each
+// key must be exactly as many as want says are due, never more.
+func settledAt(l *timeline, want map[string]func(elapsed time.Duration) int) func(time.Duration) (bool, error) {
+	return func(elapsed time.Duration) (bool, error) {
+		ok := true
+		for key, w := range want {
+			got, n := l.count(key), w(elapsed)
+			if got > n {
+				return false, fmt.Errorf("key %q: %d starts by %v, want at most %d", key, got, elapsed, n)
+			}
+			ok = ok && got == n
+		}
+		return ok, nil
+	}
+}
+
+// stepWhen moves clk forward by step each time a timer waits on it and
+// settled says that everything due by the clock's time has happened, so
+// that whatever a test notes at an instant is noted before the clock
+// moves on. settled reports an error when more has happened than may.
+// If settled fails, or does not hold within patience, stepWhen reports
+// it and goes on without it, so that the run can end. The returned stop
+// ends the driving and waits for it.
+func stepWhen(t *testing.T, clk *clockwork.FakeClock, step time.Duration, settled func(elapsed time.Duration) (bool, error)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		gated := true
+		for {
+			if gated && !awaitSettled(ctx, t, clk, settled) {
+				gated = false
+			}
+			if clk.BlockUntilContext(ctx, 1) != nil {
+				return
+			}
+			clk.Advance(step)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// awaitSettled waits until settled holds at the clock's time. It returns
+// false, having reported a failure, if settled fails or patience runs out.
+func awaitSettled(ctx context.Context, t *testing.T, clk *clockwork.FakeClock, settled func(time.Duration) (bool, error)) bool {
+	deadline := time.Now().Add(patience)
+	for {
+		elapsed := clk.Since(epoch)
+		ok, err := settled(elapsed)
+		switch {
+		case err != nil:
+			t.Errorf("at %v: %v", elapsed, err)
+			return false
+		case ok || ctx.Err() != nil:
+			return true
+		case time.Now().After(deadline):
+			t.Errorf("at %v: what was due did not happen", elapsed)
+			return false
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+func TestPerKeyMaxAtOnceIsReachedAndNeverExceeded(t *testing.T) {
+	const perKey, keys, n = 2, 3, 30
+	for _, overall := range []int{0, perKey * keys, perKey*keys + 2} {
+		for _, ep := range []string{"RunOnEach", "AMap"} {
+			t.Run(fmt.Sprintf("%s with MaxAtOnce %d overall", ep, overall), func(t *testing.T) {
+				var gauges [keys]gauge
+				all := newBarrier(perKey * keys)
+				fn := func(_ context.Context, j job) (int, error) {
+					g := &gauges[j.id%keys]
+					g.enter()
+					defer g.leave()
+					all.wait(t) // the first calls of every key run together
+					return j.id, nil
+				}
+				js := make([]job, n)
+				for i := range js {
+					js[i] = job{i, fmt.Sprint("key", i%keys)}
+				}
+				opts := []trimeter.Option{trimeter.PerKey(jobKey, trimeter.MaxAtOnce(perKey))}
+				if overall > 0 {
+					opts = append(opts, trimeter.MaxAtOnce(overall))
+				}
+				runJobs(t, ep, slices.Values(js), fn, n, opts...)
+				for k := range gauges {
+					if p := gauges[k].peak.Load(); p != perKey {
+						t.Errorf("key %d: at most %d calls at once, want exactly %d", k, p, perKey)
+					}
+				}
+			})
+		}
+	}
+}
+
+// runJobs runs fn over jobs through RunOnEach or AMap, and asserts that
+// every job ran once without an error.
+func runJobs(t *testing.T, ep string, jobs iter.Seq[job], fn func(context.Context, job) (int, error), n int, opts ...trimeter.Option) {
+	t.Helper()
+	var done []int
+	switch ep {
+	case "RunOnEach":
+		var mu sync.Mutex
+		err := trimeter.RunOnEach(context.Background(), jobs, func(ctx context.Context, j job) error {
+			v, err := fn(ctx, j)
+			mu.Lock()
+			done = append(done, v)
+			mu.Unlock()
+			return err
+		}, opts...)
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+	case "AMap":
+		for v, err := range trimeter.AMap(context.Background(), jobs, fn, opts...) {
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			done = append(done, v)
+		}
+	}
+	slices.Sort(done)
+	for i, v := range done {
+		if i >= n || v != i {
+			t.Fatalf("jobs done: %v, want each of 0..%d once", done, n-1)
+		}
+	}
+	if len(done) != n {
+		t.Errorf("%d jobs done, want %d", len(done), n)
+	}
+}
+
+func TestPerKeySlotIsHeldUntilTheResultIsDelivered(t *testing.T) {
+	// Under Ordered, b's result comes first; while the loop holds it, a's
+	// first result waits undelivered and keeps key a's only slot, so a's
+	// second job must not start.
+	var calls [3]counter
+	fn := func(_ context.Context, j job) (int, error) {
+		calls[j.id].add(1)
+		return j.id, nil
+	}
+	js := jobsOf("b", "a", "a")
+	first := true
+	for v, err := range trimeter.AMap(context.Background(), slices.Values(js), fn,
+		trimeter.PerKey(jobKey, trimeter.MaxAtOnce(1)), trimeter.Ordered()) {
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+		if !first {
+			continue
+		}
+		first = false
+		if v != 0 {
+			t.Fatalf("first result is %d, want 0 under Ordered", v)
+		}
+		calls[1].await(t, 1, "a's first job")
+		settle(func() int64 { return int64(calls[2].load()) })
+		if c := calls[2].load(); c != 0 {
+			t.Errorf("a's second job started while a's first result was undelivered")
+		}
+	}
+}
+
+func TestPerKeyRateOnTheFakeClock(t *testing.T) {
+	const interval = 250 * time.Millisecond // MaxPerSecond(4)
+	keys := []string{"a", "b", "a", "b", "a", "a", "b", "a"}
+	count := map[string]int{"a": 5, "b": 3}
+	for _, burst := range []int{1, 2} {
+		for _, ep := range []string{"RunOnEach", "AMap"} {
+			t.Run(fmt.Sprintf("%s in bursts of %d", ep, burst), func(t *testing.T) {
+				clk := newFakeClock()
+				l := newTimeline(clk)
+				want := make(map[string]func(time.Duration) int)
+				for k, n := range count {
+					want[k] = func(e time.Duration) int { return due(n, burst, interval, e) }
+				}
+				stop := stepWhen(t, clk, interval/5, settledAt(l, want))
+				fn := func(_ context.Context, j job) (int, error) {
+					l.note(j.key)
+					return j.id, nil
+				}
+				runJobs(t, ep, slices.Values(jobsOf(keys...)), fn, len(keys), trimeter.WithClock(clk),
+					trimeter.PerKey(jobKey, trimeter.MaxPerSecond(4), trimeter.MaxBurst(burst)))
+				stop()
+				for k, n := range count {
+					var exact []time.Duration
+					for i := range n {
+						exact = append(exact, time.Duration(max(0, i-burst+1))*interval)
+					}
+					if got := l.of(k); !slices.Equal(got, exact) {
+						t.Errorf("key %s started at %v, want %v", k, got, exact)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestPerKeyBlockedKeyDoesNotHoldUpOthers(t *testing.T) {
+	const slow, fast = 5, 40
+	for _, ordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ordered %v", ordered), func(t *testing.T) {
+			release := make(chan struct{})
+			var fastDone counter
+			var keys []string
+			for range slow {
+				keys = append(keys, "slow")
+			}
+			for i := range fast {
+				keys = append(keys, fmt.Sprint("fast", i))
+			}
+			var slowCalls atomic.Int64
+			fn := func(_ context.Context, j job) (int, error) {
+				if j.key == "slow" {
+					if slowCalls.Add(1) == 1 {
+						<-release
+					}
+				} else {
+					fastDone.add(1)
+				}
+				return j.id, nil
+			}
+			go func() {
+				// Without head-of-line blocking, every fast job runs
+				// while the slow key's first job is stuck.
+				fastDone.await(t, fast, "fast jobs done while the slow key is blocked")
+				close(release)
+			}()
+			opts := []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.PerKey(jobKey, trimeter.MaxAtOnce(1))}
+			if ordered {
+				// Delivery waits for the slow job, so the window must hold
+				// every fast result meanwhile.
+				opts = append(opts, trimeter.BufferSize(fast+slow))
+			}
+			runJobs(t, "AMap", slices.Values(jobsOf(keys...)), fn, len(keys), opts...)
+		})
+	}
+}
+
+func TestPerKeyRateLimitedKeyDoesNotHoldUpOthers(t *testing.T) {
+	// The slow key's jobs come first; every key may start once a second.
+	// The other keys' jobs all start at once, while the slow key's wait
+	// their turn, one a second.
+	const slow, fast = 5, 30
+	var keys []string
+	for range slow {
+		keys = append(keys, "slow")
+	}
+	for i := range fast {
+		keys = append(keys, fmt.Sprint("fast", i))
+	}
+	clk := newFakeClock()
+	l := newTimeline(clk)
+	want := map[string]func(time.Duration) int{
+		"slow": func(e time.Duration) int { return due(slow, 1, time.Second, e) },
+		"fast": func(time.Duration) int { return fast },
+	}
+	stop := stepWhen(t, clk, 250*time.Millisecond, settledAt(l, want))
+	fn := func(_ context.Context, j job) (int, error) {
+		if j.key == "slow" {
+			l.note("slow")
+		} else {
+			l.note("fast")
+		}
+		return j.id, nil
+	}
+	runJobs(t, "RunOnEach", slices.Values(jobsOf(keys...)), fn, len(keys), trimeter.MaxAtOnce(4), trimeter.WithClock(clk),
+		trimeter.PerKey(jobKey, trimeter.MaxPerSecond(1)))
+	stop()
+	if got := l.of("fast"); len(got) != fast || got[fast-1] != 0 {
+		t.Errorf("fast keys started at %v, want all at 0", got)
+	}
+	if got, want := l.of("slow"), []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}; !slices.Equal(got, want) {
+		t.Errorf("slow key started at %v, want %v", got, want)
+	}
+}
+
+func TestPerKeyStopsPullingBeyondTheLookahead(t *testing.T) {
+	// One key's backlog is longer than the lookahead: pulling stalls
+	// until it drains, within MaxAtOnce + BufferSize + lookahead + 1.
+	const atOnce, buffer, lookahead, backlog = 2, 1, 3, 20
+	release := make(chan struct{})
+	started, pulled := &counter{}, &counter{}
+	var received, over atomic.Int64
+	in := newProbe(backlog + 10)
+	in.onPull = func(int) {
+		pulled.add(1)
+		if excess := in.pulled.Load() - received.Load(); excess > atOnce+buffer+lookahead+1 {
+			over.Store(excess)
+		}
+	}
+	keyOf := func(i int) string {
+		if i < backlog {
+			return "slow"
+		}
+		return fmt.Sprint("fast", i)
+	}
+	fn := func(_ context.Context, i int) (int, error) {
+		if started.add(1) == 1 {
+			<-release
+		}
+		return i, nil
+	}
+	go func() {
+		started.await(t, 1, "the slow key's first job")
+		pulled.await(t, lookahead+1, "inputs pulled ahead while the first is stuck")
+		settle(in.pulled.Load)
+		if s := started.load(); s != 1 {
+			t.Errorf("%d jobs started while the slow key was busy, want 1", s)
+		}
+		close(release)
+	}()
+	n := 0
+	for _, err := range trimeter.AMap(context.Background(), in.seq(), fn, trimeter.MaxAtOnce(atOnce), trimeter.BufferSize(buffer),
+		trimeter.Lookahead(lookahead), trimeter.PerKey(keyOf, trimeter.MaxAtOnce(1))) {
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+		received.Add(1)
+		n++
+	}
+	if n != backlog+10 {
+		t.Errorf("%d results, want %d", n, backlog+10)
+	}
+	if e := over.Load(); e != 0 {
+		t.Errorf("%d inputs pulled beyond those received, want at most %d", e, atOnce+buffer+lookahead+1)
+	}
+	checkCleanedUp(t, in)
+}
+
+// nonKeyed is a shared meter that is not a throttle.Keyed.
+type nonKeyed struct{}
+
+func (nonKeyed) Acquire(context.Context) (throttle.Permit, error) { return nil, nil }
+
+func intKey(v int) int { return v % 3 }
+
+// pipelineEntryPoints are Then and ThenOutcomes seen as entryPoint: their
+// input is the plain inputs, wrapped as an upstream stage's output.
+var pipelineEntryPoints = []entryPoint{
+	{"Then", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
+		got := collect(trimeter.Then(context.Background(), withNilErrors(inputs), fn, opts...))
+		if len(got) != 1 || got[0].v != 0 {
+			t.Errorf("yielded %v, want one error alone", got)
+			return nil
+		}
+		return got[0].err
+	}},
+	{"ThenOutcomes", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
+		var errs []error
+		for in, o := range trimeter.ThenOutcomes(context.Background(), asOutcomes(inputs), fn, opts...) {
+			if in.Index != -1 || o.Value != 0 {
+				t.Errorf("yielded %+v, %+v; want Index -1 and no value", in, o)
+			}
+			errs = append(errs, o.Err)
+		}
+		if len(errs) != 1 {
+			t.Errorf("yielded %d outcomes, want one", len(errs))
+			return nil
+		}
+		return errs[0]
+	}},
+}
+
+func withNilErrors(seq iter.Seq[int]) iter.Seq2[int, error] {
+	return func(yield func(int, error) bool) {
+		for v := range seq {
+			if !yield(v, nil) {
+				return
+			}
+		}
+	}
+}
+
+func asOutcomes(seq iter.Seq[int]) iter.Seq2[trimeter.Input[int], trimeter.Outcome[int]] {
+	return func(yield func(trimeter.Input[int], trimeter.Outcome[int]) bool) {
+		i := 0
+		for v := range seq {
+			if !yield(trimeter.Input[int]{Index: i, Value: v}, trimeter.Outcome[int]{Value: v}) {
+				return
+			}
+			i++
+		}
+	}
+}
+
+func TestPerKeyBadOptions(t *testing.T) {
+	mon := &throttle.Monitor{}
+	cases := []struct {
+		opt  trimeter.Option
+		want []string
+	}{
+		{trimeter.PerKey(intKey, trimeter.Ordered()), []string{"PerKey", "Ordered()"}},
+		{trimeter.PerKey(intKey, trimeter.BufferSize(2)), []string{"PerKey", "BufferSize(2)"}},
+		{trimeter.PerKey(intKey, trimeter.KeepGoing()), []string{"PerKey", "KeepGoing()"}},
+		{trimeter.PerKey(intKey, trimeter.Retry(3)), []string{"PerKey", "Retry(3)"}},
+		{trimeter.PerKey(intKey, trimeter.Backoff(time.Second, 2*time.Second)), []string{"PerKey", "Backoff(1s, 2s)"}},
+		{trimeter.PerKey(intKey, trimeter.Lookahead(5)), []string{"PerKey", "Lookahead(5)"}},
+		{trimeter.PerKey(intKey, trimeter.WithClock(newFakeClock())), []string{"PerKey", "WithClock"}},
+		{trimeter.PerKey(intKey, trimeter.Watch(mon)), []string{"PerKey", "Watch"}},
+		{trimeter.PerKey(intKey, trimeter.PerKey(intKey)), []string{"PerKey inside PerKey"}},
+		{trimeter.PerKey(intKey, trimeter.MaxAtOnce(0)), []string{"MaxAtOnce(0)"}},
+		{trimeter.PerKey(intKey, trimeter.MaxPerSecond(-1)), []string{"MaxPerSecond(-1)"}},
+		{trimeter.PerKey(intKey, trimeter.MaxBurst(0)), []string{"MaxBurst(0)"}},
+		{trimeter.PerKey(intKey, nil), []string{"nil"}},
+		{trimeter.PerKey(intKey, trimeter.WithMeter(nonKeyed{})), []string{"PerKey", "throttle.Keyed"}},
+		{trimeter.PerKey[int, int](nil), []string{"PerKey(nil)"}},
+		{trimeter.PerKey(func(s string) string { return s }), []string{"PerKey", "string", "int"}},
+		{trimeter.PerKey(func(j job) string { return j.key }, trimeter.MaxAtOnce(1)), []string{"PerKey", "trimeter_test.job", "int"}},
+	}
+	for _, ep := range append(slices.Clone(entryPoints), pipelineEntryPoints...) {
+		for _, c := range cases {
+			if slices.Contains(c.want, "throttle.Keyed") && (ep.name == "RunAll" || ep.name == "RunAny") {
+				continue // their inputs are functions: the key type is wrong first
+			}
+			t.Run(fmt.Sprintf("%s reports %s and runs nothing", ep.name, c.want), func(t *testing.T) {
+				p := newProbe(3)
+				var calls atomic.Int64
+				fn := func(context.Context, int) (int, error) { calls.Add(1); return 0, nil }
+				err := ep.call(t, p.seq(), fn, trimeter.MaxAtOnce(2), c.opt)
+				for _, w := range c.want {
+					checkBadOption(t, err, w)
+				}
+				if calls.Load() != 0 || p.pulled.Load() != 0 {
+					t.Errorf("fn called %d times, %d inputs pulled; want none", calls.Load(), p.pulled.Load())
+				}
+			})
+		}
+	}
+}
+
+func TestPerKeyUnderOrderedKeepsInputOrder(t *testing.T) {
+	const seeds, n = 60, 40
+	for seed := range uint64(seeds) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		keys := 1 + r.IntN(4)
+		perKey := 1 + r.IntN(2)
+		opts := []trimeter.Option{
+			trimeter.Ordered(),
+			trimeter.MaxAtOnce(1 + r.IntN(4)),
+			trimeter.BufferSize(r.IntN(3)),
+			trimeter.Lookahead(1 + r.IntN(8)),
+			trimeter.PerKey(func(v int) int { return v % keys }, trimeter.MaxAtOnce(perKey)),
+		}
+		attempts := 1 + r.IntN(2)
+		if attempts > 1 {
+			opts = append(opts, trimeter.Retry(attempts), trimeter.Backoff(time.Microsecond, time.Microsecond))
+		}
+		spins := make([]int, n)
+		fails := make([]bool, n)
+		for i := range spins {
+			spins[i] = r.IntN(4)
+			fails[i] = attempts > 1 && r.IntN(3) == 0
+		}
+		var gauges [4]gauge
+		var tries [n]atomic.Int64
+		fn := func(_ context.Context, v int) (int, error) {
+			g := &gauges[v%keys]
+			g.enter()
+			defer g.leave()
+			for range spins[v] {
+				time.Sleep(time.Duration(spins[v]) * time.Microsecond)
+			}
+			if tries[v].Add(1) == 1 && fails[v] {
+				return 0, errBoom
+			}
+			return v, nil
+		}
+		vs := runWithin(t, fmt.Sprintf("seed %d", seed), func(ctx context.Context) iter.Seq2[int, error] {
+			return trimeter.AMap(ctx, newProbe(n).seq(), fn, opts...)
+		})
+		if t.Failed() {
+			t.Fatalf("seed %d failed", seed)
+		}
+		want := make([]int, n)
+		for i := range want {
+			want[i] = i
+		}
+		if !slices.Equal(vs, want) {
+			t.Errorf("seed %d: got %v, want 0..%d in order", seed, vs, n-1)
+		}
+		for k := range keys {
+			if p := gauges[k].peak.Load(); p > int64(perKey) {
+				t.Errorf("seed %d: key %d ran %d at once, want at most %d", seed, k, p, perKey)
+			}
+		}
+	}
+}
+
+func TestPerKeyManyKeys(t *testing.T) {
+	const keys = 1500
+	t.Run("each key's MaxAtOnce holds across sweeps", func(t *testing.T) {
+		var mu sync.Mutex
+		running := make(map[int]int)
+		fn := func(_ context.Context, v int) error {
+			mu.Lock()
+			running[v%keys]++
+			n := running[v%keys]
+			mu.Unlock()
+			if n > 1 {
+				t.Errorf("key %d ran %d jobs at once", v%keys, n)
+			}
+			mu.Lock()
+			running[v%keys]--
+			mu.Unlock()
+			return nil
+		}
+		if err := trimeter.RunOnEach(context.Background(), newProbe(3*keys).seq(), fn,
+			trimeter.MaxAtOnce(16), trimeter.PerKey(func(v int) int { return v % keys }, trimeter.MaxAtOnce(1))); err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
+	t.Run("each key's bucket survives sweeps", func(t *testing.T) {
+		// Every key comes twice: 0..keys-1, then again. Each key may start
+		// once a second, so every second round starts exactly at 1s,
+		// however many keys the scheduler keeps.
+		clk := newFakeClock()
+		l := newTimeline(clk)
+		want := map[string]func(time.Duration) int{
+			"first": func(time.Duration) int { return keys },
+			"second": func(e time.Duration) int {
+				if e < time.Second {
+					return 0
+				}
+				return keys
+			},
+		}
+		stop := stepWhen(t, clk, 500*time.Millisecond, settledAt(l, want))
+		fn := func(_ context.Context, v int) error {
+			if v >= keys {
+				l.note("second")
+			} else {
+				l.note("first")
+			}
+			return nil
+		}
+		err := trimeter.RunOnEach(context.Background(), newProbe(2*keys).seq(), fn, trimeter.WithClock(clk),
+			trimeter.PerKey(func(v int) int { return v % keys }, trimeter.MaxPerSecond(1)))
+		stop()
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+		if got := l.of("second"); len(got) != keys || got[0] != time.Second || got[keys-1] != time.Second {
+			t.Errorf("second round started from %v to %v (%d), want all %d at 1s", got[0], got[len(got)-1], len(got), keys)
+		}
+	})
+}
+
+// runWithin ranges over the seq that run builds and returns what it
+// yielded. If the run has not ended within patience, it cancels the run's
+// context, reports a deadlock and returns what came so far.
+func runWithin[V any](t *testing.T, what string, run func(ctx context.Context) iter.Seq2[V, error]) []V {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type item struct {
+		v   V
+		err error
+	}
+	items := make(chan item)
+	go func() {
+		defer close(items)
+		for v, err := range run(ctx) {
+			items <- item{v, err}
+		}
+	}()
+	var got []V
+	timeout := time.After(patience)
+	for {
+		select {
+		case it, ok := <-items:
+			if !ok {
+				return got
+			}
+			if it.err != nil {
+				t.Errorf("%s: unexpected error %v", what, it.err)
+			}
+			got = append(got, it.v)
+		case <-timeout:
+			t.Errorf("%s: the run did not end after %d results: deadlock", what, len(got))
+			cancel()
+			for range items {
+			}
+			return got
+		}
+	}
+}
+
+func TestPerKeyOrderedLaterInputDoesNotTakeTheKeyOfAnEarlierOne(t *testing.T) {
+	// Inputs 0, 1, 2 share key k, which runs one at a time. 1 waits aside
+	// while 0 runs. The input sequence hands out 2 only once the loop has
+	// received 0, that is, once k is free: k must go to 1, which waits
+	// first. If 2 took it, its result would wait behind 1's, holding k,
+	// and 1 could never start.
+	received0 := make(chan struct{})
+	inputs := func(yield func(int) bool) {
+		for i := range 3 {
+			if i == 2 {
+				<-received0
+			}
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	var order []int
+	var mu sync.Mutex
+	fn := func(_ context.Context, v int) (int, error) {
+		mu.Lock()
+		order = append(order, v)
+		mu.Unlock()
+		return v, nil
+	}
+	got := runWithin(t, "Ordered with PerKey", func(ctx context.Context) iter.Seq2[int, error] {
+		return func(yield func(int, error) bool) {
+			for v, err := range trimeter.AMap(ctx, inputs, fn, trimeter.Ordered(), trimeter.MaxAtOnce(3),
+				trimeter.PerKey(func(int) string { return "k" }, trimeter.MaxAtOnce(1))) {
+				if v == 0 && err == nil {
+					close(received0)
+				}
+				if !yield(v, err) {
+					return
+				}
+			}
+		}
+	})
+	if !slices.Equal(got, []int{0, 1, 2}) {
+		t.Errorf("got %v, want [0 1 2]", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(order, []int{0, 1, 2}) {
+		t.Errorf("key k ran its inputs in the order %v, want [0 1 2]", order)
+	}
+}

@@ -1,0 +1,352 @@
+package trimeter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+var errBusy = errors.New("busy: come back later")
+
+// busyError is an error type a remote side's answer might be decoded into.
+type busyError struct{ retryAfter time.Duration }
+
+func (e *busyError) Error() string { return fmt.Sprintf("busy for %v", e.retryAfter) }
+
+func TestPushbackErrorSeesThrough(t *testing.T) {
+	inner := &busyError{3 * time.Second}
+	err := trimeter.Pushback(3*time.Second, fmt.Errorf("GET /: %w", inner))
+	var pb *trimeter.PushbackError
+	if !errors.As(err, &pb) || pb.After != 3*time.Second {
+		t.Errorf("errors.As finds %+v, want a *PushbackError of 3s", pb)
+	}
+	var be *busyError
+	if !errors.As(err, &be) || be != inner {
+		t.Errorf("errors.As does not see through to the wrapped error")
+	}
+	if !errors.Is(trimeter.Pushback(time.Second, errBusy), errBusy) {
+		t.Errorf("errors.Is does not see through to the wrapped error")
+	}
+	// Wrapped again by a retry, a push-back is still found.
+	retried := &trimeter.RetryError{Errs: []error{errBoom, err}}
+	if !errors.As(retried, &pb) || !errors.As(retried, &be) || !errors.Is(retried, errBoom) {
+		t.Errorf("errors.As and errors.Is do not see through a RetryError holding a push-back")
+	}
+}
+
+// pushbackRunners run fn over inputs one at a time, keeping going, through
+// each entry point; they return every error reported.
+var pushbackRunners = []struct {
+	name string
+	run  func(ctx context.Context, n int, fn func(context.Context, int) (int, error), opts ...trimeter.Option) []error
+}{
+	{"RunOnEach", func(ctx context.Context, n int, fn func(context.Context, int) (int, error), opts ...trimeter.Option) []error {
+		err := trimeter.RunOnEach(ctx, newProbe(n).seq(), func(ctx context.Context, v int) error {
+			_, err := fn(ctx, v)
+			return err
+		}, opts...)
+		if err == nil {
+			return nil
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			return j.Unwrap()
+		}
+		return []error{err}
+	}},
+	{"AMap", func(ctx context.Context, n int, fn func(context.Context, int) (int, error), opts ...trimeter.Option) []error {
+		var errs []error
+		for _, err := range trimeter.AMap(ctx, newProbe(n).seq(), fn, opts...) {
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errs
+	}},
+}
+
+func TestPushbackPausesTheWholeCall(t *testing.T) {
+	for _, r := range pushbackRunners {
+		t.Run(r.name+" keeping going", func(t *testing.T) {
+			clk := newFakeClock()
+			l := newTimeline(clk)
+			// Input 0 asks for 2s; inputs 1..3 start when the pause ends.
+			want := map[string]func(time.Duration) int{"start": func(e time.Duration) int {
+				if e < 2*time.Second {
+					return 1
+				}
+				return 4
+			}}
+			stop := stepWhen(t, clk, 500*time.Millisecond, settledAt(l, want))
+			fn := func(_ context.Context, v int) (int, error) {
+				l.note("start")
+				if v == 0 {
+					return 0, trimeter.Pushback(2*time.Second, errBusy)
+				}
+				return v, nil
+			}
+			errs := r.run(context.Background(), 4, fn, trimeter.MaxAtOnce(1), trimeter.KeepGoing(), trimeter.WithClock(clk))
+			stop()
+			if got, want := l.of("start"), []time.Duration{0, 2 * time.Second, 2 * time.Second, 2 * time.Second}; !slices.Equal(got, want) {
+				t.Errorf("started at %v, want %v", got, want)
+			}
+			var pb *trimeter.PushbackError
+			if len(errs) != 1 || !errors.Is(errs[0], errBusy) || !errors.As(errs[0], &pb) || pb.After != 2*time.Second {
+				t.Errorf("errors %v, want the push-back of input 0 alone", errs)
+			}
+		})
+		t.Run(r.name+" failing fast", func(t *testing.T) {
+			clk := newFakeClock()
+			var calls counter
+			fn := func(context.Context, int) (int, error) {
+				calls.add(1)
+				return 0, trimeter.Pushback(time.Second, errBusy)
+			}
+			errs := r.run(context.Background(), 5, fn, trimeter.MaxAtOnce(1), trimeter.WithClock(clk))
+			var pb *trimeter.PushbackError
+			if len(errs) != 1 || !errors.Is(errs[0], errBusy) || !errors.As(errs[0], &pb) {
+				t.Errorf("errors %v, want the push-back once", errs)
+			}
+			if c := calls.load(); c != 1 {
+				t.Errorf("%d calls, want 1: the push-back ends the call", c)
+			}
+		})
+	}
+}
+
+func TestPushbackUnderPerKeyPausesOnlyThatKey(t *testing.T) {
+	clk := newFakeClock()
+	l := newTimeline(clk)
+	want := map[string]func(time.Duration) int{
+		"a": func(e time.Duration) int {
+			if e < 2*time.Second {
+				return 1
+			}
+			return 3
+		},
+		"b": func(time.Duration) int { return 3 },
+	}
+	stop := stepWhen(t, clk, 500*time.Millisecond, settledAt(l, want))
+	fn := func(_ context.Context, j job) error {
+		l.note(j.key)
+		if j.id == 0 {
+			return trimeter.Pushback(2*time.Second, errBusy)
+		}
+		return nil
+	}
+	err := trimeter.RunOnEach(context.Background(), slices.Values(jobsOf("a", "b", "a", "b", "a", "b")), fn,
+		trimeter.MaxAtOnce(1), trimeter.KeepGoing(), trimeter.WithClock(clk), trimeter.PerKey(jobKey))
+	stop()
+	if !errors.Is(err, errBusy) {
+		t.Errorf("got %v, want the push-back", err)
+	}
+	if got, want := l.of("a"), []time.Duration{0, 2 * time.Second, 2 * time.Second}; !slices.Equal(got, want) {
+		t.Errorf("key a started at %v, want %v", got, want)
+	}
+	if got, want := l.of("b"), []time.Duration{0, 0, 0}; !slices.Equal(got, want) {
+		t.Errorf("key b started at %v, want %v", got, want)
+	}
+}
+
+func TestPushbackShorterNeverShortensALongerOne(t *testing.T) {
+	for _, perKey := range []bool{false, true} {
+		for _, pauses := range [][2]time.Duration{{3 * time.Second, time.Second}, {time.Second, 3 * time.Second}} {
+			t.Run(fmt.Sprintf("pauses %v under PerKey %v", pauses, perKey), func(t *testing.T) {
+				checkLongestPauseWins(t, pauses, perKey)
+			})
+		}
+	}
+}
+
+// checkLongestPauseWins runs inputs 0 and 1 together; they return the
+// push-backs of pauses, 0 first; input 2 must start when the longer one
+// ends.
+func checkLongestPauseWins(t *testing.T, pauses [2]time.Duration, perKey bool) {
+	clk := newFakeClock()
+	mon := throttle.NewMonitor(clk)
+	l := newTimeline(clk)
+	release := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	var started counter
+	fn := func(_ context.Context, v int) error {
+		if v == 2 {
+			l.note("2")
+			return nil
+		}
+		started.add(1)
+		<-release[v]
+		return trimeter.Pushback(pauses[v], errBusy)
+	}
+	opts := []trimeter.Option{trimeter.KeepGoing(), trimeter.WithClock(clk), trimeter.Watch(mon)}
+	if perKey {
+		opts = append(opts, trimeter.PerKey(func(int) string { return "k" }, trimeter.MaxAtOnce(2)))
+	} else {
+		opts = append(opts, trimeter.MaxAtOnce(2))
+	}
+	done := make(chan error, 1)
+	go func() { done <- trimeter.RunOnEach(context.Background(), newProbe(3).seq(), fn, opts...) }()
+	started.await(t, 2, "inputs 0 and 1 running together")
+	for i := range release {
+		close(release[i])
+		eventually(t, func() bool { return mon.Stats().Finished == int64(i+1) }, "a push-back noted")
+	}
+	longest := max(pauses[0], pauses[1])
+	want := map[string]func(time.Duration) int{"2": func(e time.Duration) int {
+		if e < longest {
+			return 0
+		}
+		return 1
+	}}
+	stop := stepWhen(t, clk, 500*time.Millisecond, settledAt(l, want))
+	err := <-done
+	stop()
+	if !errors.Is(err, errBusy) {
+		t.Errorf("got %v, want the push-backs", err)
+	}
+	if got := l.of("2"); !slices.Equal(got, []time.Duration{longest}) {
+		t.Errorf("input 2 started at %v, want %v", got, longest)
+	}
+}
+
+func TestPushbackPausesASharedMeterForOtherCalls(t *testing.T) {
+	meters := []struct {
+		name string
+		make func(clk throttle.Option) throttle.Meter
+	}{
+		{"Concurrency", func(clk throttle.Option) throttle.Meter { return throttle.NewConcurrency(10, clk) }},
+		{"Rate", func(clk throttle.Option) throttle.Meter { return throttle.NewRate(1000, 1000, clk) }},
+	}
+	cases := []struct {
+		pauses []time.Duration
+		want   time.Duration
+	}{
+		{[]time.Duration{2 * time.Second}, 2 * time.Second},
+		{[]time.Duration{3 * time.Second, time.Second}, 3 * time.Second},
+		{[]time.Duration{time.Second, 3 * time.Second}, 3 * time.Second},
+	}
+	for _, m := range meters {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s after push-backs of %v", m.name, c.pauses), func(t *testing.T) {
+				// The meter has its own clock; the calls have another,
+				// which never moves: the pause is the meter's.
+				meterClk, callClk := newFakeClock(), newFakeClock()
+				meter := m.make(throttle.WithClock(meterClk))
+				pushBackTogether(t, meter, callClk, c.pauses)
+				l := newTimeline(meterClk)
+				want := map[string]func(time.Duration) int{"other": func(e time.Duration) int {
+					if e < c.want {
+						return 0
+					}
+					return 2
+				}}
+				stop := stepWhen(t, meterClk, 500*time.Millisecond, settledAt(l, want))
+				err := trimeter.RunOnEach(context.Background(), newProbe(2).seq(), func(context.Context, int) error {
+					l.note("other")
+					return nil
+				}, trimeter.WithMeter(meter), trimeter.WithClock(callClk))
+				stop()
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				if got := l.of("other"); !slices.Equal(got, []time.Duration{c.want, c.want}) {
+					t.Errorf("the other call started at %v, want both at %v", got, c.want)
+				}
+			})
+		}
+	}
+}
+
+// pushBackTogether runs one call per pause, all at once through meter;
+// once all have started, each in turn returns its push-back, which ends it.
+func pushBackTogether(t *testing.T, meter throttle.Meter, clk clockwork.Clock, pauses []time.Duration) {
+	var started counter
+	errs := make([]chan error, len(pauses))
+	release := make([]chan struct{}, len(pauses))
+	for i, d := range pauses {
+		errs[i], release[i] = make(chan error, 1), make(chan struct{})
+		go func() {
+			errs[i] <- trimeter.RunOnEach(context.Background(), newProbe(1).seq(), func(context.Context, int) error {
+				started.add(1)
+				<-release[i]
+				return trimeter.Pushback(d, errBusy)
+			}, trimeter.WithMeter(meter), trimeter.WithClock(clk))
+		}()
+	}
+	started.await(t, len(pauses), "calls through the meter")
+	for i := range pauses {
+		close(release[i])
+		if err := <-errs[i]; !errors.Is(err, errBusy) {
+			t.Errorf("got %v, want the push-back: it ends the call under fail-fast", err)
+		}
+	}
+}
+
+// keyedConcurrency is a family of Concurrency meters, one per key, shared
+// by the calls that use it.
+type keyedConcurrency struct {
+	clk clockwork.Clock
+	mu  sync.Mutex
+	m   map[string]*throttle.Concurrency
+}
+
+func (k *keyedConcurrency) ForKey(key string) throttle.Meter {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = make(map[string]*throttle.Concurrency)
+	}
+	if k.m[key] == nil {
+		k.m[key] = throttle.NewConcurrency(10, throttle.WithClock(k.clk))
+	}
+	return k.m[key]
+}
+
+func (k *keyedConcurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
+	return k.ForKey("").Acquire(ctx)
+}
+
+func TestPushbackPausesAKeysSharedMeterForOtherCalls(t *testing.T) {
+	clk := newFakeClock()
+	meters := &keyedConcurrency{clk: clk}
+	perKey := trimeter.PerKey(jobKey, trimeter.WithMeter(meters))
+	err := trimeter.RunOnEach(context.Background(), slices.Values(jobsOf("a")), func(context.Context, job) error {
+		return trimeter.Pushback(2*time.Second, errBusy)
+	}, perKey, trimeter.WithClock(clk))
+	if !errors.Is(err, errBusy) {
+		t.Fatalf("got %v, want the push-back", err)
+	}
+	// Another call through the same meters: key a holds off for 2s, key b
+	// does not.
+	l := newTimeline(clk)
+	want := map[string]func(time.Duration) int{
+		"a": func(e time.Duration) int {
+			if e < 2*time.Second {
+				return 0
+			}
+			return 2
+		},
+		"b": func(time.Duration) int { return 2 },
+	}
+	stop := stepWhen(t, clk, 500*time.Millisecond, settledAt(l, want))
+	err = trimeter.RunOnEach(context.Background(), slices.Values(jobsOf("a", "b", "a", "b")), func(_ context.Context, j job) error {
+		l.note(j.key)
+		return nil
+	}, perKey, trimeter.WithClock(clk))
+	stop()
+	if err != nil {
+		t.Fatalf("unexpected error %v", err)
+	}
+	if got := l.of("a"); !slices.Equal(got, []time.Duration{2 * time.Second, 2 * time.Second}) {
+		t.Errorf("key a started at %v, want both at 2s", got)
+	}
+	if got := l.of("b"); !slices.Equal(got, []time.Duration{0, 0}) {
+		t.Errorf("key b started at %v, want both at 0", got)
+	}
+}

@@ -1,0 +1,187 @@
+package trimeter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// checkStats compares the counts of a Monitor with want, ignoring the
+// pause, the rate and the limit.
+func checkStats(t *testing.T, got, want throttle.Stats) {
+	t.Helper()
+	got.PausedUntil, got.Rate, got.Limit = time.Time{}, 0, 0
+	if got != want {
+		t.Errorf("Stats = %+v, want %+v", got, want)
+	}
+}
+
+// flaky fails input i on every attempt when i%3 == 0, on its first attempt
+// when i%3 == 1, and never when i%3 == 2.
+func flaky(a *attempts) func(context.Context, int) (int, error) {
+	return func(_ context.Context, v int) (int, error) {
+		k := a.next(v)
+		if v%3 == 0 || (v%3 == 1 && k == 1) {
+			return 0, errBoom
+		}
+		return v, nil
+	}
+}
+
+func TestWatchCountsEveryAttempt(t *testing.T) {
+	// Nine inputs, three attempts at most: 0, 3, 6 fail three times; 1, 4,
+	// 7 fail once, then succeed; 2, 5, 8 succeed at once.
+	want := throttle.Stats{Started: 18, Finished: 18, Failed: 12, Retried: 9}
+	opts := []trimeter.Option{trimeter.MaxAtOnce(2), trimeter.KeepGoing(), trimeter.Retry(3), noBackoff}
+	runs := map[string]func(mon *throttle.Monitor){
+		"RunOnEach": func(mon *throttle.Monitor) {
+			var a attempts
+			f := flaky(&a)
+			_ = trimeter.RunOnEach(context.Background(), newProbe(9).seq(), func(ctx context.Context, v int) error {
+				_, err := f(ctx, v)
+				return err
+			}, append(opts, trimeter.Watch(mon))...)
+		},
+		"AMap": func(mon *throttle.Monitor) {
+			var a attempts
+			for range trimeter.AMap(context.Background(), newProbe(9).seq(), flaky(&a), append(opts, trimeter.Watch(mon))...) {
+			}
+		},
+		"Then": func(mon *throttle.Monitor) {
+			var a attempts
+			for range trimeter.Then(context.Background(), withNilErrors(newProbe(9).seq()), flaky(&a), append(opts, trimeter.Watch(mon))...) {
+			}
+		},
+	}
+	for name, run := range runs {
+		t.Run(name, func(t *testing.T) {
+			mon := &throttle.Monitor{}
+			run(mon)
+			checkStats(t, mon.Stats(), want)
+			if l := mon.Stats().Limit; l != 2 {
+				t.Errorf("Limit = %d, want 2", l)
+			}
+		})
+	}
+	t.Run("one monitor over two calls", func(t *testing.T) {
+		mon := &throttle.Monitor{}
+		runs["RunOnEach"](mon)
+		runs["AMap"](mon)
+		checkStats(t, mon.Stats(), throttle.Stats{Started: 36, Finished: 36, Failed: 24, Retried: 18})
+	})
+}
+
+func TestWatchSeesTasksInFlightAndWaiting(t *testing.T) {
+	// Three calls block; the starter then waits for a rate token on a
+	// clock that does not move.
+	clk := newFakeClock()
+	mon := throttle.NewMonitor(clk)
+	var blocked blocker
+	in := newProbe(-1)
+	fn := func(ctx context.Context, v int) (int, error) {
+		if v == 0 {
+			return v, nil
+		}
+		return 0, blocked.block(t, ctx)
+	}
+	for _, err := range trimeter.AMap(context.Background(), in.seq(), fn, trimeter.Watch(mon), trimeter.WithClock(clk),
+		trimeter.MaxPerSecond(1), trimeter.MaxBurst(4)) {
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+		blocked.started.await(t, 3, "three blocked calls")
+		eventually(t, func() bool { s := mon.Stats(); return s.InFlight == 3 && s.Waiting == 1 }, "3 in flight and 1 waiting")
+		break
+	}
+	blocked.checkAllCancelled(t)
+	// Calls that end because the run cancelled them did not fail.
+	checkStats(t, mon.Stats(), throttle.Stats{Started: 4, Finished: 4})
+	checkCleanedUp(t, in)
+}
+
+func TestWatchSeesInputsWaitingForTheirKey(t *testing.T) {
+	release := make(chan struct{})
+	mon := &throttle.Monitor{}
+	var started counter
+	done := make(chan error, 1)
+	go func() {
+		done <- trimeter.RunOnEach(context.Background(), newProbe(4).seq(), func(context.Context, int) error {
+			started.add(1)
+			<-release
+			return nil
+		}, trimeter.Watch(mon), trimeter.PerKey(func(int) string { return "k" }, trimeter.MaxAtOnce(1)))
+	}()
+	started.await(t, 1, "the key's first call")
+	eventually(t, func() bool { s := mon.Stats(); return s.InFlight == 1 && s.Waiting == 3 }, "1 in flight and 3 waiting for the key")
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("unexpected error %v", err)
+	}
+	checkStats(t, mon.Stats(), throttle.Stats{Started: 4, Finished: 4})
+}
+
+func TestWatchSeesThePauseAndTheRate(t *testing.T) {
+	clk := newFakeClock()
+	mon := throttle.NewMonitor(clk)
+	release := make(chan struct{})
+	fn := func(_ context.Context, v int) error {
+		if v == 0 {
+			<-release
+			return trimeter.Pushback(2*time.Second, errBusy)
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- trimeter.RunOnEach(context.Background(), newProbe(5).seq(), fn, trimeter.Watch(mon), trimeter.WithClock(clk),
+			trimeter.MaxAtOnce(1), trimeter.KeepGoing())
+	}()
+	close(release)
+	eventually(t, func() bool { return mon.Stats().Finished == 1 }, "the push-back noted")
+	if got, want := mon.Stats().PausedUntil, epoch.Add(2*time.Second); !got.Equal(want) {
+		t.Errorf("PausedUntil = %v, want %v", got, want)
+	}
+	stop := drive(clk, 500*time.Millisecond)
+	err := <-done
+	stop()
+	if !errors.Is(err, errBusy) {
+		t.Errorf("got %v, want the push-back", err)
+	}
+	s := mon.Stats()
+	if !s.PausedUntil.IsZero() {
+		t.Errorf("PausedUntil = %v once the pause is over, want zero", s.PausedUntil)
+	}
+	// Five starts from 0 to 2s.
+	if elapsed := clk.Since(epoch); elapsed != 2*time.Second || s.Rate != 2.5 {
+		t.Errorf("Rate = %v at %v, want 2.5 at 2s", s.Rate, elapsed)
+	}
+	checkStats(t, s, throttle.Stats{Started: 5, Finished: 5, Failed: 1})
+}
+
+func TestWatchAfterAFailFastRun(t *testing.T) {
+	for _, limit := range []int{1, 3} {
+		t.Run(fmt.Sprintf("MaxAtOnce(%d)", limit), func(t *testing.T) {
+			mon := &throttle.Monitor{}
+			var blocked blocker
+			fn := func(ctx context.Context, v int) (int, error) {
+				if v == 0 {
+					blocked.started.await(t, limit-1, "the other calls")
+					return 0, errBoom
+				}
+				return 0, blocked.block(t, ctx)
+			}
+			got := collect(trimeter.AMap(context.Background(), newProbe(10).seq(), fn, trimeter.Watch(mon), trimeter.MaxAtOnce(limit), trimeter.Ordered()))
+			if len(got) != 1 || !errors.Is(got[0].err, errBoom) {
+				t.Errorf("got %v, want errBoom alone", got)
+			}
+			s := mon.Stats()
+			// The cancelled calls did not fail: the first error did.
+			checkStats(t, s, throttle.Stats{Started: int64(limit), Finished: int64(limit), Failed: 1})
+		})
+	}
+}
