@@ -154,6 +154,7 @@ func (e *engine[T, R]) parkLocked(t task[T]) {
 	l.tasks = slices.Insert(l.tasks, j, t)
 	e.placeLane(i)
 	e.parked++
+	e.lanesDue = true
 	if t.key != nil {
 		t.key.waiting++
 	}

@@ -92,6 +92,8 @@ type engine[T, R any] struct {
 	wake        clockwork.Timer
 	lanes       []*lane[T] // pulled inputs waiting for their keys
 	parked      int        // how many
+	lanesDue    bool       // something changed that may let one start
+	lanesAt     time.Time  // else, when one may start by the clock
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
@@ -319,6 +321,9 @@ func (e *engine[T, R]) releaseLocked(k *keyState) {
 	e.open--
 	if k != nil {
 		k.open--
+	}
+	if (k != nil && k.waiting > 0) || (e.cfg.ordered && e.parked > 0) {
+		e.lanesDue = true // a waiting input may start now
 	}
 	if e.pulledAll && e.open == 0 && e.parked == 0 {
 		e.wakeConsumerLocked()

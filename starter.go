@@ -61,10 +61,14 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 		case !e.hasRoom():
 			// wait for a slot
 		default:
-			if t, retry, ok = e.unparkLocked(&now); ok {
-				e.takeLocked(&t)
-				return t, true
+			if e.lanesDue {
+				if t, e.lanesAt, ok = e.unparkLocked(&now); ok {
+					e.takeLocked(&t)
+					return t, true
+				}
+				e.lanesDue = false
 			}
+			retry = e.lanesAt
 			if !e.pulledAll && e.parked < e.cfg.lookahead {
 				if t, ok = e.pullLocked(); !ok {
 					continue
@@ -173,15 +177,17 @@ func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 // key released, the run stopped, or the clock reaching at (if not zero).
 func (e *engine[T, R]) sleepLocked(at time.Time) {
 	if !at.IsZero() {
-		if d := at.Sub(e.clock.Now()); d > 0 {
-			e.wake = e.clock.AfterFunc(d, func() {
-				e.mu.Lock()
-				e.room.Broadcast()
-				e.mu.Unlock()
-			})
-		} else {
+		d := at.Sub(e.clock.Now())
+		if d <= 0 {
+			e.lanesDue = true
 			return
 		}
+		e.wake = e.clock.AfterFunc(d, func() {
+			e.mu.Lock()
+			e.lanesDue = true
+			e.room.Broadcast()
+			e.mu.Unlock()
+		})
 	}
 	e.room.Wait()
 	if e.wake != nil {
