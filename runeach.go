@@ -29,9 +29,9 @@ import (
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
 // README's Performance section): about 50 ns per item at MaxAtOnce(1),
-// where the calling goroutine ranges over the input itself, about 250 ns
-// at MaxAtOnce 8 to 64 (one coroutine switch to pull each input, and
-// workers taking turns to start tasks), 230 ns unbounded, and no
+// where the calling goroutine ranges over the input itself, 210 to 250 ns
+// at MaxAtOnce 8 to 64 (a coroutine switch to pull each input, and
+// workers taking turns to start tasks), 200 ns unbounded, and no
 // allocation per item.
 //
 // Panics: a panic in fn or in the input sequence stops the run, and once
