@@ -117,15 +117,17 @@ func MaxPerSecond(rate float64) Option {
 // at the same instant after a quiet spell. n must be at least 1. Without
 // MaxPerSecond it has no effect.
 //
-// The default is 1 for rates below 500 per second. Above that it is the
-// number of tokens that accrue in 4 ms (4 at 1,000/s, 40 at 10,000/s, 400
-// at 100,000/s), because timers wake up to about 1.5 ms late: with a bucket
-// of 1, every late wake-up is throughput lost for good, and the only way to
-// keep up is to wait on time by spinning a processor. The default keeps the
-// rate within 1% of its target at 100,000/s at no spinning cost, and the
-// bound burst + rate·t holds exactly with that burst. MaxBurst(1) asks for
-// strict spacing; waits are then precise, at the cost of up to a processor
-// while waiting at high rates (see [throttle.Rate]).
+// The default is 1, except on the real clock at 500 starts per second and
+// more: there it is the number of tokens that accrue in 4 ms (4 at
+// 1,000/s, 40 at 10,000/s, 400 at 100,000/s), because real timers wake up
+// to about 1.5 ms late. With a bucket of 1, every late wake-up is
+// throughput lost for good, and the only way to keep up is to wait on time
+// by spinning a processor; the larger default keeps the rate within 1% of
+// its target at 100,000/s at no spinning cost, and the bound burst + rate·t
+// holds exactly with that burst. A fake clock (WithClock) wakes on time, so
+// its default stays 1. MaxBurst(1) asks for strict spacing on the real
+// clock too; waits are then precise, at the cost of up to a processor while
+// waiting at high rates (see [throttle.Rate]).
 func MaxBurst(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"reflect"
 	"sync"
 	"time"
 
@@ -145,16 +146,23 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	return e, nil
 }
 
-// defaultBurstSpan sizes the default bucket of MaxPerSecond: it holds the
-// tokens that accrue in this long, and at least one. Timers wake up to
-// about 1.5 ms late; a bucket that covers that keeps a waiter that wakes
-// late from losing tokens, without spinning to wake on time.
+// defaultBurstSpan sizes the default bucket of MaxPerSecond on the real
+// clock: it holds the tokens that accrue in this long, and at least one.
+// Real timers wake up to about 1.5 ms late; a bucket that covers that keeps
+// a waiter that wakes late from losing tokens, without spinning to wake on
+// time. Other clocks (a fake one in tests) wake on time: their default
+// bucket is 1.
 const defaultBurstSpan = 4 * time.Millisecond
 
-// burst returns the bucket size of the rate limit.
-func (l limits) burstSize() int {
+var realClockType = reflect.TypeOf(clockwork.NewRealClock())
+
+// burstSize returns the bucket size of the rate limit on clock.
+func (l limits) burstSize(clock clockwork.Clock) int {
 	if l.burst > 0 {
 		return l.burst
+	}
+	if reflect.TypeOf(clock) != realClockType {
+		return 1
 	}
 	return max(1, int(l.rate*defaultBurstSpan.Seconds()))
 }
@@ -164,9 +172,10 @@ func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
 	if l.rate == 0 {
 		return nil, nil
 	}
-	r := throttle.NewRate(l.rate, l.burstSize(), throttle.WithClock(clock))
+	burst := l.burstSize(clock)
+	r := throttle.NewRate(l.rate, burst, throttle.WithClock(clock))
 	if err := r.Err(); err != nil {
-		return nil, badOption("MaxPerSecond(%v) with MaxBurst(%d): %v", l.rate, l.burstSize(), err)
+		return nil, badOption("MaxPerSecond(%v) with MaxBurst(%d): %v", l.rate, burst, err)
 	}
 	return r, nil
 }
