@@ -49,8 +49,13 @@ type config struct {
 // fail records the first bad option.
 func (c *config) fail(format string, args ...any) {
 	if c.err == nil {
-		c.err = fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
+		c.err = badOption(format, args...)
 	}
+}
+
+// badOption returns an error wrapping ErrBadOption with the message.
+func badOption(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
 }
 
 // callOnly reports a call-level option used inside PerKey.

@@ -369,12 +369,6 @@ func isContextError(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-func badOption(format string, args ...any) error {
-	var c config
-	c.fail(format, args...)
-	return c.err
-}
-
 // checkMeters returns the first configuration error a meter reports.
 func checkMeters(ms []throttle.Meter) error {
 	for _, m := range ms {
