@@ -13,11 +13,19 @@ var ErrBadOption = errors.New("trimeter: bad option")
 // ErrNoTasks is returned by RunAny when there is no task to run.
 var ErrNoTasks = errors.New("trimeter: no tasks")
 
+// ErrGoexit is the Value of a [PanicError] when fn or the input sequence
+// called runtime.Goexit (as t.FailNow does) in a goroutine the call
+// started. When that happens in the caller's own goroutine (RunOnEach runs
+// tasks or ranges over the input there), the call stops the run, waits for
+// its other goroutines, and lets the caller's goroutine end as Goexit
+// demands; it does not return.
+var ErrGoexit = errors.New("trimeter: runtime.Goexit called")
+
 // PanicError is the value a call re-panics with, in the caller's
-// goroutine, when a task or the input sequence panicked: the other tasks
-// have been cancelled and have returned by then. Value is what was passed
-// to panic and Stack is the stack of the goroutine that panicked, taken
-// where it happened.
+// goroutine, when a task or the input sequence panicked (or called
+// runtime.Goexit: see [ErrGoexit]): the other tasks have been cancelled
+// and have returned by then. Value is what was passed to panic and Stack
+// is the stack of the goroutine that panicked, taken where it happened.
 type PanicError struct {
 	Value any
 	Stack []byte

@@ -3,7 +3,8 @@ package trimeter
 // outbox holds finished results until the consumer takes them: in the
 // order they finished, or, when ordered, in input order. It is a ring that
 // grows to the largest number of results ever waiting, which the slots
-// bound, and then allocates no more.
+// bound, and then allocates no more. Its length is a power of two, so that
+// a place is found with a mask rather than a division.
 type outbox[E any] struct {
 	ordered bool
 	buf     []E
@@ -22,7 +23,7 @@ func (o *outbox[E]) push(index int, r E) {
 	if pos >= len(o.buf) {
 		o.grow(pos + 1)
 	}
-	i := (o.head + pos) % len(o.buf)
+	i := (o.head + pos) & (len(o.buf) - 1)
 	o.buf[i] = r
 	if o.ordered {
 		o.full[i] = true
@@ -50,18 +51,21 @@ func (o *outbox[E]) pop() (r E, ok bool) {
 	}
 	var zero E
 	r, o.buf[o.head] = o.buf[o.head], zero
-	o.head = (o.head + 1) % len(o.buf)
+	o.head = (o.head + 1) & (len(o.buf) - 1)
 	return r, true
 }
 
 // grow makes room for at least n places, keeping each result's position
 // relative to head.
 func (o *outbox[E]) grow(n int) {
-	size := max(n, 2*len(o.buf), 8)
+	size := max(2*len(o.buf), 8)
+	for size < n {
+		size *= 2
+	}
 	buf := make([]E, size)
 	full := make([]bool, size)
 	for i := range o.buf {
-		j := (o.head + i) % len(o.buf)
+		j := (o.head + i) & (len(o.buf) - 1)
 		buf[i] = o.buf[j]
 		if o.ordered {
 			full[i] = o.full[j]

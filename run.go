@@ -1,24 +1,29 @@
 package trimeter
 
 import (
-	"errors"
 	"runtime/debug"
 	"time"
 
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
-// run makes up to cfg.attempts attempts at t, each admitted through every
-// meter (the first one by the starter), and hands the result on. The task
-// keeps its slots throughout, backoff included.
+// run runs t and hands its result on.
 func (e *engine[T, R]) run(t task[T], ps *[]throttle.Permit) {
+	v, err := e.call(t, ps)
+	e.finish(t, v, err)
+}
+
+// call makes up to cfg.attempts attempts at t, each admitted through every
+// meter (the first one by the starter), and returns the outcome. The task
+// keeps its slots throughout, backoff included. An upstream error comes
+// back as it is, without calling fn.
+func (e *engine[T, R]) call(t task[T], ps *[]throttle.Permit) (R, error) {
 	var zero R
 	if t.err != nil {
 		if end, ok := t.err.(*stageEnded); ok {
 			e.abort(end.err)
 		}
-		e.finish(t, zero, t.err)
-		return
+		return zero, t.err
 	}
 	var errs []error
 	for n := 1; ; n++ {
@@ -30,8 +35,7 @@ func (e *engine[T, R]) run(t task[T], ps *[]throttle.Permit) {
 		}
 		v, err := e.attempt(&t, *ps, n > 1)
 		if err == nil {
-			e.finish(t, v, nil)
-			return
+			return v, nil
 		}
 		errs = append(errs, err)
 		if n >= e.cfg.attempts || !retryable(err) || e.ctx.Err() != nil {
@@ -46,10 +50,9 @@ func (e *engine[T, R]) run(t task[T], ps *[]throttle.Permit) {
 		}
 	}
 	if len(errs) == 1 {
-		e.finish(t, zero, errs[0])
-		return
+		return zero, errs[0]
 	}
-	e.finish(t, zero, &RetryError{Errs: errs})
+	return zero, &RetryError{Errs: errs}
 }
 
 // abort ends the run with err.
@@ -72,29 +75,17 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 	}
 	returned := false
 	defer func() {
-		if r := recover(); r != nil || !returned {
-			if !returned && r == nil {
-				r = errGoexit // fn called runtime.Goexit (t.FailNow, say)
+		if !returned {
+			// fn panicked, or called runtime.Goexit (t.FailNow, say).
+			r := recover()
+			if r == nil {
+				r = ErrGoexit
 			}
 			e.recordPanic(&PanicError{Value: r, Stack: debug.Stack()})
 			err = errPanicked
 		}
-		o := e.outcome(err)
-		if o.Pause > 0 {
-			e.pause(t.key, o.Pause)
-		}
-		if timed {
-			o.Latency = e.clock.Since(start)
-			for i, p := range ps {
-				po := o
-				if _, _, own := e.meterAt(t.key, i); own {
-					po.Pause = 0 // the scheduler keeps its own pauses
-				}
-				p.Done(po)
-			}
-		}
-		if e.mon != nil {
-			e.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
+		if err != nil || timed || e.mon != nil {
+			e.settle(t.key, ps, start, err)
 		}
 	}()
 	v, err = e.fn(e.ctx, t.value)
@@ -102,10 +93,30 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 	return v, err
 }
 
-var (
-	errPanicked = &PanicError{Value: "trimeter: a task panicked"}
-	errGoexit   = errors.New("trimeter: runtime.Goexit called")
-)
+// settle tells the permits of an attempt that started at start (when it
+// has permits) and the monitor how it ended, and starts the pause that a
+// push-back asks for.
+func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time, err error) {
+	o := e.outcome(err)
+	if o.Pause > 0 {
+		e.pause(k, o.Pause)
+	}
+	if len(ps) > 0 {
+		o.Latency = e.clock.Since(start)
+		for i, p := range ps {
+			po := o
+			if _, _, own := e.meterAt(k, i); own {
+				po.Pause = 0 // the scheduler keeps its own pauses
+			}
+			p.Done(po)
+		}
+	}
+	if e.mon != nil {
+		e.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
+	}
+}
+
+var errPanicked = &PanicError{Value: "trimeter: a task panicked"}
 
 // outcome says how an attempt that returned err ended, for the meters.
 func (e *engine[T, R]) outcome(err error) throttle.Outcome {

@@ -49,8 +49,19 @@ func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.C
 		return err
 	}
 	e.begin(seq2(inputs))
-	e.workers = 1 // this goroutine
-	e.work()
+	if !e.fed {
+		e.workers = 1 // this goroutine
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			// fn or the input sequence called runtime.Goexit in this
+			// goroutine: stop the others before it ends.
+			e.shutdown()
+		}
+	}()
+	e.work() // as the first worker, or as the feeder
+	returned = true
 	e.wg.Wait()
 	if err := e.end(); err != nil {
 		return err

@@ -24,6 +24,12 @@ import (
 // starts. The pool grows, up to MaxAtOnce, only when the starter admits a
 // task and no other worker is free to start the next one.
 //
+// Two special cases take shorter paths with the same guarantees: with
+// MaxAtOnce(1) and no PerKey, the one worker ranges over the input itself
+// (serial.go); with MaxAtOnce above 1 and no meter to pass, a feeder ranges
+// over the input and queues each input, on a slot taken before it was
+// pulled, for workers that do nothing but run tasks (feeder.go).
+//
 // A finished task's result goes to the consumer's outbox, where it keeps
 // its slot until the consumer takes it (AMap and friends), or is dropped at
 // once with its slot (RunOnEach). The consumer is the caller's goroutine:
@@ -75,13 +81,15 @@ type engine[T, R any] struct {
 
 	startMu sync.Mutex // held by the starter
 	src     *source[T]
-	seq     iter.Seq2[T, error] // the inputs, when one worker ranges over them (see serve)
-	workers int                 // started so far; changed under startMu
+	seq     iter.Seq2[T, error] // the inputs, when one goroutine ranges over them (serve, feed)
+	workers int                 // started so far; changed under startMu (under mu when fed)
 	hire    bool                // the task just chosen leaves no worker free
 	wg      sync.WaitGroup
+	fed     bool // a feeder queues the inputs for the workers (feeder.go)
 
 	mu          sync.Mutex
-	room        sync.Cond // the starter waits here for a slot or a key
+	room        sync.Cond // the starter (or the feeder) waits here for a slot or a key
+	roomWaits   int       // goroutines waiting on room
 	open        int       // tasks started and not yet delivered
 	running     int       // tasks started and not yet finished
 	pulledAll   bool      // the source has ended
@@ -98,6 +106,11 @@ type engine[T, R any] struct {
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
+	tasks       queue[task[T]] // inputs the feeder queued, in input order
+	reserved    bool           // the feeder holds a slot for its next input
+	idle        int             // workers sleeping on taskReady, not yet woken
+	awake       int             // workers neither running a task nor idle
+	taskReady   sync.Cond
 	waiting     bool          // the consumer waits on ready
 	ready       chan struct{} // wakes the consumer
 	stopParent  func() bool
@@ -125,6 +138,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		}
 	}
 	e.room.L = &e.mu
+	e.taskReady.L = &e.mu
 	e.out.ordered = cfg.ordered
 	e.meters = cfg.meters
 	if err := checkMeters(e.meters); err != nil {
@@ -143,6 +157,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		}
 		e.keys = make(map[any]*keyState)
 	}
+	e.fed = e.feeds()
 	return e, nil
 }
 
@@ -183,7 +198,7 @@ func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
 // begin starts the run over seq. The caller must call shutdown.
 func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 	e.ctx, e.cancel = context.WithCancelCause(e.parent)
-	if e.serial() {
+	if e.serial() || e.fed {
 		e.seq = seq
 	} else {
 		e.src = newSource(seq)
@@ -202,6 +217,21 @@ func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 	}
 }
 
+// launch starts the run's first goroutine: the feeder, or the first worker.
+func (e *engine[T, R]) launch() {
+	if e.fed {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.feed()
+		}()
+		return
+	}
+	e.startMu.Lock()
+	defer e.startMu.Unlock()
+	e.spawn()
+}
+
 // spawn adds a worker; the caller holds startMu (or is starting the run).
 func (e *engine[T, R]) spawn() {
 	e.workers++
@@ -214,7 +244,11 @@ func (e *engine[T, R]) spawn() {
 
 // work starts and runs tasks until no task will start any more.
 func (e *engine[T, R]) work() {
-	if e.seq != nil {
+	switch {
+	case e.fed:
+		e.feed() // this goroutine feeds; the workers are others
+		return
+	case e.seq != nil:
 		e.serve()
 		return
 	}
@@ -264,6 +298,7 @@ func (e *engine[T, R]) stopLocked(err error) {
 		e.wake.Stop()
 	}
 	e.room.Broadcast()
+	e.wakeIdleLocked()
 	e.wakeConsumerLocked()
 }
 
@@ -308,6 +343,10 @@ func (e *engine[T, R]) wakeConsumerLocked() {
 func (e *engine[T, R]) finish(t task[T], v R, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.finishLocked(t, v, err)
+}
+
+func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 	e.running--
 	if err != nil && (!e.cfg.keepGoing || e.parent.Err() != nil) {
 		e.failLocked(err) // under KeepGoing, only the parent's end stops the run
@@ -322,7 +361,21 @@ func (e *engine[T, R]) finish(t task[T], v R, err error) {
 		e.out.push(t.index, result[T, R]{index: t.index, in: t.value, val: v, err: err, key: t.key})
 		e.wakeConsumerLocked()
 	}
-	e.room.Signal()
+	e.signalRoomLocked()
+}
+
+// waitRoomLocked waits on room until signalled.
+func (e *engine[T, R]) waitRoomLocked() {
+	e.roomWaits++
+	e.room.Wait()
+	e.roomWaits--
+}
+
+// signalRoomLocked wakes a goroutine waiting for room, if there is one.
+func (e *engine[T, R]) signalRoomLocked() {
+	if e.roomWaits > 0 {
+		e.room.Signal()
+	}
 }
 
 // releaseLocked frees a delivered task's slots.
@@ -351,7 +404,7 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 		}
 		if r, ok = e.out.pop(); ok {
 			e.releaseLocked(r.key)
-			e.room.Signal()
+			e.signalRoomLocked()
 			return r, true
 		}
 		if e.pulledAll && e.open == 0 && e.parked == 0 {

@@ -25,7 +25,7 @@ func (e *engine[T, R]) serve() {
 	defer func() {
 		r := recover()
 		if r == nil && !returned {
-			r = errGoexit // the sequence called runtime.Goexit
+			r = ErrGoexit // the sequence called runtime.Goexit
 		}
 		if r != nil {
 			e.recordPanic(asPanicError(r))

@@ -158,8 +158,10 @@ func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 		r := recover()
 		if r == nil && !returned {
 			// The sequence or the key function called runtime.Goexit:
-			// this goroutine ends here, so stop the run now.
-			e.recordPanic(&PanicError{Value: errGoexit, Stack: debug.Stack()})
+			// this goroutine ends here, so stop the run now. Its callers'
+			// deferred calls unlock mu as it unwinds: take mu back first.
+			e.recordPanic(&PanicError{Value: ErrGoexit, Stack: debug.Stack()})
+			e.mu.Lock()
 			return
 		}
 		if r != nil {
@@ -189,7 +191,7 @@ func (e *engine[T, R]) sleepLocked(at time.Time) {
 			e.mu.Unlock()
 		})
 	}
-	e.room.Wait()
+	e.waitRoomLocked()
 	if e.wake != nil {
 		e.wake.Stop()
 		e.wake = nil

@@ -44,9 +44,7 @@ func (e *engine[T, R]) stream(seq iter.Seq2[T, error], emit func(result[T, R]) b
 			}()
 		}
 	}()
-	e.startMu.Lock()
-	e.spawn()
-	e.startMu.Unlock()
+	e.launch()
 	for {
 		r, ok := e.receive()
 		if !ok {

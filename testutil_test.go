@@ -203,6 +203,8 @@ var limitCases = []limitCase{
 	{name: "with MaxAtOnce(3)", opts: []trimeter.Option{trimeter.MaxAtOnce(3)}, atOnce: 3},
 	{name: "with MaxAtOnce(2) and BufferSize(2)", opts: []trimeter.Option{trimeter.MaxAtOnce(2), trimeter.BufferSize(2)}, atOnce: 2, buffer: 2},
 	{name: "without MaxAtOnce", atOnce: 0},
+	// A meter makes workers take turns as the starter instead of being fed.
+	{name: "with MaxAtOnce(3) and a shared meter", opts: []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.WithMeter(throttle.NewConcurrency(1000))}, atOnce: 3},
 }
 
 // orderCase says whether results come in input order.

@@ -1,0 +1,155 @@
+package trimeter
+
+import "github.com/trimeter-go/trimeter/throttle"
+
+// When a run has no meter to pass (no MaxPerSecond, no WithMeter, no
+// PerKey) and MaxAtOnce lets more than one task run at once, starting a
+// task takes nothing but a free slot. One goroutine, the feeder, then ranges over the
+// input sequence itself: it takes a slot, lets the sequence produce the
+// next input, and queues it for the workers, waking an idle one or adding
+// one while the pool is below MaxAtOnce. The workers run queued tasks one
+// after another. Nothing goes through iter.Pull's coroutine, and the feeder
+// and the workers run side by side instead of taking turns.
+//
+// A slot is taken before the input is pulled, so inputs are pulled only
+// when a task can start, exactly as on the other paths; a queued input
+// holds its slot until its result is delivered.
+
+// feeds says whether a run takes this path.
+func (e *engine[T, R]) feeds() bool {
+	return e.limit > 1 && e.keyOf == nil && e.rate == nil && len(e.meters) == 0
+}
+
+// feed ranges over e.seq, queueing each input for the workers, until the
+// sequence ends or the run stops. A panic of the sequence is recovered
+// here, with its stack, and stops the run; returning false from the
+// sequence's yield runs its own cleanup.
+func (e *engine[T, R]) feed() {
+	returned := false
+	defer func() {
+		r := recover()
+		if r == nil && !returned {
+			r = ErrGoexit // the sequence called runtime.Goexit
+		}
+		if r != nil {
+			e.recordPanic(asPanicError(r))
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.reserved {
+			e.reserved = false
+			e.open--
+			e.running--
+		}
+		e.pulledAll = true
+		e.wakeIdleLocked()
+		if e.open == 0 {
+			e.wakeConsumerLocked()
+		}
+	}()
+	e.mu.Lock()
+	ok := e.reserveLocked()
+	e.mu.Unlock()
+	index := 0
+	if ok {
+		for v, err := range e.seq {
+			if !e.enqueue(task[T]{index: index, value: v, err: err}) {
+				break
+			}
+			index++
+		}
+	}
+	returned = true
+}
+
+// reserveLocked waits until a task may take a slot and takes it for the
+// input the sequence will produce next. It returns false when the run has
+// stopped.
+func (e *engine[T, R]) reserveLocked() bool {
+	for !e.stopped {
+		switch {
+		case !e.pausedUntil.IsZero() && e.clock.Now().Before(e.pausedUntil):
+			e.sleepLocked(e.pausedUntil)
+		case !e.hasRoom():
+			e.waitRoomLocked()
+		default:
+			e.open++
+			e.running++
+			e.reserved = true
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue queues t on the slot reserved for it, makes sure a worker will
+// run it, and reserves a slot for the next input. It returns false when
+// the run has stopped.
+func (e *engine[T, R]) enqueue(t task[T]) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.reserved = false
+	if e.stopped {
+		e.open--
+		e.running--
+		return false
+	}
+	e.tasks.push(t)
+	// Make sure a worker that is not busy will take t: one already awake
+	// (it will look at the queue before it sleeps), else a sleeping one,
+	// else a new one. At the limit, t waits for a busy one to finish.
+	switch {
+	case e.tasks.n <= e.awake:
+	case e.idle > 0:
+		e.idle--
+		e.awake++
+		e.taskReady.Signal()
+	case e.workers < e.limit:
+		e.workers++
+		e.awake++
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.runQueued()
+		}()
+	}
+	return e.reserveLocked()
+}
+
+// runQueued runs queued tasks until the run stops or the feeder has ended
+// and the queue is empty. The worker counts as awake, and then as idle
+// while it sleeps, whenever it is not running a task.
+func (e *engine[T, R]) runQueued() {
+	var ps []throttle.Permit
+	e.mu.Lock()
+	for !e.stopped {
+		if t, ok := e.tasks.pop(); ok {
+			e.awake--
+			e.mu.Unlock()
+			// mu is not held here: if fn calls runtime.Goexit, the
+			// goroutine ends with nothing locked (call records it).
+			v, err := e.call(t, &ps)
+			e.mu.Lock()
+			e.awake++
+			e.finishLocked(t, v, err)
+			continue
+		}
+		if e.pulledAll {
+			break
+		}
+		e.awake--
+		e.idle++
+		e.taskReady.Wait() // whoever wakes it counts it awake again
+	}
+	e.awake--
+	e.mu.Unlock()
+}
+
+// wakeIdleLocked wakes every idle worker, to see the run end or stop.
+func (e *engine[T, R]) wakeIdleLocked() {
+	if e.idle > 0 {
+		e.awake += e.idle
+		e.idle = 0
+		e.taskReady.Broadcast()
+	}
+}

@@ -1,0 +1,160 @@
+package trimeter_test
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/trimeter-go/trimeter"
+)
+
+// goexitInputs yields 0..n-1, then calls runtime.Goexit. clean counts the
+// times its deferred cleanup ran.
+func goexitInputs(n int, clean *atomic.Int64) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		defer clean.Add(1)
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+		runtime.Goexit()
+	}
+}
+
+// ending says how a call made in its own goroutine ended.
+type ending struct {
+	returned bool // the call returned
+	panic    any  // what it panicked with, if it did
+}
+
+// callAlone runs f in a goroutine of its own and says how it ended: it
+// returned, it panicked, or runtime.Goexit ended the goroutine.
+func callAlone(f func()) ending {
+	var e ending
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { e.panic = recover() }()
+		f()
+		e.returned = true
+	}()
+	<-done
+	return e
+}
+
+// checkGoexitEnding asserts that a call during which runtime.Goexit ran did
+// not return: either it raised a PanicError carrying ErrGoexit, or the
+// Goexit ended the calling goroutine itself (it ran there).
+func checkGoexitEnding(t *testing.T, e ending) {
+	t.Helper()
+	if e.returned {
+		t.Fatal("the call returned as if nothing had happened")
+	}
+	if e.panic == nil {
+		return // Goexit ran in the calling goroutine and ended it
+	}
+	pe, ok := e.panic.(*trimeter.PanicError)
+	if !ok || !errors.Is(pe, trimeter.ErrGoexit) {
+		t.Fatalf("panicked with %#v, want a *PanicError carrying ErrGoexit", e.panic)
+	}
+}
+
+func TestGoexitInFn(t *testing.T) {
+	forLimitsAndOrders(t, "Goexit in fn stops AMap and reaches the loop as a panic", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		k := below(lc.atOnce, 2)
+		var b blocker
+		fn := func(ctx context.Context, v int) (int, error) {
+			if v == k {
+				b.started.await(t, k, "calls blocked")
+				runtime.Goexit()
+			}
+			return 0, b.block(t, ctx)
+		}
+		p := newProbe(6)
+		e := callAlone(func() {
+			for _, err := range trimeter.AMap(context.Background(), p.seq(), fn, opts...) {
+				t.Errorf("unexpected result (error %v)", err)
+			}
+		})
+		if e.panic == nil {
+			t.Fatalf("the loop ended with %+v, want a panic", e)
+		}
+		checkGoexitEnding(t, e)
+		b.checkAllCancelled(t)
+		checkCleanedUp(t, p)
+	})
+	for _, lc := range limitCases {
+		t.Run("Goexit in fn stops RunOnEach "+lc.name, func(t *testing.T) {
+			k := below(lc.atOnce, 2)
+			var b blocker
+			fn := func(ctx context.Context, v int) error {
+				if v == k {
+					b.started.await(t, k, "calls blocked")
+					runtime.Goexit()
+				}
+				return b.block(t, ctx)
+			}
+			p := newProbe(6)
+			checkGoexitEnding(t, callAlone(func() { _ = trimeter.RunOnEach(context.Background(), p.seq(), fn, lc.opts...) }))
+			b.checkAllCancelled(t)
+			checkCleanedUp(t, p)
+		})
+	}
+}
+
+func TestGoexitInInput(t *testing.T) {
+	forLimitsAndOrders(t, "Goexit in the input stops AMap and reaches the loop as a panic", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
+		k := below(lc.atOnce, 2)
+		var b blocker
+		fn := func(ctx context.Context, v int) (int, error) {
+			if v < k {
+				return 0, b.block(t, ctx)
+			}
+			return v, nil
+		}
+		var clean atomic.Int64
+		e := callAlone(func() {
+			for _, err := range trimeter.AMap(context.Background(), goexitInputs(2, &clean), fn, opts...) {
+				if err != nil {
+					t.Errorf("unexpected error %v", err)
+				}
+			}
+		})
+		if e.panic == nil {
+			t.Fatalf("the loop ended with %+v, want a panic", e)
+		}
+		checkGoexitEnding(t, e)
+		b.checkAllCancelled(t)
+		if clean.Load() != 1 {
+			t.Errorf("the input's deferred cleanup ran %d times, want 1", clean.Load())
+		}
+		goleak.VerifyNone(t)
+	})
+	for _, lc := range limitCases {
+		t.Run("Goexit in the input stops RunOnEach "+lc.name, func(t *testing.T) {
+			k := below(lc.atOnce, 2)
+			var b blocker
+			fn := func(ctx context.Context, v int) error {
+				if v < k {
+					return b.block(t, ctx)
+				}
+				return nil
+			}
+			var clean atomic.Int64
+			checkGoexitEnding(t, callAlone(func() {
+				_ = trimeter.RunOnEach(context.Background(), goexitInputs(2, &clean), fn, lc.opts...)
+			}))
+			b.checkAllCancelled(t)
+			if clean.Load() != 1 {
+				t.Errorf("the input's deferred cleanup ran %d times, want 1", clean.Load())
+			}
+			goleak.VerifyNone(t)
+		})
+	}
+}
