@@ -108,8 +108,8 @@ type engine[T, R any] struct {
 	out         outbox[result[T, R]]
 	tasks       queue[task[T]] // inputs the feeder queued, in input order
 	reserved    bool           // the feeder holds a slot for its next input
-	idle        int             // workers sleeping on taskReady, not yet woken
-	awake       int             // workers neither running a task nor idle
+	idle        int            // workers sleeping on taskReady, not yet woken
+	awake       int            // workers neither running a task nor idle
 	taskReady   sync.Cond
 	waiting     bool          // the consumer waits on ready
 	ready       chan struct{} // wakes the consumer
