@@ -65,7 +65,7 @@ func (e *engine[T, R]) abort(err error) {
 // attempt calls fn once and tells every permit how it went. A panic in fn
 // is recorded, stops the run, and comes back as errPanicked.
 func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v R, err error) {
-	timed := len(ps) > 0
+	timed := e.timed(t.key)
 	var start time.Time
 	if timed {
 		start = e.clock.Now()
@@ -84,8 +84,8 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 			e.recordPanic(&PanicError{Value: r, Stack: debug.Stack()})
 			err = errPanicked
 		}
-		if err != nil || timed || e.mon != nil {
-			e.settle(t.key, ps, start, err)
+		if err != nil || len(ps) > 0 || e.mon != nil {
+			e.settle(t.key, ps, start, timed, err)
 		}
 	}()
 	v, err = e.fn(e.ctx, t.value)
@@ -93,16 +93,26 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 	return v, err
 }
 
-// settle tells the permits of an attempt that started at start (when it
-// has permits) and the monitor how it ended, and starts the pause that a
+// timed says whether the permits of key k's attempts are told how long
+// they took: they are when a meter the scheduler did not make may use it.
+// The scheduler's own rates have no use for it, and reading the clock
+// twice per task is a measurable share of a start at high rates.
+func (e *engine[T, R]) timed(k *keyState) bool {
+	return len(e.meters) > 0 || (k != nil && len(k.meters) > 0)
+}
+
+// settle tells the permits of an attempt (how long it took, from start,
+// when timed) and the monitor how it ended, and starts the pause that a
 // push-back asks for.
-func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time, err error) {
+func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time, timed bool, err error) {
 	o := e.outcome(err)
 	if o.Pause > 0 {
 		e.pause(k, o.Pause)
 	}
 	if len(ps) > 0 {
-		o.Latency = e.clock.Since(start)
+		if timed {
+			o.Latency = e.clock.Since(start)
+		}
 		for i, p := range ps {
 			po := o
 			if _, _, own := e.meterAt(k, i); own {

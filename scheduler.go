@@ -16,10 +16,10 @@ import (
 // The scheduler behind every entry point.
 //
 // A run owns a small pool of workers. One worker at a time is the starter:
-// holding startMu, it waits for a free slot, picks the next input that may
-// start (pulling it from the source, or taking one that waited aside for
-// its key), admits it through every meter, and then runs it itself while
-// the next worker takes over as starter. So inputs are pulled only when a
+// having the turn (takeTurn), it waits for a free slot, picks the next
+// input that may start (pulling it from the source, or taking one that
+// waited aside for its key), admits it through every meter, and then runs
+// it itself while the next worker takes over as starter. So inputs are pulled only when a
 // task can start, and rate tokens are taken at the moment their task
 // starts. The pool grows, up to MaxAtOnce, only when the starter admits a
 // task and no other worker is free to start the next one.
@@ -79,15 +79,17 @@ type engine[T, R any] struct {
 	limit  int               // MaxAtOnce, or 0 for none
 	window int               // MaxAtOnce + BufferSize, or 0 for none
 
-	startMu sync.Mutex // held by the starter
 	src     *source[T]
 	seq     iter.Seq2[T, error] // the inputs, when one goroutine ranges over them (serve, feed)
-	workers int                 // started so far; changed under startMu (under mu when fed)
+	workers int                 // started so far; changed by the starter (under mu when fed)
 	hire    bool                // the task just chosen leaves no worker free
 	wg      sync.WaitGroup
 	fed     bool // a feeder queues the inputs for the workers (feeder.go)
 
 	mu          sync.Mutex
+	starting    bool // a worker has the turn to start tasks (takeTurn)
+	turnWaits   int  // workers waiting on turn
+	turn        sync.Cond
 	room        sync.Cond // the starter (or the feeder) waits here for a slot or a key
 	roomWaits   int       // goroutines waiting on room
 	open        int       // tasks started and not yet delivered
@@ -139,6 +141,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	}
 	e.room.L = &e.mu
 	e.taskReady.L = &e.mu
+	e.turn.L = &e.mu
 	e.out.ordered = cfg.ordered
 	e.meters = cfg.meters
 	if err := checkMeters(e.meters); err != nil {
@@ -227,12 +230,10 @@ func (e *engine[T, R]) launch() {
 		}()
 		return
 	}
-	e.startMu.Lock()
-	defer e.startMu.Unlock()
 	e.spawn()
 }
 
-// spawn adds a worker; the caller holds startMu (or is starting the run).
+// spawn adds a worker; the caller is the starter (or is starting the run).
 func (e *engine[T, R]) spawn() {
 	e.workers++
 	e.wg.Add(1)
@@ -298,6 +299,7 @@ func (e *engine[T, R]) stopLocked(err error) {
 		e.wake.Stop()
 	}
 	e.room.Broadcast()
+	e.turn.Broadcast()
 	e.wakeIdleLocked()
 	e.wakeConsumerLocked()
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // source pulls inputs one at a time from a push-style sequence, for the
-// workers that start tasks. Only one worker pulls at a time (the starter,
-// under engine.startMu), so next is never called concurrently.
+// workers that start tasks. Only one worker pulls at a time (the one
+// whose turn it is to start tasks), so next is never called concurrently.
 type source[T any] struct {
 	next  func() (T, error, bool)
 	stop  func()

@@ -2,6 +2,7 @@ package trimeter
 
 import (
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -13,8 +14,8 @@ import (
 // admitted through every meter, with its permits in *ps. ok is false when
 // no task will start any more.
 func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
-	e.startMu.Lock()
-	defer e.startMu.Unlock()
+	e.takeTurn()
+	defer e.passTurn()
 	for {
 		if t, ok = e.choose(); !ok {
 			return t, false
@@ -37,6 +38,36 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 		e.spawn()
 	}
 	return t, true
+}
+
+// takeTurn makes the calling worker the starter, once no other worker is.
+//
+// The turn is not a sync.Mutex on purpose: a mutex whose waiters have
+// waited over a millisecond (as they do under a rate limit) hands itself
+// to the oldest waiter on every unlock, so the worker that just started a
+// task could never take the turn back when its task ends. Every start
+// would then wake a sleeping worker; with the turn below, the worker whose
+// task ends first takes it, most often without waking anyone.
+func (e *engine[T, R]) takeTurn() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for e.starting {
+		e.turnWaits++
+		e.turn.Wait()
+		e.turnWaits--
+	}
+	e.starting = true
+}
+
+// passTurn ends the calling worker's turn as the starter, and wakes one
+// worker waiting for it.
+func (e *engine[T, R]) passTurn() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.starting = false
+	if e.turnWaits > 0 {
+		e.turn.Signal()
+	}
 }
 
 // unstart ends a chosen task that could not be admitted (a meter failed, or
@@ -197,3 +228,5 @@ func (e *engine[T, R]) sleepLocked(at time.Time) {
 		e.wake = nil
 	}
 }
+
+var DBGtake, DBGsuccess, DBGmiss, DBGnowait atomic.Int64

@@ -205,12 +205,14 @@ type ratePermit struct {
 
 func (p *ratePermit) Done(o Outcome) {
 	r := p.r
-	r.mu.Lock()
-	now := r.now()
-	if o.Status == Unused && r.b.refund(now, p.seq) {
-		r.poke()
+	if o.Status == Unused || o.Pause > 0 { // else the bucket has nothing to do
+		r.mu.Lock()
+		now := r.now()
+		if o.Status == Unused && r.b.refund(now, p.seq) {
+			r.poke()
+		}
+		r.pauseFor(now, o.Pause)
+		r.mu.Unlock()
 	}
-	r.pauseFor(now, o.Pause)
-	r.mu.Unlock()
 	r.finished(o.Status)
 }
