@@ -20,67 +20,8 @@ func (e *engine[T, R]) feeds() bool {
 	return e.limit > 1 && e.keyOf == nil && e.rate == nil && len(e.meters) == 0
 }
 
-// feed ranges over e.seq, queueing each input for the workers, until the
-// sequence ends or the run stops. A panic of the sequence is recovered
-// here, with its stack, and stops the run; returning false from the
-// sequence's yield runs its own cleanup.
-func (e *engine[T, R]) feed() {
-	returned := false
-	defer func() {
-		r := recover()
-		if r == nil && !returned {
-			r = ErrGoexit // the sequence called runtime.Goexit
-		}
-		if r != nil {
-			e.recordPanic(asPanicError(r))
-		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if e.reserved {
-			e.reserved = false
-			e.open--
-			e.running--
-		}
-		e.pulledAll = true
-		e.wakeIdleLocked()
-		if e.open == 0 {
-			e.wakeConsumerLocked()
-		}
-	}()
-	e.mu.Lock()
-	ok := e.reserveLocked()
-	e.mu.Unlock()
-	index := 0
-	if ok {
-		for v, err := range e.seq {
-			if !e.enqueue(task[T]{index: index, value: v, err: err}) {
-				break
-			}
-			index++
-		}
-	}
-	returned = true
-}
-
-// reserveLocked waits until a task may take a slot and takes it for the
-// input the sequence will produce next. It returns false when the run has
-// stopped.
-func (e *engine[T, R]) reserveLocked() bool {
-	for !e.stopped {
-		switch {
-		case !e.pausedUntil.IsZero() && e.clock.Now().Before(e.pausedUntil):
-			e.sleepLocked(e.pausedUntil)
-		case !e.hasRoom():
-			e.waitRoomLocked()
-		default:
-			e.open++
-			e.running++
-			e.reserved = true
-			return true
-		}
-	}
-	return false
-}
+// feed ranges over the inputs, queueing each one for the workers.
+func (e *engine[T, R]) feed() { e.rangeInputs(e.enqueue) }
 
 // enqueue queues t on the slot reserved for it, makes sure a worker will
 // run it, and reserves a slot for the next input. It returns false when

@@ -1,10 +1,6 @@
 package trimeter
 
-import (
-	"time"
-
-	"github.com/trimeter-go/trimeter/throttle"
-)
+import "github.com/trimeter-go/trimeter/throttle"
 
 // With MaxAtOnce(1) and no PerKey, one task runs at a time, and the next
 // input may be pulled only once the previous task's slot is free: no two
@@ -16,71 +12,30 @@ import (
 // serial says whether the run takes this path.
 func (e *engine[T, R]) serial() bool { return e.limit == 1 && e.keyOf == nil }
 
-// serve runs the whole run in the calling goroutine, ranging over e.seq. A
-// panic of the sequence is recovered here, with its stack, and stops the
-// run; returning false from the sequence's yield runs its own cleanup.
+// serve runs the whole run in the calling goroutine, ranging over the
+// inputs and running each task as it comes.
 func (e *engine[T, R]) serve() {
 	var ps []throttle.Permit
-	returned := false
-	defer func() {
-		r := recover()
-		if r == nil && !returned {
-			r = ErrGoexit // the sequence called runtime.Goexit
-		}
-		if r != nil {
-			e.recordPanic(asPanicError(r))
-		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.pulledAll = true
-		if e.open == 0 {
-			e.wakeConsumerLocked()
-		}
-	}()
-	index := 0
-	for v, err := range e.seq {
-		t := task[T]{index: index, value: v, err: err}
-		index++
-		if !e.startOne(&t, &ps) {
-			break
-		}
-		if !e.awaitRoom() {
-			break
-		}
-	}
-	returned = true
+	e.rangeInputs(func(t task[T]) bool { return e.runNow(t, &ps) })
 }
 
-// startOne starts and runs t once a pause in force has passed. It returns
-// false when the run has stopped.
-func (e *engine[T, R]) startOne(t *task[T], ps *[]throttle.Permit) bool {
-	e.mu.Lock()
-	for !e.stopped && !e.pausedUntil.IsZero() && e.clock.Now().Before(e.pausedUntil) {
-		e.sleepLocked(e.pausedUntil)
+// runNow admits and runs t on the slot reserved for it, then, under one
+// lock, hands its result on and reserves a slot for the next input. It
+// returns false when the run has stopped.
+func (e *engine[T, R]) runNow(t task[T], ps *[]throttle.Permit) bool {
+	var (
+		v   R
+		err error
+	)
+	if t.err == nil { // an upstream error passes by every meter
+		_, err = e.admit(&t, ps, true)
 	}
-	if e.stopped {
-		e.mu.Unlock()
-		return false
+	if err == nil {
+		v, err = e.call(t, ps)
 	}
-	e.takeLocked(t)
-	e.mu.Unlock()
-	if t.err == nil {
-		if _, err := e.admit(t, ps, true); err != nil {
-			e.unstart(*t, err)
-			return true
-		}
-	}
-	e.run(*t, ps)
-	return true
-}
-
-// awaitRoom waits until the next task may take the slot. It returns false
-// when the run has stopped.
-func (e *engine[T, R]) awaitRoom() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for !e.stopped && !e.hasRoom() {
-		e.sleepLocked(time.Time{})
-	}
-	return !e.stopped
+	e.reserved = false
+	e.finishLocked(t, v, err)
+	return e.reserveLocked()
 }

@@ -1,0 +1,70 @@
+package trimeter
+
+// Ranging over the inputs from one goroutine: the serial worker (serial.go)
+// and the feeder (feeder.go) both do it. A slot is taken before each
+// input is pulled, so inputs are pulled only when a task can start, as on
+// the starter's path.
+
+// rangeInputs ranges over e.seq, handing each input, on the slot taken for
+// it, to hand, until the sequence ends, hand returns false or the run
+// stops. hand must take another slot (reserveLocked) before it returns
+// true. A panic of the sequence is recovered here, with its stack, and
+// stops the run, as a runtime.Goexit does; returning false from the
+// sequence's yield runs its own cleanup.
+func (e *engine[T, R]) rangeInputs(hand func(task[T]) bool) {
+	returned := false
+	defer func() {
+		r := recover()
+		if r == nil && !returned {
+			r = ErrGoexit // the sequence called runtime.Goexit
+		}
+		if r != nil {
+			e.recordPanic(asPanicError(r))
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.reserved {
+			e.reserved = false
+			e.open--
+			e.running--
+		}
+		e.pulledAll = true
+		e.wakeIdleLocked()
+		if e.open == 0 {
+			e.wakeConsumerLocked()
+		}
+	}()
+	e.mu.Lock()
+	ok := e.reserveLocked()
+	e.mu.Unlock()
+	index := 0
+	if ok {
+		for v, err := range e.seq {
+			if !hand(task[T]{index: index, value: v, err: err}) {
+				break
+			}
+			index++
+		}
+	}
+	returned = true
+}
+
+// reserveLocked waits until a task may take a slot and takes it for the
+// input the sequence will produce next. It returns false when the run has
+// stopped.
+func (e *engine[T, R]) reserveLocked() bool {
+	for !e.stopped {
+		switch {
+		case !e.pausedUntil.IsZero() && e.clock.Now().Before(e.pausedUntil):
+			e.sleepLocked(e.pausedUntil)
+		case !e.hasRoom():
+			e.waitRoomLocked()
+		default:
+			e.open++
+			e.running++
+			e.reserved = true
+			return true
+		}
+	}
+	return false
+}
