@@ -25,22 +25,9 @@ func (e *engine[T, R]) call(t task[T], ps *[]throttle.Permit) (R, error) {
 		}
 		return zero, t.err
 	}
-	var errs []error
-	for n := 1; ; n++ {
-		if n > 1 {
-			if err := e.readmit(&t, ps); err != nil {
-				errs = append(errs, err)
-				break
-			}
-		}
-		v, err := e.attempt(&t, *ps, n > 1)
-		if err == nil {
-			return v, nil
-		}
-		errs = append(errs, err)
-		if n >= e.cfg.attempts || !retryable(err) || e.ctx.Err() != nil {
-			break
-		}
+	v, err := e.attempt(&t, *ps, false)
+	var errs []error // the errors of the earlier attempts, once one is retried
+	for n := 1; err != nil && n < e.cfg.attempts && retryable(err) && e.ctx.Err() == nil; n++ {
 		wait, pushed := pushbackOf(err)
 		if !pushed {
 			wait = e.cfg.backoff.wait(n)
@@ -48,11 +35,19 @@ func (e *engine[T, R]) call(t task[T], ps *[]throttle.Permit) (R, error) {
 		if !e.sleep(wait) {
 			break
 		}
+		errs = append(errs, err)
+		if err = e.readmit(&t, ps); err != nil {
+			break
+		}
+		v, err = e.attempt(&t, *ps, true)
 	}
-	if len(errs) == 1 {
-		return zero, errs[0]
+	switch {
+	case err == nil:
+		return v, nil
+	case errs == nil:
+		return zero, err
 	}
-	return zero, &RetryError{Errs: errs}
+	return zero, &RetryError{Errs: append(errs, err)}
 }
 
 // abort ends the run with err.
@@ -84,7 +79,9 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 			e.recordPanic(&PanicError{Value: r, Stack: debug.Stack()})
 			err = errPanicked
 		}
-		if err != nil || len(ps) > 0 || e.mon != nil {
+		// Without permits or a monitor, only a push-back's pause is left
+		// to settle, and none matters once the run has stopped.
+		if len(ps) > 0 || e.mon != nil || (err != nil && e.ctx.Err() == nil) {
 			e.settle(t.key, ps, start, timed, err)
 		}
 	}()
