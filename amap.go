@@ -39,18 +39,19 @@ import (
 // Panics: a panic in fn or in the input sequence stops the run as an error
 // would, and once every call has returned it is raised again in the
 // goroutine running the loop, as a [*PanicError] carrying the original value
-// and the stack where it happened.
+// and the stack where it happened. runtime.Goexit in fn or in the input is
+// raised the same way, with [ErrGoexit] as the value.
 //
 // Bad options, or a nil fn or inputs, are yielded once as an error wrapping
 // [ErrBadOption], and nothing runs.
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
-// README's Performance section): 250 to 290 ns per item at MaxAtOnce 1 to
+// README's Performance section): 200 to 260 ns per item at MaxAtOnce 1 to
 // 64 with BufferSize of the same size (about 350 without a buffer at
 // MaxAtOnce(1), where every result is a handoff between two goroutines),
-// 290 ns unbounded, and no allocation per item. Memory is bounded by the window: with an
-// infinite input, MaxAtOnce(64) and ten million results consumed, the live
-// heap grew by less than 64 KiB.
+// about 250 ns unbounded, and no allocation per item. Memory is bounded by
+// the window: with an infinite input, MaxAtOnce(64) and ten million results
+// consumed, the live heap grew by less than 64 KiB.
 func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
 	return func(yield func(R, error) bool) {
 		e, err := prepare(ctx, seqArg(inputs), fn, opts, toConsumer, nil, resolveKey[T])

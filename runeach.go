@@ -17,8 +17,9 @@ import (
 //
 // Inputs are pulled lazily, only when a task can start, so an infinite
 // input works (until an error or ctx ends the run). Without [MaxAtOnce]
-// there is no limit on concurrency. The calling goroutine runs tasks too, so
-// with MaxAtOnce(1) no goroutine is started at all.
+// there is no limit on concurrency. The calling goroutine takes part: it
+// ranges over the input (and with MaxAtOnce(1) runs every task itself, so
+// that no goroutine is started at all), or works as one of the workers.
 //
 // Errors: by default the first error cancels the context of every call
 // still running, starts nothing more, and is returned once they have all
@@ -28,17 +29,20 @@ import (
 // returns ctx.Err().
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
-// README's Performance section): about 50 ns per item at MaxAtOnce(1),
-// where the calling goroutine ranges over the input itself, 210 to 250 ns
-// at MaxAtOnce 8 to 64 (a coroutine switch to pull each input, and
-// workers taking turns to start tasks), 200 ns unbounded, and no
-// allocation per item.
+// README's Performance section): about 40 to 60 ns per item at
+// MaxAtOnce(1), where the calling goroutine ranges over the input and runs
+// each task itself; 80 to 110 ns at MaxAtOnce 8 to 64 with no rate or
+// meter, where the calling goroutine ranges over the input and queues each
+// input for the workers; about 200 ns unbounded, or with a rate or a meter,
+// where the workers take turns to pull and start tasks; and no allocation
+// per item.
 //
 // Panics: a panic in fn or in the input sequence stops the run, and once
 // every call has returned it is raised again in the calling goroutine as a
 // [*PanicError] carrying the original value and the stack where it
-// happened. Bad options, or a nil fn or inputs, return an error wrapping
-// [ErrBadOption], and nothing runs.
+// happened; runtime.Goexit in fn or in the input is handled alike (see
+// [ErrGoexit]). Bad options, or a nil fn or inputs, return an error
+// wrapping [ErrBadOption], and nothing runs.
 func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) error, opts ...Option) error {
 	if fn == nil {
 		return badOption("fn is nil")
