@@ -49,9 +49,9 @@ import (
 // README's Performance section): 200 to 300 ns per item at MaxAtOnce 1 to
 // 64 with BufferSize of the same size (about 350 without a buffer at
 // MaxAtOnce(1), where every result is a handoff between two goroutines),
-// about 250 to 300 ns unbounded, and no allocation per item. Memory is bounded by
-// the window: with an infinite input, MaxAtOnce(64) and ten million results
-// consumed, the live heap grew by less than 64 KiB.
+// 250 to 300 ns unbounded, and no allocation per item. Memory is bounded
+// by the window: with an infinite input, MaxAtOnce(64) and ten million
+// results consumed, the live heap grew by less than 64 KiB.
 func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
 	return func(yield func(R, error) bool) {
 		e, err := prepare(ctx, seqArg(inputs), fn, opts, toConsumer, nil, resolveKey[T])
