@@ -80,8 +80,12 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 			err = errPanicked
 		}
 		// Without permits or a monitor, only a push-back's pause is left
-		// to settle, and none matters once the run has stopped.
-		if len(ps) > 0 || e.mon != nil || (err != nil && e.ctx.Err() == nil) {
+		// to settle, and none matters once the run has stopped. (halted,
+		// not e.ctx.Err: this runs deep in a worker's stack, where the
+		// channel receive that ctx.Err makes once the context has ended
+		// would grow the stack of every call woken by a cancel, in the
+		// break's own time.)
+		if len(ps) > 0 || e.mon != nil || (err != nil && !e.halted.Load()) {
 			e.settle(t.key, ps, start, timed, err)
 		}
 	}()

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -90,14 +91,15 @@ type engine[T, R any] struct {
 	starting    bool // a worker has the turn to start tasks (takeTurn)
 	turnWaits   int  // workers waiting on turn
 	turn        sync.Cond
-	room        sync.Cond // the starter (or the feeder) waits here for a slot or a key
-	roomWaits   int       // goroutines waiting on room
-	open        int       // tasks started and not yet delivered
-	running     int       // tasks started and not yet finished
-	pulledAll   bool      // the source has ended
-	stopped     bool      // no task starts any more
-	err         error     // why the run failed, under fail-fast
-	errs        []error   // every failure, RunOnEach under KeepGoing
+	room        sync.Cond   // the starter (or the feeder) waits here for a slot or a key
+	roomWaits   int         // goroutines waiting on room
+	open        int         // tasks started and not yet delivered
+	running     int         // tasks started and not yet finished
+	pulledAll   bool        // the source has ended
+	stopped     bool        // no task starts any more
+	halted      atomic.Bool // stopped, readable without mu
+	err         error       // why the run failed, under fail-fast
+	errs        []error     // every failure, RunOnEach under KeepGoing
 	panicked    *PanicError
 	pausedUntil time.Time // the call's push-back pause
 	wake        clockwork.Timer
@@ -292,6 +294,7 @@ func (e *engine[T, R]) stopLocked(err error) {
 		return
 	}
 	e.stopped = true
+	e.halted.Store(true)
 	if e.cancel != nil {
 		e.cancel(errStopped)
 	}
