@@ -35,7 +35,10 @@ import (
 // meter, where the calling goroutine ranges over the input and queues each
 // input for the workers; about 200 ns unbounded, or with a rate or a meter,
 // where the workers take turns to pull and start tasks; and no allocation
-// per item.
+// per item. Memory is bounded by the limit, not by the input: under
+// MaxAtOnce(n) at most n+1 inputs are held at any time (plus the lookahead
+// under [PerKey]), and a worker's state is reused from one task to the
+// next.
 //
 // Panics: a panic in fn or in the input sequence stops the run, and once
 // every call has returned it is raised again in the calling goroutine as a
