@@ -37,8 +37,8 @@ import (
 // where the workers take turns to pull and start tasks; and no allocation
 // per item. Memory is bounded by the limit, not by the input: under
 // MaxAtOnce(n) at most n+1 inputs are held at any time (plus the lookahead
-// under [PerKey]), and a worker's state is reused from one task to the
-// next.
+// under [PerKey]; under [KeepGoing], the errors kept for the end add to
+// it), and a worker's state is reused from one task to the next.
 //
 // Panics: a panic in fn or in the input sequence stops the run, and once
 // every call has returned it is raised again in the calling goroutine as a
