@@ -112,12 +112,7 @@ func TestGoexitInInput(t *testing.T) {
 	forLimitsAndOrders(t, "Goexit in the input stops AMap and reaches the loop as a panic", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
 		k := below(lc.atOnce, 2)
 		var b blocker
-		fn := func(ctx context.Context, v int) (int, error) {
-			if v < k {
-				return 0, b.block(t, ctx)
-			}
-			return v, nil
-		}
+		fn := b.mapBelow(t, k)
 		var clean atomic.Int64
 		e := callAlone(func() {
 			for _, err := range trimeter.AMap(context.Background(), goexitInputs(2, &clean), fn, opts...) {
@@ -131,29 +126,20 @@ func TestGoexitInInput(t *testing.T) {
 		}
 		checkGoexitEnding(t, e)
 		b.checkAllCancelled(t)
-		if clean.Load() != 1 {
-			t.Errorf("the input's deferred cleanup ran %d times, want 1", clean.Load())
-		}
+		checkCleanedOnce(t, &clean)
 		goleak.VerifyNone(t)
 	})
 	for _, lc := range limitCases {
 		t.Run("Goexit in the input stops RunOnEach "+lc.name, func(t *testing.T) {
 			k := below(lc.atOnce, 2)
 			var b blocker
-			fn := func(ctx context.Context, v int) error {
-				if v < k {
-					return b.block(t, ctx)
-				}
-				return nil
-			}
+			fn := b.below(t, k)
 			var clean atomic.Int64
 			checkGoexitEnding(t, callAlone(func() {
 				_ = trimeter.RunOnEach(context.Background(), goexitInputs(2, &clean), fn, lc.opts...)
 			}))
 			b.checkAllCancelled(t)
-			if clean.Load() != 1 {
-				t.Errorf("the input's deferred cleanup ran %d times, want 1", clean.Load())
-			}
+			checkCleanedOnce(t, &clean)
 			goleak.VerifyNone(t)
 		})
 	}

@@ -55,6 +55,36 @@ func (b *blocker) block(t testing.TB, ctx context.Context) error {
 	return err
 }
 
+// below returns a task for RunOnEach that blocks until cancelled for the
+// inputs below k and returns at once for the others.
+func (b *blocker) below(t testing.TB, k int) func(context.Context, int) error {
+	return func(ctx context.Context, v int) error {
+		if v < k {
+			return b.block(t, ctx)
+		}
+		return nil
+	}
+}
+
+// mapBelow is below for AMap: the others return their own input.
+func (b *blocker) mapBelow(t testing.TB, k int) func(context.Context, int) (int, error) {
+	return func(ctx context.Context, v int) (int, error) {
+		if v < k {
+			return 0, b.block(t, ctx)
+		}
+		return v, nil
+	}
+}
+
+// checkCleanedOnce asserts that an input's deferred cleanup, counted in
+// clean, ran exactly once.
+func checkCleanedOnce(t *testing.T, clean *atomic.Int64) {
+	t.Helper()
+	if n := clean.Load(); n != 1 {
+		t.Errorf("the input's deferred cleanup ran %d times, want 1", n)
+	}
+}
+
 // checkAllCancelled asserts that every blocked call was cancelled and has
 // returned.
 func (b *blocker) checkAllCancelled(t *testing.T) {
@@ -183,12 +213,7 @@ func TestAMapPanicInInput(t *testing.T) {
 	forLimitsAndOrders(t, "a panic in the input reaches the loop once the calls ended", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
 		k := below(lc.atOnce, 2) // inputs 0..k-1 block, so that the panic comes while they run
 		var b blocker
-		fn := func(ctx context.Context, v int) (int, error) {
-			if v < k {
-				return 0, b.block(t, ctx)
-			}
-			return v, nil
-		}
+		fn := b.mapBelow(t, k)
 		var clean atomic.Int64
 		got := 0
 		r := catch(func() {
@@ -204,9 +229,7 @@ func TestAMapPanicInInput(t *testing.T) {
 			t.Errorf("received %d results before the panic, want at most %d", got, 2-k)
 		}
 		b.checkAllCancelled(t)
-		if clean.Load() != 1 {
-			t.Errorf("the input's deferred cleanup ran %d times, want 1", clean.Load())
-		}
+		checkCleanedOnce(t, &clean)
 		goleak.VerifyNone(t)
 	})
 }
@@ -260,12 +283,7 @@ func TestRunOnEachPanics(t *testing.T) {
 		t.Run("a panic in the input reaches the caller once the calls ended "+lc.name, func(t *testing.T) {
 			k := below(lc.atOnce, 2)
 			var b blocker
-			fn := func(ctx context.Context, v int) error {
-				if v < k {
-					return b.block(t, ctx)
-				}
-				return nil
-			}
+			fn := b.below(t, k)
 			var clean atomic.Int64
 			r := catch(func() {
 				_ = trimeter.RunOnEach(context.Background(), explodingInputs(2, seqBoom{}, &clean), fn, lc.opts...)
