@@ -4,12 +4,13 @@ import "github.com/trimeter-go/trimeter/throttle"
 
 // When a run has no meter to pass (no MaxPerSecond, no WithMeter, no
 // PerKey) and MaxAtOnce lets more than one task run at once, starting a
-// task takes nothing but a free slot. One goroutine, the feeder, then ranges over the
-// input sequence itself: it takes a slot, lets the sequence produce the
-// next input, and queues it for the workers, waking an idle one or adding
-// one while the pool is below MaxAtOnce. The workers run queued tasks one
-// after another. Nothing goes through iter.Pull's coroutine, and the feeder
-// and the workers run side by side instead of taking turns.
+// task takes nothing but a free slot. One goroutine, the feeder, then
+// ranges over the input sequence itself: it takes a slot, lets the
+// sequence produce the next input, and queues it for the workers, waking
+// an idle one or adding one while the pool is below MaxAtOnce. The workers
+// run queued tasks one after another. Nothing goes through iter.Pull's
+// coroutine, and the feeder and the workers run side by side instead of
+// taking turns.
 //
 // A slot is taken before the input is pulled, so inputs are pulled only
 // when a task can start, exactly as on the other paths; a queued input

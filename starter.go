@@ -45,9 +45,11 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 // The turn is not a sync.Mutex on purpose: a mutex whose waiters have
 // waited over a millisecond (as they do under a rate limit) hands itself
 // to the oldest waiter on every unlock, so the worker that just started a
-// task could never take the turn back when its task ends. Every start
-// would then wake a sleeping worker; with the turn below, the worker whose
-// task ends first takes it, most often without waking anyone.
+// task could never take the turn back when its task ends, and every start
+// would wait for a sleeping worker to be scheduled. Here a worker whose
+// task has ended takes a free turn at once; the waiter woken for it finds
+// the turn taken and sleeps again. Measured at 100,000 starts per second,
+// this halved the CPU time per start.
 func (e *engine[T, R]) takeTurn() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
