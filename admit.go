@@ -54,6 +54,10 @@ func (e *engine[T, R]) meterCount(k *keyState) int {
 // that the starter can set the input aside and start another key's.
 func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (time.Duration, error) {
 	n := e.meterCount(t.key)
+	if n == 0 {
+		*ps = (*ps)[:0]
+		return 0, nil
+	}
 	held, heldP := -1, throttle.Permit(nil)
 	for {
 		*ps = (*ps)[:0]
