@@ -20,10 +20,10 @@ import (
 // having the turn (takeTurn), it waits for a free slot, picks the next
 // input that may start (pulling it from the source, or taking one that
 // waited aside for its key), admits it through every meter, and then runs
-// it itself while the next worker takes over as starter. So inputs are pulled only when a
-// task can start, and rate tokens are taken at the moment their task
-// starts. The pool grows, up to MaxAtOnce, only when the starter admits a
-// task and no other worker is free to start the next one.
+// it itself while the next worker takes over as starter. So inputs are
+// pulled only when a task can start, and rate tokens are taken at the
+// moment their task starts. The pool grows, up to MaxAtOnce, only when the
+// starter admits a task and no other worker is free to start the next one.
 //
 // Two special cases take shorter paths with the same guarantees: with
 // MaxAtOnce(1) and no PerKey, the one worker ranges over the input itself
@@ -114,9 +114,9 @@ type engine[T, R any] struct {
 	reserved    bool           // the feeder holds a slot for its next input
 	idle        int            // workers sleeping on taskReady, not yet woken
 	awake       int            // workers neither running a task nor idle
-	taskReady   sync.Cond
-	waiting     bool          // the consumer waits on ready
-	ready       chan struct{} // wakes the consumer
+	taskReady   sync.Cond      // idle workers wait here for a queued input
+	waiting     bool           // the consumer waits on ready
+	ready       chan struct{}  // wakes the consumer
 	stopParent  func() bool
 	parentDone  chan struct{} // closed when the parent's AfterFunc has run
 }

@@ -2,7 +2,6 @@ package trimeter
 
 import (
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -230,5 +229,3 @@ func (e *engine[T, R]) sleepLocked(at time.Time) {
 		e.wake = nil
 	}
 }
-
-var DBGtake, DBGsuccess, DBGmiss, DBGnowait atomic.Int64
