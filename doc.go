@@ -54,7 +54,8 @@
 // A panic in a task or in the input sequence is never let loose in a worker
 // goroutine: it stops the run, and once every goroutine has returned it is
 // raised again in the caller's goroutine as a [*PanicError] that carries the
-// original value and the stack where it happened.
+// original value and the stack where it happened. runtime.Goexit (as
+// t.FailNow calls) is handled the same way, with [ErrGoexit] as the value.
 //
 // Bad options are reported as an error wrapping [ErrBadOption] that names
 // the option and the value, returned or yielded before anything runs.
