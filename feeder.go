@@ -66,6 +66,9 @@ func (e *engine[T, R]) runQueued() {
 	e.mu.Lock()
 	for !e.stopped {
 		if t, ok := e.tasks.pop(); ok {
+			if e.tasks.n == 0 && e.hasRoom() {
+				e.signalRoomLocked() // see signalRoomLocked
+			}
 			e.awake--
 			e.mu.Unlock()
 			// mu is not held here: if fn calls runtime.Goexit, the

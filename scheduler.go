@@ -376,9 +376,13 @@ func (e *engine[T, R]) waitRoomLocked() {
 	e.roomWaits--
 }
 
-// signalRoomLocked wakes a goroutine waiting for room, if there is one.
+// signalRoomLocked wakes a goroutine waiting for room, if there is one,
+// unless inputs wait in the feeder's queue: while they do, every free
+// worker has a task to take, and a further input would only wait too. The
+// worker that empties the queue wakes the feeder then (runQueued), so the
+// feeder queues inputs a window at a time instead of one per wake-up.
 func (e *engine[T, R]) signalRoomLocked() {
-	if e.roomWaits > 0 {
+	if e.roomWaits > 0 && e.tasks.n == 0 {
 		e.room.Signal()
 	}
 }
