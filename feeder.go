@@ -6,11 +6,12 @@ import "github.com/trimeter-go/trimeter/throttle"
 // PerKey) and MaxAtOnce lets more than one task run at once, starting a
 // task takes nothing but a free slot. One goroutine, the feeder, then
 // ranges over the input sequence itself: it takes a slot, lets the
-// sequence produce the next input, and queues it for the workers, waking
-// an idle one or adding one while the pool is below MaxAtOnce. The workers
-// run queued tasks one after another. Nothing goes through iter.Pull's
-// coroutine, and the feeder and the workers run side by side instead of
-// taking turns.
+// sequence produce the next input, and queues it for the workers. A worker
+// takes queued inputs one after another; it wakes an idle worker, or adds
+// one while the pool is below MaxAtOnce, when inputs are left in the queue
+// after it took one, and the feeder does so only when no worker is awake.
+// Nothing goes through iter.Pull's coroutine, and the feeder and the
+// workers run side by side instead of taking turns.
 //
 // A slot is taken before the input is pulled, so inputs are pulled only
 // when a task can start, exactly as on the other paths; a queued input
@@ -37,9 +38,21 @@ func (e *engine[T, R]) enqueue(t task[T]) bool {
 		return false
 	}
 	e.tasks.push(t)
-	// Make sure a worker that is not busy will take t: one already awake
-	// (it will look at the queue before it sleeps), else a sleeping one,
-	// else a new one. At the limit, t waits for a busy one to finish.
+	// A worker that is awake will take an input and then summon help for
+	// the rest; only when none is does the feeder summon one itself. The
+	// wake-ups fall on the workers, and the feeder, the one goroutine that
+	// all inputs go through, spends its time pulling inputs.
+	if e.awake == 0 {
+		e.summonLocked()
+	}
+	return e.reserveLocked()
+}
+
+// summonLocked makes sure that a worker that is not busy will take each
+// queued input: one already awake (it will look at the queue before it
+// sleeps), else a sleeping one, else a new one. At the limit, the inputs
+// wait for busy ones to finish.
+func (e *engine[T, R]) summonLocked() {
 	switch {
 	case e.tasks.n <= e.awake:
 	case e.idle > 0:
@@ -55,7 +68,6 @@ func (e *engine[T, R]) enqueue(t task[T]) bool {
 			e.runQueued()
 		}()
 	}
-	return e.reserveLocked()
 }
 
 // runQueued runs queued tasks until the run stops or the feeder has ended
@@ -70,6 +82,9 @@ func (e *engine[T, R]) runQueued() {
 				e.signalRoomLocked() // see signalRoomLocked
 			}
 			e.awake--
+			if e.tasks.n > 0 {
+				e.summonLocked() // help for the rest, before this task runs
+			}
 			e.mu.Unlock()
 			// mu is not held here: if fn calls runtime.Goexit, the
 			// goroutine ends with nothing locked (call records it).
