@@ -29,9 +29,9 @@ import (
 // returns ctx.Err().
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
-// README's Performance section): about 40 to 60 ns per item at
+// README's Performance section): about 35 to 60 ns per item at
 // MaxAtOnce(1), where the calling goroutine ranges over the input and runs
-// each task itself; 80 to 130 ns at MaxAtOnce 8 to 64 with no rate or
+// each task itself; 75 to 110 ns at MaxAtOnce 8 to 64 with no rate or
 // meter, where the calling goroutine ranges over the input and queues each
 // input for the workers; about 200 ns unbounded, or with a rate or a meter,
 // where the workers take turns to pull and start tasks; and no allocation
