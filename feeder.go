@@ -7,9 +7,10 @@ import "github.com/trimeter-go/trimeter/throttle"
 // task takes nothing but a free slot. One goroutine, the feeder, then
 // ranges over the input sequence itself: it takes a slot, lets the
 // sequence produce the next input, and queues it for the workers. A worker
-// takes queued inputs one after another; it wakes an idle worker, or adds
-// one while the pool is below MaxAtOnce, when inputs are left in the queue
-// after it took one, and the feeder does so only when no worker is awake.
+// takes queued inputs one after another; when inputs are left in the
+// queue after it took one and no other worker is awake to take them, it
+// wakes an idle worker, or adds one while the pool is below MaxAtOnce. The
+// feeder does so only when no worker at all is awake.
 // Nothing goes through iter.Pull's coroutine, and the feeder and the
 // workers run side by side instead of taking turns.
 //
@@ -41,7 +42,7 @@ func (e *engine[T, R]) enqueue(t task[T]) bool {
 	// A worker that is awake will take an input and then summon help for
 	// the rest; only when none is does the feeder summon one itself. The
 	// wake-ups fall on the workers, and the feeder, the one goroutine that
-	// all inputs go through, spends its time pulling inputs.
+	// every input goes through, spends its time pulling inputs.
 	if e.awake == 0 {
 		e.summonLocked()
 	}
@@ -82,8 +83,12 @@ func (e *engine[T, R]) runQueued() {
 				e.signalRoomLocked() // see signalRoomLocked
 			}
 			e.awake--
-			if e.tasks.n > 0 {
-				e.summonLocked() // help for the rest, before this task runs
+			if e.tasks.n > 0 && e.awake == 0 {
+				// Help for the rest, before this task runs: one worker
+				// at a time, which summons the next in turn. So the pool
+				// grows by one worker per wake-up while inputs wait, and
+				// quick tasks do not wake a worker for every input.
+				e.summonLocked()
 			}
 			e.mu.Unlock()
 			// mu is not held here: if fn calls runtime.Goexit, the
