@@ -46,7 +46,7 @@ import (
 // [ErrBadOption], and nothing runs.
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
-// README's Performance section): 150 to 240 ns per item at MaxAtOnce 1 to
+// README's Performance section): 120 to 250 ns per item at MaxAtOnce 1 to
 // 64 with BufferSize of the same size (about 370 without a buffer at
 // MaxAtOnce(1), where every result is a handoff between two goroutines),
 // 230 to 300 ns unbounded, and no allocation per item. Memory is bounded
