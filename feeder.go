@@ -63,11 +63,7 @@ func (e *engine[T, R]) summonLocked() {
 	case e.workers < e.limit:
 		e.workers++
 		e.awake++
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.runQueued()
-		}()
+		e.goRun(e.runQueued)
 	}
 }
 

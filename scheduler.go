@@ -225,11 +225,7 @@ func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 // launch starts the run's first goroutine: the feeder, or the first worker.
 func (e *engine[T, R]) launch() {
 	if e.fed {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.feed()
-		}()
+		e.goRun(e.feed) // the feeder is not one of the workers
 		return
 	}
 	e.spawn()
@@ -238,10 +234,15 @@ func (e *engine[T, R]) launch() {
 // spawn adds a worker; the caller is the starter (or is starting the run).
 func (e *engine[T, R]) spawn() {
 	e.workers++
+	e.goRun(e.work)
+}
+
+// goRun runs f in a new goroutine of the run, one that shutdown waits for.
+func (e *engine[T, R]) goRun(f func()) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		e.work()
+		f()
 	}()
 }
 
