@@ -10,9 +10,9 @@ import "github.com/trimeter-go/trimeter/throttle"
 // takes queued inputs one after another; when inputs are left in the
 // queue after it took one and no other worker is awake to take them, it
 // wakes an idle worker, or adds one while the pool is below MaxAtOnce. The
-// feeder does so only when no worker at all is awake.
-// Nothing goes through iter.Pull's coroutine, and the feeder and the
-// workers run side by side instead of taking turns.
+// feeder does so only when no worker at all is awake. Nothing goes through
+// iter.Pull's coroutine, and the feeder and the workers run side by side
+// instead of taking turns.
 //
 // A slot is taken before the input is pulled, so inputs are pulled only
 // when a task can start, exactly as on the other paths; a queued input
@@ -49,10 +49,10 @@ func (e *engine[T, R]) enqueue(t task[T]) bool {
 	return e.reserveLocked()
 }
 
-// summonLocked makes sure that a worker that is not busy will take each
-// queued input: one already awake (it will look at the queue before it
-// sleeps), else a sleeping one, else a new one. At the limit, the inputs
-// wait for busy ones to finish.
+// summonLocked brings one more worker to the queue when its inputs
+// outnumber the workers awake (each of which looks at the queue before it
+// sleeps): a sleeping one, else a new one. At the limit, the inputs wait
+// for busy workers to finish.
 func (e *engine[T, R]) summonLocked() {
 	switch {
 	case e.tasks.n <= e.awake:
