@@ -32,12 +32,11 @@ func (e *engine[T, R]) feed() { e.rangeInputs(e.enqueue) }
 func (e *engine[T, R]) enqueue(t task[T]) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.reserved = false
 	if e.stopped {
-		e.open--
-		e.running--
+		e.unreserveLocked()
 		return false
 	}
+	e.reserved = false // the slot is t's now
 	e.tasks.push(t)
 	// A worker that is awake will take an input and then summon help for
 	// the rest; only when none is does the feeder summon one itself. The
@@ -75,8 +74,8 @@ func (e *engine[T, R]) runQueued() {
 	e.mu.Lock()
 	for !e.stopped {
 		if t, ok := e.tasks.pop(); ok {
-			if e.tasks.n == 0 && e.hasRoom() {
-				e.signalRoomLocked() // see signalRoomLocked
+			if e.tasks.n == 0 && e.roomWaits > 0 && e.hasRoom() {
+				e.room.Signal() // the queue is empty: see signalRoomLocked
 			}
 			e.awake--
 			if e.tasks.n > 0 && e.awake == 0 {

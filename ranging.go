@@ -23,16 +23,8 @@ func (e *engine[T, R]) rangeInputs(hand func(task[T]) bool) {
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if e.reserved {
-			e.reserved = false
-			e.open--
-			e.running--
-		}
-		e.pulledAll = true
-		e.wakeIdleLocked()
-		if e.open == 0 {
-			e.wakeConsumerLocked()
-		}
+		e.unreserveLocked()
+		e.endInputsLocked()
 	}()
 	e.mu.Lock()
 	ok := e.reserveLocked()
@@ -67,4 +59,14 @@ func (e *engine[T, R]) reserveLocked() bool {
 		}
 	}
 	return false
+}
+
+// unreserveLocked gives back the slot reserved for an input that was never
+// handed on, if there is one.
+func (e *engine[T, R]) unreserveLocked() {
+	if e.reserved {
+		e.reserved = false
+		e.open--
+		e.running--
+	}
 }

@@ -397,7 +397,23 @@ func (e *engine[T, R]) releaseLocked(k *keyState) {
 	if (k != nil && k.waiting > 0) || (e.cfg.ordered && e.parked > 0) {
 		e.lanesDue = true // a waiting input may start now
 	}
-	if e.pulledAll && e.open == 0 && e.parked == 0 {
+	if e.drainedLocked() {
+		e.wakeConsumerLocked()
+	}
+}
+
+// drainedLocked says whether the source has ended and every input it gave
+// has been delivered: the consumer has nothing more to wait for.
+func (e *engine[T, R]) drainedLocked() bool {
+	return e.pulledAll && e.open == 0 && e.parked == 0
+}
+
+// endInputsLocked records that the source has ended, and wakes whoever
+// waits for that: idle workers, and the consumer once all is delivered.
+func (e *engine[T, R]) endInputsLocked() {
+	e.pulledAll = true
+	e.wakeIdleLocked()
+	if e.drainedLocked() {
 		e.wakeConsumerLocked()
 	}
 }
@@ -417,7 +433,7 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 			e.signalRoomLocked()
 			return r, true
 		}
-		if e.pulledAll && e.open == 0 && e.parked == 0 {
+		if e.drainedLocked() {
 			return r, false
 		}
 		e.waiting = true

@@ -168,10 +168,7 @@ func (e *engine[T, R]) pullLocked() (t task[T], ok bool) {
 		e.panicLocked(p)
 		return t, false
 	case !ok:
-		e.pulledAll = true
-		if e.open == 0 && e.parked == 0 {
-			e.wakeConsumerLocked()
-		}
+		e.endInputsLocked()
 		return t, false
 	case e.stopped:
 		return t, false
