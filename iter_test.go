@@ -475,18 +475,7 @@ var entryPoints = []entryPoint{
 		return got[0].err
 	}},
 	{"Outcomes", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
-		var errs []error
-		for in, o := range trimeter.Outcomes(context.Background(), inputs, fn, opts...) {
-			if in.Index != -1 || o.Value != 0 {
-				t.Errorf("yielded %+v, %+v; want Index -1 and no value", in, o)
-			}
-			errs = append(errs, o.Err)
-		}
-		if len(errs) != 1 {
-			t.Errorf("yielded %d outcomes, want one", len(errs))
-			return nil
-		}
-		return errs[0]
+		return soleRunError(t, trimeter.Outcomes(context.Background(), inputs, fn, opts...))
 	}},
 	{"RunAll", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
 		got, err := trimeter.RunAll(context.Background(), tasks(inputs, fn), opts...)

@@ -422,18 +422,7 @@ var pipelineEntryPoints = []entryPoint{
 		return got[0].err
 	}},
 	{"ThenOutcomes", func(t *testing.T, inputs iter.Seq[int], fn func(context.Context, int) (int, error), opts ...trimeter.Option) error {
-		var errs []error
-		for in, o := range trimeter.ThenOutcomes(context.Background(), asOutcomes(inputs), fn, opts...) {
-			if in.Index != -1 || o.Value != 0 {
-				t.Errorf("yielded %+v, %+v; want Index -1 and no value", in, o)
-			}
-			errs = append(errs, o.Err)
-		}
-		if len(errs) != 1 {
-			t.Errorf("yielded %d outcomes, want one", len(errs))
-			return nil
-		}
-		return errs[0]
+		return soleRunError(t, trimeter.ThenOutcomes(context.Background(), asOutcomes(inputs), fn, opts...))
 	}},
 }
 

@@ -344,3 +344,21 @@ func checkRate(t *testing.T, starts []time.Duration, rate float64, burst int, st
 		}
 	}
 }
+
+// soleRunError ranges over outcomes that must hold one run-level error and
+// nothing else (an outcome at Index -1 with no value), and returns it.
+func soleRunError(t *testing.T, outcomes iter.Seq2[trimeter.Input[int], trimeter.Outcome[int]]) error {
+	t.Helper()
+	var errs []error
+	for in, o := range outcomes {
+		if in.Index != -1 || o.Value != 0 {
+			t.Errorf("yielded %+v, %+v; want Index -1 and no value", in, o)
+		}
+		errs = append(errs, o.Err)
+	}
+	if len(errs) != 1 {
+		t.Errorf("yielded %d outcomes, want one", len(errs))
+		return nil
+	}
+	return errs[0]
+}
