@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"time"
 )
 
 // A farm is one HTTP server on 127.0.0.1 that answers for many host names,
@@ -53,14 +52,4 @@ func (f *farm) client(connsPerHost int) *http.Client {
 		return d.DialContext(ctx, network, f.addr)
 	}
 	return &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: connsPerHost}}
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

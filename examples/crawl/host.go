@@ -52,7 +52,7 @@ func (h *host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n, found := pageNumber(r.URL.Path, h.plan.pages)
 	status := h.admit(now, inFlight, inWindow, n, found)
 	if status == http.StatusOK || status == http.StatusInternalServerError {
-		sleep(r.Context(), time.Duration(float64(latency(h.plan, n))*h.rules.slowness))
+		demo.Sleep(r.Context(), time.Duration(float64(latency(h.plan, n))*h.rules.slowness))
 	}
 	// The request stops counting before any byte of the answer leaves.
 	h.tally.Leave()

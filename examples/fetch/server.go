@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -90,7 +89,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.tally.Arrive(s.started(r), time.Second)
 	p, ok := s.lookup(r.URL.Path)
 	if ok {
-		sleep(r.Context(), p.latency)
+		demo.Sleep(r.Context(), p.latency)
 	}
 	// The request stops counting before any byte of the answer leaves.
 	s.tally.Leave()
@@ -132,14 +131,4 @@ func body(path string, size int) []byte {
 	}
 	b.WriteString("</body></html>\n")
 	return []byte(b.String())
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +125,10 @@ func TestRecentRateLooksAboutOneSecondBack(t *testing.T) {
 			t.Errorf("at %d ms the rate is %.2f, want %.1f", s.ms, got, s.want)
 		}
 	}
+}
+
+func TestSleepEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	Sleep(ctx, time.Hour) // returns at once, or the test times out
 }
