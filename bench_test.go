@@ -260,24 +260,20 @@ func benchBlocker(ready chan<- struct{}) func(context.Context, int) (int, error)
 // (AMap) or the parent's cancel (RunOnEach) to the return of the iterator
 // or of RunOnEach.
 func BenchmarkBreak(b *testing.B) {
-	b.Run("AMap-break", func(b *testing.B) {
-		var total, worst time.Duration
-		for i := 0; i < b.N; i++ {
-			d := benchBreakAMap(b)
-			total, worst = total+d, max(worst, d)
-		}
-		b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/break")
-		b.ReportMetric(float64(worst.Nanoseconds()), "max-ns/break")
-	})
-	b.Run("RunOnEach-cancel", func(b *testing.B) {
-		var total, worst time.Duration
-		for i := 0; i < b.N; i++ {
-			d := benchCancelRunOnEach(b)
-			total, worst = total+d, max(worst, d)
-		}
-		b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/cancel")
-		b.ReportMetric(float64(worst.Nanoseconds()), "max-ns/cancel")
-	})
+	b.Run("AMap-break", func(b *testing.B) { benchStops(b, "break", benchBreakAMap) })
+	b.Run("RunOnEach-cancel", func(b *testing.B) { benchStops(b, "cancel", benchCancelRunOnEach) })
+}
+
+// benchStops runs stop b.N times and reports the mean and the largest of
+// the times it returns, per what (ns/break, max-ns/break).
+func benchStops(b *testing.B, what string, stop func(*testing.B) time.Duration) {
+	var total, worst time.Duration
+	for i := 0; i < b.N; i++ {
+		d := stop(b)
+		total, worst = total+d, max(worst, d)
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/"+what)
+	b.ReportMetric(float64(worst.Nanoseconds()), "max-ns/"+what)
 }
 
 func benchBreakAMap(b *testing.B) time.Duration {
