@@ -174,9 +174,22 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 // bucket is 1.
 const defaultBurstSpan = 4 * time.Millisecond
 
+// From marginFrom starts per second up, the default bucket grants from all
+// but the tokens of startMargin (at least one), which it holds back: a
+// task begins some microseconds after its token is granted (more when its
+// thread is descheduled), and without the margin such delays could bunch
+// the starts closer together than their grants, beyond burst + rate·t.
+// Below marginFrom the bucket is too small to give a token up without
+// waking late timers into lost throughput.
+const (
+	marginFrom  = 1000
+	startMargin = 250 * time.Microsecond
+)
+
 var realClockType = reflect.TypeOf(clockwork.NewRealClock())
 
-// burstSize returns the bucket size of the rate limit on clock.
+// burstSize returns the burst of the rate limit on clock: the b of the
+// bound b + rate·t.
 func (l limits) burstSize(clock clockwork.Clock) int {
 	if l.burst > 0 {
 		return l.burst
@@ -187,15 +200,25 @@ func (l limits) burstSize(clock clockwork.Clock) int {
 	return max(1, int(l.rate*defaultBurstSpan.Seconds()))
 }
 
+// bucketSize returns how many tokens the bucket of the rate limit on clock
+// holds: the burst, less the default's margin.
+func (l limits) bucketSize(clock clockwork.Clock) int {
+	burst := l.burstSize(clock)
+	if l.burst > 0 || l.rate < marginFrom || reflect.TypeOf(clock) != realClockType {
+		return burst
+	}
+	return burst - max(1, int(l.rate*startMargin.Seconds()))
+}
+
 // newRate returns the token bucket of MaxPerSecond, or nil without it.
 func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
 	if l.rate == 0 {
 		return nil, nil
 	}
-	burst := l.burstSize(clock)
-	r := throttle.NewRate(l.rate, burst, throttle.WithClock(clock))
+	size := l.bucketSize(clock)
+	r := throttle.NewRate(l.rate, size, throttle.WithClock(clock))
 	if err := r.Err(); err != nil {
-		return nil, badOption("MaxPerSecond(%v) with MaxBurst(%d): %v", l.rate, burst, err)
+		return nil, badOption("MaxPerSecond(%v) with MaxBurst(%d): %v", l.rate, size, err)
 	}
 	return r, nil
 }

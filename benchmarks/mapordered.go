@@ -19,8 +19,11 @@ var OrderedMaps = map[string]Map{
 	Conc:        concStreamMap,
 }
 
+// trimeterOrderedMap gives AMap the buffering its peers have: finished
+// results wait in their promises (or conc's queue of n+1 callbacks) while
+// the workers go on, as BufferSize lets them.
 func trimeterOrderedMap(in iter.Seq[int], n int, work Work, yield func(int) bool) error {
-	return rangeAMap(in, work, yield, atOnce(n, trimeter.Ordered())...)
+	return rangeAMap(in, work, yield, atOnce(n, trimeter.Ordered(), trimeter.BufferSize(resultsCap(n)))...)
 }
 
 // promise is one input on its way through promisesMap: its value and the

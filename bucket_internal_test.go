@@ -1,0 +1,44 @@
+package trimeter
+
+import (
+	"testing"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// The default bucket of MaxPerSecond: its burst (the b of b + rate·t) and
+// how many tokens it grants from once the start margin is held back.
+func TestDefaultBucket(t *testing.T) {
+	real, fake := clockwork.NewRealClock(), clockwork.NewFakeClock()
+	cases := []struct {
+		name          string
+		l             limits
+		clock         clockwork.Clock
+		burst, bucket int
+	}{
+		{"fake clock", limits{rate: 100_000}, fake, 1, 1},
+		{"real clock, 400/s", limits{rate: 400}, real, 1, 1},
+		{"real clock, 750/s: below the margin's rates", limits{rate: 750}, real, 3, 3},
+		{"real clock, 1,000/s", limits{rate: 1_000}, real, 4, 3},
+		{"real clock, 10,000/s", limits{rate: 10_000}, real, 40, 38},
+		{"real clock, 100,000/s", limits{rate: 100_000}, real, 400, 375},
+		{"MaxBurst(400) at 100,000/s", limits{rate: 100_000, burst: 400}, real, 400, 400},
+		{"MaxBurst(1) at 100,000/s", limits{rate: 100_000, burst: 1}, real, 1, 1},
+		{"MaxBurst(5) on a fake clock", limits{rate: 1_000, burst: 5}, fake, 5, 5},
+	}
+	for _, c := range cases {
+		if got := c.l.burstSize(c.clock); got != c.burst {
+			t.Errorf("%s: burst %d, want %d", c.name, got, c.burst)
+		}
+		if got := c.l.bucketSize(c.clock); got != c.bucket {
+			t.Errorf("%s: bucket %d, want %d", c.name, got, c.bucket)
+		}
+		r, err := c.l.newRate(c.clock)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := r.Burst(); got != c.bucket {
+			t.Errorf("%s: the Rate's bucket is %d, want %d", c.name, got, c.bucket)
+		}
+	}
+}
