@@ -43,6 +43,14 @@ func NoOpCases() []Case {
 			cs = append(cs, forEachCase(shape, peer, ForEaches[peer], n))
 		}
 	}
+	// The same rows against the hand-written pool with an unbuffered
+	// channel, which reads no further ahead of the work than trimeter.
+	for _, n := range Limits[:3] {
+		shape := "for-each " + limitName(n) + ", no read-ahead"
+		cs = append(cs,
+			forEachCase(shape, Trimeter, ForEaches[Trimeter], n),
+			forEachCase(shape, HandWritten, handForEachUnbuffered, n))
+	}
 	for _, n := range Limits {
 		shape := "map, as finished, " + limitName(n)
 		for _, peer := range Peers {

@@ -50,7 +50,18 @@ func errgroupForEach(in iter.Seq[int], n int, work Work) error {
 // handForEach is the channel worker pool people write by hand: n
 // goroutines reading a buffered channel.
 func handForEach(in iter.Seq[int], n int, work Work) error {
-	jobs := make(chan int, n)
+	return handPool(in, n, n, work)
+}
+
+// handForEachUnbuffered is the same pool with an unbuffered channel: like
+// trimeter, it pulls an input only once a worker is free to take it.
+func handForEachUnbuffered(in iter.Seq[int], n int, work Work) error {
+	return handPool(in, n, 0, work)
+}
+
+// handPool runs n goroutines that read a channel buffered to size.
+func handPool(in iter.Seq[int], n, size int, work Work) error {
+	jobs := make(chan int, size)
 	var wg sync.WaitGroup
 	wg.Add(n)
 	for range n {
