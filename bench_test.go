@@ -129,9 +129,9 @@ func benchWindowExcess(s []int64, rate float64, burst int) float64 {
 }
 
 // benchDefaultBurst is the size of MaxPerSecond's default bucket, as the
-// documentation of MaxBurst gives it: the tokens that accrue in 4 ms, and
+// documentation of MaxBurst gives it: the tokens that accrue in 5 ms, and
 // at least one.
-func benchDefaultBurst(rate float64) int { return max(1, int(rate*0.004)) }
+func benchDefaultBurst(rate float64) int { return max(1, int(rate*0.005)) }
 
 // BenchmarkMaxPerSecond starts b.N tasks under a rate limit on the real
 // clock, with the default bucket and with MaxBurst(1), and reports the

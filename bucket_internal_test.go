@@ -17,11 +17,12 @@ func TestDefaultBucket(t *testing.T) {
 		burst, bucket int
 	}{
 		{"fake clock", limits{rate: 100_000}, fake, 1, 1},
-		{"real clock, 400/s", limits{rate: 400}, real, 1, 1},
-		{"real clock, 750/s: below the margin's rates", limits{rate: 750}, real, 3, 3},
-		{"real clock, 1,000/s", limits{rate: 1_000}, real, 4, 3},
-		{"real clock, 10,000/s", limits{rate: 10_000}, real, 40, 38},
-		{"real clock, 100,000/s", limits{rate: 100_000}, real, 400, 375},
+		{"real clock, 300/s", limits{rate: 300}, real, 1, 1},
+		{"real clock, 400/s", limits{rate: 400}, real, 2, 2},
+		{"real clock, 999/s: below the margin's rates", limits{rate: 999}, real, 4, 4},
+		{"real clock, 1,000/s", limits{rate: 1_000}, real, 5, 4},
+		{"real clock, 10,000/s", limits{rate: 10_000}, real, 50, 48},
+		{"real clock, 100,000/s", limits{rate: 100_000}, real, 500, 475},
 		{"MaxBurst(400) at 100,000/s", limits{rate: 100_000, burst: 400}, real, 400, 400},
 		{"MaxBurst(1) at 100,000/s", limits{rate: 100_000, burst: 1}, real, 1, 1},
 		{"MaxBurst(5) on a fake clock", limits{rate: 1_000, burst: 5}, fake, 5, 5},

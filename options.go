@@ -122,22 +122,26 @@ func MaxPerSecond(rate float64) Option {
 // at the same instant after a quiet spell. n must be at least 1. Without
 // MaxPerSecond it has no effect.
 //
-// The default is 1, except on the real clock at 500 starts per second and
-// more: there it is the number of tokens that accrue in 4 ms (4 at
-// 1,000/s, 40 at 10,000/s, 400 at 100,000/s), because real timers wake up
+// The default is 1, except on the real clock at 400 starts per second and
+// more: there it is the number of tokens that accrue in 5 ms (5 at
+// 1,000/s, 50 at 10,000/s, 500 at 100,000/s), because real timers wake up
 // to about 1.5 ms late. With a bucket of 1, every late wake-up is
 // throughput lost for good, and the only way to keep up is to wait on time
 // by spinning a processor; the larger default keeps the rate within 1% of
-// its target at 100,000/s at no spinning cost. From 1,000/s up, that
-// default bucket holds back the tokens of 250 µs (at least one: it grants
-// from 3 of 4, 38 of 40, 375 of 400), so that the bound burst + rate·t
-// holds, with the burst above, at the moments the tasks begin and not only
-// when their tokens are granted: a task begins some microseconds after its
-// grant, more when its thread is descheduled, and such delays could
-// otherwise bunch starts closer together than their grants. A fake clock
-// (WithClock) wakes on time, so its default stays 1. MaxBurst(1) asks for strict spacing on the real
-// clock too; waits are then precise, at the cost of up to a processor while
-// waiting at high rates (see [throttle.Rate]).
+// its target at 100,000/s at no spinning cost.
+//
+// From 1,000/s up, the default bucket also keeps a margin: it grants from
+// all but the tokens of 250 µs of that burst (at least one: 4 of 5, 48 of
+// 50, 475 of 500). A task begins some microseconds after its token is
+// granted, more when its thread is descheduled, and such delays can bunch
+// starts closer together than their grants; with the margin, the bound
+// burst + rate·t holds, with the burst above, at the moments the tasks
+// begin and not only when their tokens are granted.
+//
+// A fake clock (WithClock) wakes on time, so its default stays 1.
+// MaxBurst(1) asks for strict spacing on the real clock too; waits are then
+// precise, at the cost of up to a processor while waiting at high rates
+// (see [throttle.Rate]). A bucket set with MaxBurst keeps no margin.
 func MaxBurst(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 {

@@ -172,7 +172,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 // a waiter that wakes late from losing tokens, without spinning to wake on
 // time. Other clocks (a fake one in tests) wake on time: their default
 // bucket is 1.
-const defaultBurstSpan = 4 * time.Millisecond
+const defaultBurstSpan = 5 * time.Millisecond
 
 // From marginFrom starts per second up, the default bucket grants from all
 // but the tokens of startMargin (at least one), which it holds back: a

@@ -19,14 +19,14 @@ type Limiter func(in iter.Seq[int], perSecond float64, burst int, start func(v i
 type RateCase struct {
 	Name string
 	// Burst is the bucket size; 0 stands for the tokens that accrue in
-	// 4 ms (at least 1), the size of trimeter's default bucket.
+	// 5 ms (at least 1), the size of trimeter's default bucket.
 	Burst int
 	Run   Limiter
 }
 
 // DefaultBurstSpan is how long trimeter's default bucket takes to fill,
 // as the documentation of trimeter.MaxBurst gives it.
-const DefaultBurstSpan = 4 * time.Millisecond
+const DefaultBurstSpan = 5 * time.Millisecond
 
 // BurstAt returns the bucket size of c at perSecond.
 func (c RateCase) BurstAt(perSecond float64) int {
