@@ -1056,6 +1056,20 @@ func TestRateIsReachedAndNeverExceeded(t *testing.T) {
 	}
 }
 
+// MaxPerSecond takes any positive, finite rate: one faster than a bucket
+// keeps (10⁹ per second) runs as the fastest, on the real clock too, where
+// the default bucket is sized from the rate.
+func TestRateAboveTheFastestRuns(t *testing.T) {
+	for _, rate := range []float64{2e9, 1e300, math.MaxFloat64} {
+		var calls atomic.Int64
+		fn := func(context.Context, int) error { calls.Add(1); return nil }
+		err := trimeter.RunOnEach(context.Background(), newProbe(100).seq(), fn, trimeter.MaxPerSecond(rate), trimeter.MaxAtOnce(4))
+		if err != nil || calls.Load() != 100 {
+			t.Errorf("MaxPerSecond(%g): %d calls, error %v; want 100 and nil", rate, calls.Load(), err)
+		}
+	}
+}
+
 func TestKeepGoingParentCancelEndsWithCtxErr(t *testing.T) {
 	// The parent ends while the tasks are failing with its error: the run
 	// must end with ctx.Err(), whether or not its own watcher of the

@@ -186,6 +186,10 @@ const (
 	startMargin = 250 * time.Microsecond
 )
 
+// fastestRate is the fastest rate a throttle.Rate keeps: it counts faster
+// ones as this. The default bucket is sized from the rate it keeps.
+const fastestRate = 1e9
+
 var realClockType = reflect.TypeOf(clockwork.NewRealClock())
 
 // burstSize returns the burst of the rate limit on clock: the b of the
@@ -197,7 +201,7 @@ func (l limits) burstSize(clock clockwork.Clock) int {
 	if reflect.TypeOf(clock) != realClockType {
 		return 1
 	}
-	return max(1, int(l.rate*defaultBurstSpan.Seconds()))
+	return max(1, int(min(l.rate, fastestRate)*defaultBurstSpan.Seconds()))
 }
 
 // bucketSize returns how many tokens the bucket of the rate limit on clock
@@ -207,7 +211,7 @@ func (l limits) bucketSize(clock clockwork.Clock) int {
 	if l.burst > 0 || l.rate < marginFrom || reflect.TypeOf(clock) != realClockType {
 		return burst
 	}
-	return burst - max(1, int(l.rate*startMargin.Seconds()))
+	return burst - max(1, int(min(l.rate, fastestRate)*startMargin.Seconds()))
 }
 
 // newRate returns the token bucket of MaxPerSecond, or nil without it.
@@ -218,7 +222,10 @@ func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
 	size := l.bucketSize(clock)
 	r := throttle.NewRate(l.rate, size, throttle.WithClock(clock))
 	if err := r.Err(); err != nil {
-		return nil, badOption("MaxPerSecond(%v) with MaxBurst(%d): %v", l.rate, size, err)
+		if l.burst == 0 {
+			return nil, badOption("MaxPerSecond(%v): %v", l.rate, err)
+		}
+		return nil, badOption("MaxPerSecond(%v) with MaxBurst(%d): %v", l.rate, l.burst, err)
 	}
 	return r, nil
 }
