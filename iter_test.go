@@ -1070,6 +1070,39 @@ func TestRateAboveTheFastestRuns(t *testing.T) {
 	}
 }
 
+// MaxAtOnce + BufferSize is the window of inputs pulled beyond the results
+// received; a sum past math.MaxInt leaves the limit alone as the bound
+// instead of a window that never has room.
+func TestWindowPastMaxInt(t *testing.T) {
+	cases := []struct {
+		name string
+		opts []trimeter.Option
+	}{
+		{"MaxAtOnce(8) and BufferSize(MaxInt)", []trimeter.Option{trimeter.MaxAtOnce(8), trimeter.BufferSize(math.MaxInt)}},
+		{"MaxAtOnce(1) and BufferSize(MaxInt)", []trimeter.Option{trimeter.MaxAtOnce(1), trimeter.BufferSize(math.MaxInt)}},
+		{"MaxAtOnce(MaxInt) and BufferSize(1)", []trimeter.Option{trimeter.MaxAtOnce(math.MaxInt), trimeter.BufferSize(1)}},
+		{"MaxAtOnce(3), BufferSize(MaxInt), Ordered and a rate", []trimeter.Option{
+			trimeter.MaxAtOnce(3), trimeter.BufferSize(math.MaxInt), trimeter.Ordered(), trimeter.MaxPerSecond(1e6)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// The watchdog turns a run that never starts a task into a
+			// failure instead of a hang.
+			ctx, cancel := context.WithTimeout(context.Background(), patience)
+			defer cancel()
+			got := collect(trimeter.AMap(ctx, newProbe(20).seq(), square, c.opts...))
+			if len(got) != 20 {
+				t.Fatalf("yielded %v, want the 20 squares", got)
+			}
+			for _, y := range got {
+				if y.err != nil {
+					t.Fatalf("yielded %v, want no error", got)
+				}
+			}
+		})
+	}
+}
+
 func TestKeepGoingParentCancelEndsWithCtxErr(t *testing.T) {
 	// The parent ends while the tasks are failing with its error: the run
 	// must end with ctx.Err(), whether or not its own watcher of the

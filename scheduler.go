@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -137,6 +138,9 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	}
 	if e.limit > 0 {
 		e.window = e.limit + cfg.buffer
+		if e.window < e.limit { // the sum overflowed: no bound but the limit
+			e.window = math.MaxInt
+		}
 		if e.mon != nil {
 			e.mon.SetLimit(int64(e.limit))
 		}
