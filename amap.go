@@ -46,10 +46,11 @@ import (
 // [ErrBadOption], and nothing runs.
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
-// README's Performance section): 120 to 250 ns per item at MaxAtOnce 1 to
-// 64 with BufferSize of the same size (about 370 without a buffer at
-// MaxAtOnce(1), where every result is a handoff between two goroutines),
-// 230 to 300 ns unbounded, and no allocation per item. Memory is bounded
+// README's Performance section; the machine's speed varies by up to half
+// from hour to hour): 120 to 360 ns per item at MaxAtOnce 1 to 64 with
+// BufferSize of the same size (about 370 without a buffer at MaxAtOnce(1),
+// where every result is a handoff between two goroutines), 260 to 340 ns
+// unbounded, and no allocation per item. Memory is bounded
 // by the window: with an infinite input, MaxAtOnce(64) and ten million
 // results consumed, the live heap grew by less than 64 KiB.
 func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {

@@ -29,11 +29,12 @@ import (
 // returns ctx.Err().
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
-// README's Performance section): about 35 to 60 ns per item at
-// MaxAtOnce(1), where the calling goroutine ranges over the input and runs
-// each task itself; 75 to 110 ns at MaxAtOnce 8 to 64 with no rate or
-// meter, where the calling goroutine ranges over the input and queues each
-// input for the workers; about 200 ns unbounded, or with a rate or a meter,
+// README's Performance section; the machine's speed varies by up to half
+// from hour to hour): about 35 to 65 ns per item at MaxAtOnce(1), where
+// the calling goroutine ranges over the input and runs each task itself;
+// 65 to 155 ns at MaxAtOnce 8 to 64 with no rate or meter, where the
+// calling goroutine ranges over the input and queues each input for the
+// workers; 180 to 260 ns unbounded, or with a rate or a meter,
 // where the workers take turns to pull and start tasks; and no allocation
 // per item. Memory is bounded by the limit, not by the input: under
 // MaxAtOnce(n) at most n+1 inputs are held at any time (plus the lookahead

@@ -18,8 +18,9 @@ type Limiter func(in iter.Seq[int], perSecond float64, burst int, start func(v i
 // A RateCase is one way to limit the rate of starts.
 type RateCase struct {
 	Name string
-	// Burst is the bucket size; 0 stands for the tokens that accrue in
-	// 5 ms (at least 1), the size of trimeter's default bucket.
+	// Burst is the bucket size, and the b of the bound b + rate·t; 0
+	// stands for the tokens that accrue in 5 ms (at least 1): trimeter's
+	// default burst, and a bucket of that size for the others.
 	Burst int
 	Run   Limiter
 }
@@ -39,11 +40,11 @@ func (c RateCase) BurstAt(perSecond float64) int {
 // RateCases lists the rate limiters compared, in the table's order.
 func RateCases() []RateCase {
 	return []RateCase{
-		{"trimeter, default burst", 0, trimeterDefaultBurst},
+		{"trimeter, default burst", 0, trimeterDefaultBurst(0)},
 		{"trimeter", 1, trimeterRate(0)},
 		{"trimeter", 10, trimeterRate(0)},
 		{"trimeter", 100, trimeterRate(0)},
-		{"trimeter, MaxAtOnce(64)", 0, trimeterRate(64)},
+		{"trimeter, MaxAtOnce(64), default burst", 0, trimeterDefaultBurst(64)},
 		{"trimeter, MaxAtOnce(64)", 1, trimeterRate(64)},
 		{"x/time/rate Wait", 1, xrateWait},
 		{"x/time/rate Wait", 10, xrateWait},
@@ -67,13 +68,16 @@ func trimeterRate(n int) Limiter {
 	}
 }
 
-// trimeterDefaultBurst leaves the bucket size to trimeter.
-func trimeterDefaultBurst(in iter.Seq[int], perSecond float64, _ int, start func(int)) error {
-	fn := func(_ context.Context, v int) error {
-		start(v)
-		return nil
+// trimeterDefaultBurst leaves the bucket size to trimeter (n == 0: no
+// MaxAtOnce).
+func trimeterDefaultBurst(n int) Limiter {
+	return func(in iter.Seq[int], perSecond float64, _ int, start func(int)) error {
+		fn := func(_ context.Context, v int) error {
+			start(v)
+			return nil
+		}
+		return trimeter.RunOnEach(context.Background(), in, fn, atOnce(n, trimeter.MaxPerSecond(perSecond))...)
 	}
-	return trimeter.RunOnEach(context.Background(), in, fn, trimeter.MaxPerSecond(perSecond))
 }
 
 // xrateWait is one loop that waits for the limiter before each start.
