@@ -70,9 +70,12 @@ var defaultBackoff = backoff{base: 100 * time.Millisecond, max: 10 * time.Second
 func (b backoff) wait(n int) time.Duration {
 	d := b.base
 	for i := 1; i < n && d < b.max; i++ {
-		d *= 2
+		if d > b.max/2 {
+			d = b.max // doubling would pass it, or overflow
+		} else {
+			d *= 2
+		}
 	}
-	d = min(d, b.max)
 	return d/2 + rand.N(d/2+1)
 }
 
