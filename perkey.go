@@ -29,6 +29,11 @@ const defaultLookahead = 64
 // bucket is full, so a stream of many distinct keys keeps a flat heap.
 // Under [Ordered] a task that waits for its key also delays the delivery of
 // the results behind it.
+//
+// A panic in the key function stops the run like a panic in fn, and is
+// raised again in the calling goroutine as a [*PanicError]; so is a key
+// that a map cannot hold (a K that is an interface, or a struct with one,
+// carrying a slice, say), with the runtime's error as its Value.
 func PerKey[T any, K comparable](key func(T) K, opts ...Option) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly("PerKey inside PerKey") {

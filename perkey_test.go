@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -695,5 +697,42 @@ func TestPerKeyOrderedLaterInputDoesNotTakeTheKeyOfAnEarlierOne(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Equal(order, []int{0, 1, 2}) {
 		t.Errorf("key k ran its inputs in the order %v, want [0 1 2]", order)
+	}
+}
+
+// A key type may be comparable and still hold a value that a map cannot
+// hash (a slice in an interface): such a key panics as the key function's
+// own panic would, raised again in the caller as a *PanicError, and never
+// in a worker, where it would end the process.
+func TestPerKeyUnhashableKey(t *testing.T) {
+	keyOf := func(v int) any {
+		if v == 7 {
+			return []int{v}
+		}
+		return v % 3
+	}
+	opts := []trimeter.Option{trimeter.PerKey(keyOf, trimeter.MaxAtOnce(1)), trimeter.MaxAtOnce(4)}
+	runs := map[string]func(p *probe){
+		"RunOnEach": func(p *probe) {
+			_ = trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil }, opts...)
+		},
+		"AMap": func(p *probe) {
+			for range trimeter.AMap(context.Background(), p.seq(), square, opts...) {
+			}
+		},
+	}
+	for name, run := range runs {
+		t.Run(name, func(t *testing.T) {
+			p := newProbe(50)
+			v := catch(func() { run(p) })
+			pe, ok := v.(*trimeter.PanicError)
+			if !ok {
+				t.Fatalf("recovered %T (%v), want *trimeter.PanicError", v, v)
+			}
+			if err, ok := pe.Value.(runtime.Error); !ok || !strings.Contains(err.Error(), "unhashable") {
+				t.Errorf("PanicError.Value is %v, want the runtime's error about an unhashable key", pe.Value)
+			}
+			checkCleanedUp(t, p)
+		})
 	}
 }

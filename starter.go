@@ -199,9 +199,18 @@ func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 	}()
 	if t.value, t.err, t.index, ok = e.src.pull(); ok && e.keyOf != nil && t.err == nil {
 		id = e.keyOf(t.value)
+		mustHash(id)
 	}
 	returned = true
 	return t, id, ok, nil
+}
+
+// mustHash panics, as a map does, if id cannot be a map key: a key whose
+// type is comparable may still hold a slice in an interface. pull calls it
+// where a panic of the key function is recovered, not later under mu.
+func mustHash(id any) {
+	var m map[any]struct{}
+	_ = m[id]
 }
 
 // sleepLocked waits for a change that may let a task start: a slot freed, a
