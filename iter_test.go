@@ -295,6 +295,78 @@ func TestRunOnEachPanics(t *testing.T) {
 	}
 }
 
+// panickyMeter is a WithMeter meter that panics in the method named by
+// where ("Acquire", "TryAcquire" or "Done") on its third use.
+type panickyMeter struct {
+	where string
+	uses  atomic.Int64
+}
+
+type meterBoom struct{ where string }
+
+func (m *panickyMeter) use(where string) {
+	if where == m.where && m.uses.Add(1) == 3 {
+		panic(meterBoom{where})
+	}
+}
+
+func (m *panickyMeter) Acquire(context.Context) (throttle.Permit, error) {
+	m.use("Acquire")
+	return panickyPermit{m}, nil
+}
+
+type panickyPermit struct{ m *panickyMeter }
+
+func (p panickyPermit) Done(throttle.Outcome) { p.m.use("Done") }
+
+// panickyTrier answers TryAcquire too, which the scheduler then prefers.
+type panickyTrier struct{ panickyMeter }
+
+func (m *panickyTrier) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	m.use("TryAcquire")
+	return panickyPermit{&m.panickyMeter}, 0, nil
+}
+
+// A panic in a shared meter, in whichever goroutine calls it, stops the run
+// and is raised again in the caller like a panic in fn: it never ends the
+// process from a worker.
+func TestMeterPanics(t *testing.T) {
+	meters := map[string]func() throttle.Meter{
+		"Acquire":    func() throttle.Meter { return &panickyMeter{where: "Acquire"} },
+		"TryAcquire": func() throttle.Meter { return &panickyTrier{panickyMeter{where: "TryAcquire"}} },
+		"Done":       func() throttle.Meter { return &panickyMeter{where: "Done"} },
+	}
+	limits := map[string][]trimeter.Option{
+		"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)},
+		"MaxAtOnce(3)": {trimeter.MaxAtOnce(3)},
+		"no MaxAtOnce": nil,
+		"a rate":       {trimeter.MaxAtOnce(2), trimeter.MaxPerSecond(1e6)},
+	}
+	for where, meter := range meters {
+		for name, lim := range limits {
+			t.Run("RunOnEach, a panic in "+where+" with "+name, func(t *testing.T) {
+				p := newProbe(20)
+				opts := append(slices.Clone(lim), trimeter.WithMeter(meter()))
+				r := catch(func() {
+					_ = trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil }, opts...)
+				})
+				checkPanicError(t, r, meterBoom{where}, "panicky")
+				checkCleanedUp(t, p)
+			})
+			t.Run("AMap, a panic in "+where+" with "+name, func(t *testing.T) {
+				p := newProbe(20)
+				opts := append(slices.Clone(lim), trimeter.WithMeter(meter()))
+				r := catch(func() {
+					for range trimeter.AMap(context.Background(), p.seq(), square, opts...) {
+					}
+				})
+				checkPanicError(t, r, meterBoom{where}, "panicky")
+				checkCleanedUp(t, p)
+			})
+		}
+	}
+}
+
 func TestAMapFailFast(t *testing.T) {
 	const n = 8
 	forLimitsAndOrders(t, "the first error comes once after the results already delivered", func(t *testing.T, _ limitCase, _ bool, opts []trimeter.Option) {

@@ -68,7 +68,7 @@ func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.C
 			e.shutdown()
 		}
 	}()
-	e.work() // as the first worker, or as the feeder
+	e.guarded(e.work) // as the first worker, or as the feeder
 	returned = true
 	e.wg.Wait()
 	if err := e.end(); err != nil {

@@ -40,8 +40,9 @@ import (
 // Panics: a panic in fn, in the key function or in the input sequence is
 // recovered where it happens, with its stack, and stops the run; the
 // caller's goroutine re-panics with it once every worker has returned. A
-// worker goroutine never lets a panic through, so a task can never crash
-// the process.
+// worker goroutine never lets a panic through (guarded catches what the
+// nearer recovers do not, a shared meter's), so neither a task nor a meter
+// can crash the process.
 
 // sinkMode says where finished results go.
 type sinkMode uint8
@@ -276,8 +277,24 @@ func (e *engine[T, R]) goRun(f func()) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		f()
+		e.guarded(f)
 	}()
+}
+
+// guarded runs f, and records a panic that escapes it as the run's: the
+// run stops, and the panic is raised again in the caller. fn's panics and
+// the input's are recovered nearer, where they happen; this catches those
+// of the code a worker calls besides, a WithMeter meter's above all, which
+// would otherwise end the process. Every function that locks mu unlocks it
+// in a deferred call or calls no such code while it holds mu, so mu is free
+// again by the time the panic gets here.
+func (e *engine[T, R]) guarded(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.recordPanic(asPanicError(r))
+		}
+	}()
+	f()
 }
 
 // work starts and runs tasks until no task will start any more.
