@@ -327,6 +327,20 @@ func (m *panickyTrier) TryAcquire(context.Context) (throttle.Permit, time.Durati
 	return panickyPermit{&m.panickyMeter}, 0, nil
 }
 
+// panickyKeyed hands each key a panickyMeter, and panics in ForKey for
+// the third key.
+type panickyKeyed struct {
+	panickyMeter
+	keys atomic.Int64
+}
+
+func (m *panickyKeyed) ForKey(string) throttle.Meter {
+	if m.keys.Add(1) == 3 {
+		panic(meterBoom{"ForKey"})
+	}
+	return &panickyMeter{}
+}
+
 // A panic in a shared meter, in whichever goroutine calls it, stops the run
 // and is raised again in the caller like a panic in fn: it never ends the
 // process from a worker.
@@ -335,6 +349,18 @@ func TestMeterPanics(t *testing.T) {
 		"Acquire":    func() throttle.Meter { return &panickyMeter{where: "Acquire"} },
 		"TryAcquire": func() throttle.Meter { return &panickyTrier{panickyMeter{where: "TryAcquire"}} },
 		"Done":       func() throttle.Meter { return &panickyMeter{where: "Done"} },
+	}
+	for name, lim := range map[string][]trimeter.Option{"MaxAtOnce(3)": {trimeter.MaxAtOnce(3)}, "no MaxAtOnce": nil} {
+		t.Run("AMap, a panic in ForKey with "+name, func(t *testing.T) {
+			p := newProbe(20)
+			opts := append(slices.Clone(lim), trimeter.PerKey(func(v int) int { return v }, trimeter.WithMeter(&panickyKeyed{})))
+			r := catch(func() {
+				for range trimeter.AMap(context.Background(), p.seq(), square, opts...) {
+				}
+			})
+			checkPanicError(t, r, meterBoom{"ForKey"}, "panicky")
+			checkCleanedUp(t, p)
+		})
 	}
 	limits := map[string][]trimeter.Option{
 		"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)},
