@@ -5,12 +5,14 @@ import (
 	"errors"
 	"iter"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
 )
 
 // goexitInputs yields 0..n-1, then calls runtime.Goexit. clean counts the
@@ -141,6 +143,52 @@ func TestGoexitInInput(t *testing.T) {
 			b.checkAllCancelled(t)
 			checkCleanedOnce(t, &clean)
 			goleak.VerifyNone(t)
+		})
+	}
+}
+
+// goexitMeter calls runtime.Goexit in Acquire on its third use, as a test
+// meter calling t.FailNow would.
+type goexitMeter struct{ uses atomic.Int64 }
+
+func (m *goexitMeter) Acquire(context.Context) (throttle.Permit, error) {
+	if m.uses.Add(1) == 3 {
+		runtime.Goexit()
+	}
+	return goexitPermit{}, nil
+}
+
+type goexitPermit struct{}
+
+func (goexitPermit) Done(throttle.Outcome) {}
+
+func TestGoexitInMeter(t *testing.T) {
+	limits := map[string][]trimeter.Option{
+		"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)},
+		"MaxAtOnce(3)": {trimeter.MaxAtOnce(3)},
+		"no MaxAtOnce": nil,
+	}
+	for name, lim := range limits {
+		t.Run("Goexit in a meter stops AMap with "+name, func(t *testing.T) {
+			p := newProbe(20)
+			opts := append(slices.Clone(lim), trimeter.WithMeter(&goexitMeter{}))
+			e := callAlone(func() {
+				for range trimeter.AMap(context.Background(), p.seq(), square, opts...) {
+				}
+			})
+			if e.panic == nil {
+				t.Fatalf("the loop ended with %+v, want a panic", e)
+			}
+			checkGoexitEnding(t, e)
+			checkCleanedUp(t, p)
+		})
+		t.Run("Goexit in a meter stops RunOnEach with "+name, func(t *testing.T) {
+			p := newProbe(20)
+			opts := append(slices.Clone(lim), trimeter.WithMeter(&goexitMeter{}))
+			checkGoexitEnding(t, callAlone(func() {
+				_ = trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil }, opts...)
+			}))
+			checkCleanedUp(t, p)
 		})
 	}
 }

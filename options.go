@@ -158,8 +158,8 @@ func MaxBurst(n int) Option {
 // each attempt's outcome and duration. Several WithMeter options add
 // several meters. If m reports an error (from Acquire, or from its Err
 // method before the call starts), the call ends with it under fail-fast.
-// A panic in m's methods (or its permits' Done, or ForKey) stops the run
-// like a panic in fn, and is raised again in the calling goroutine as a
+// A panic in m's methods (or its permits' Done, or ForKey), or a
+// runtime.Goexit there, stops the run like one in fn, and is raised again in the calling goroutine as a
 // [*PanicError]; the permits that attempt holds from other meters may then
 // be left without their Done.
 //

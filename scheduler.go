@@ -285,16 +285,23 @@ func (e *engine[T, R]) goRun(f func()) {
 // run stops, and the panic is raised again in the caller. fn's panics and
 // the input's are recovered nearer, where they happen; this catches those
 // of the code a worker calls besides, a WithMeter meter's above all, which
-// would otherwise end the process. Every function that locks mu unlocks it
-// in a deferred call or calls no such code while it holds mu, so mu is free
-// again by the time the panic gets here.
+// would otherwise end the process, and a runtime.Goexit there, which would
+// end the worker with its task never finished. Every function that locks
+// mu unlocks it in a deferred call or calls no such code while it holds
+// mu, so mu is free again by the time either gets here.
 func (e *engine[T, R]) guarded(f func()) {
+	returned := false
 	defer func() {
-		if r := recover(); r != nil {
+		r := recover()
+		if r == nil && !returned {
+			r = ErrGoexit
+		}
+		if r != nil {
 			e.recordPanic(asPanicError(r))
 		}
 	}()
 	f()
+	returned = true
 }
 
 // work starts and runs tasks until no task will start any more.
