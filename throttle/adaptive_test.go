@@ -3,6 +3,7 @@ package throttle_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -173,6 +174,32 @@ func TestAdaptiveStaysWithinMinAndMax(t *testing.T) {
 		t.Fatalf("Limit = %d; want the min, 2", got)
 	}
 	l.endAll(ok(10 * time.Millisecond))
+}
+
+// Limits too large for a float64 to hold exactly still bound the limit in
+// force, and the meter goes on admitting ("no limit" written as
+// NewAdaptive(math.MaxInt, math.MaxInt) once turned negative and admitted
+// nothing more).
+func TestAdaptiveLimitsNearMaxInt(t *testing.T) {
+	cases := []struct{ min, max int }{
+		{math.MaxInt, math.MaxInt},
+		{math.MaxInt - 100, math.MaxInt},
+		{1<<53 + 1, 1<<53 + 1},
+		{1, math.MaxInt},
+	}
+	for _, c := range cases {
+		a := throttle.NewAdaptive(c.min, c.max, throttle.WithClock(testclock.New()))
+		for i := range 3 {
+			p, _, err := a.TryAcquire(context.Background())
+			if err != nil || p == nil {
+				t.Fatalf("NewAdaptive(%d, %d): attempt %d: permit %v, error %v; want a permit", c.min, c.max, i, p, err)
+			}
+			p.Done(ok(time.Millisecond))
+			if got := a.Stats().Limit; got < int64(c.min) || got > int64(c.max) {
+				t.Fatalf("NewAdaptive(%d, %d): Limit = %d after %d attempts; want it within min and max", c.min, c.max, got, i+1)
+			}
+		}
+	}
 }
 
 func TestAdaptiveMeasuresBaseAfreshAfterAPushback(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -263,4 +264,17 @@ func TestConcurrencyBadValues(t *testing.T) {
 	if s := c.Stats(); s.Limit != 2 {
 		t.Fatalf("a bad SetLimit changed the limit to %d", s.Limit)
 	}
+}
+
+// A pause too long for Unix nanoseconds (Pause: math.MaxInt64, "for good")
+// still shows in Stats, at the last instant they reach.
+func TestSlotsPauseForGood(t *testing.T) {
+	forEachSlotMeter(t, func(t *testing.T, make func(int, ...throttle.Option) slotMeter) {
+		c := make(1, throttle.WithClock(testclock.New()))
+		ps := holdAll(t, c, 1)
+		ps[0].Done(throttle.Outcome{Status: throttle.PushedBack, Pause: math.MaxInt64})
+		if got, want := c.Stats().PausedUntil, time.Unix(0, math.MaxInt64); !got.Equal(want) {
+			t.Fatalf("PausedUntil = %v; want %v", got, want)
+		}
+	})
 }

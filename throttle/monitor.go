@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -103,13 +104,21 @@ func (m *Monitor) Wait(delta int64) { m.waiting.Add(delta) }
 func (m *Monitor) SetLimit(n int64) { m.limit.Store(n) }
 
 // SetPause records the end of the pause in force; the zero time clears it.
+// An end past the year 2262, where Unix nanoseconds end, is kept as the
+// last instant they reach.
 func (m *Monitor) SetPause(until time.Time) {
-	if until.IsZero() {
+	switch {
+	case until.IsZero():
 		m.pause.Store(0)
-		return
+	case until.After(lastUnixNano):
+		m.pause.Store(math.MaxInt64)
+	default:
+		m.pause.Store(until.UnixNano())
 	}
-	m.pause.Store(until.UnixNano())
 }
+
+// lastUnixNano is the last instant whose UnixNano fits in an int64.
+var lastUnixNano = time.Unix(0, math.MaxInt64)
 
 // Stats returns a snapshot of the counts. The figures are read one by one,
 // so a snapshot taken while work runs may be off by the attempts that moved

@@ -65,11 +65,14 @@ type Rate struct {
 
 // NewRate returns a Rate of perSecond tokens per second and a bucket of
 // burst tokens. Fractional rates are allowed: 0.2 is one token every five
-// seconds. Rates above 10⁹ per second count as 10⁹, and the slowest rate
-// is one token per 13 days.
+// seconds. The time between tokens is kept in whole nanoseconds, rounded
+// up, so a rate above 10⁸ per second runs a little slower, at 10⁹/n for
+// the next whole n (7·10⁸ runs at 5·10⁸); rates above 10⁹ per second count
+// as 10⁹, and the slowest rate is one token per 13 days.
 //
-// A bad value (a rate that is not positive and finite, a burst below 1, or
-// a bad option) does not panic: Err, and every Acquire and TryAcquire,
+// A bad value (a rate that is not positive and finite, a burst below 1, a
+// bucket that would take over 36 years to fill, or a bad option) does not
+// panic: Err, and every Acquire and TryAcquire,
 // return an error that wraps [ErrBadValue] and names the value, and the
 // meter stays unusable.
 func NewRate(perSecond float64, burst int, opts ...Option) *Rate {
@@ -152,8 +155,10 @@ func (r *Rate) Burst() int {
 
 // SetRate changes the rate from the next grant on, for every call sharing
 // the meter; the tokens in the bucket stay. A waiter already in line is
-// served at the new rate. A rate that is not positive and finite is an
-// error that wraps [ErrBadValue] and names it; the old rate stays.
+// served at the new rate, rounded as NewRate says. A rate that is not
+// positive and finite, below one token per 13 days, or too slow to fill
+// the bucket within 36 years, is an error that wraps [ErrBadValue] and
+// names it; the old rate stays.
 func (r *Rate) SetRate(perSecond float64) error {
 	if r.err != nil {
 		return r.err
@@ -174,8 +179,9 @@ func (r *Rate) SetRate(perSecond float64) error {
 
 // SetBurst changes the size of the bucket from the next grant on. The
 // tokens in the bucket stay, as many as fit: raising the burst lets the
-// bucket fill further from now on but adds no token. A burst below 1 is an
-// error that wraps [ErrBadValue] and names it; the old burst stays.
+// bucket fill further from now on but adds no token. A burst below 1, or
+// one that would take over 36 years to fill at the rate, is an error that
+// wraps [ErrBadValue] and names it; the old burst stays.
 func (r *Rate) SetBurst(n int) error {
 	if r.err != nil {
 		return r.err

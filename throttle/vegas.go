@@ -1,6 +1,9 @@
 package throttle
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // vegas learns a concurrency limit from finished attempts, in the manner
 // of TCP Vegas (L. S. Brakmo and L. L. Peterson, "TCP Vegas: End to End
@@ -29,6 +32,7 @@ import "time"
 // so that a service that became slower for good is measured anew.
 type vegas struct {
 	min, max float64
+	lo, hi   int // min and max as given: current stays between them
 	limit    float64
 	lat      float64 // smoothed latency, in nanoseconds
 	base     float64 // smallest smoothed latency seen
@@ -42,11 +46,18 @@ type vegas struct {
 const smoothing = 1.0 / 16
 
 func newVegas(min, max int) vegas {
-	return vegas{min: float64(min), max: float64(max), limit: float64(min), slow: true}
+	return vegas{min: float64(min), max: float64(max), lo: min, hi: max, limit: float64(min), slow: true}
 }
 
-// current is the limit in force: the learned value, rounded down.
-func (v *vegas) current() int { return int(v.limit) }
+// current is the limit in force: the learned value, rounded down, and
+// between min and max however a float64 rounds them (an int above 2⁵³ is
+// not a float64, and float64(math.MaxInt) is past every int).
+func (v *vegas) current() int {
+	if v.limit >= float64(math.MaxInt) {
+		return v.hi
+	}
+	return min(max(int(v.limit), v.lo), v.hi)
+}
 
 // learn takes the outcome of an attempt admitted at cut gen, finished
 // while inFlight attempts (itself included) were running.
