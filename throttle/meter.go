@@ -27,7 +27,9 @@ type Meter interface {
 
 // A Permit is one attempt's admission through a meter. Its holder must
 // call Done exactly once, when the attempt has ended or when it will not
-// start after all.
+// start after all. The meters of this package do not check it (a
+// Concurrency's permits cost no allocation that could hold the check): a
+// second Done frees a second slot, or gives a second token back.
 type Permit interface {
 	// Done tells the meter how the attempt ended. A [Concurrency] frees
 	// its slot, a [Rate] gives its token back when the status is [Unused],
