@@ -26,6 +26,10 @@ func newSource[T any](seq iter.Seq2[T, error]) *source[T] {
 // iter.Pull then raises it in the worker that pulls (which stops the run),
 // or in the consumer when the sequence panics in its cleanup. A
 // *PanicError from an earlier stage of a pipeline passes through as it is.
+//
+// It ranges over seq rather than calling it, so that a sequence that goes
+// on yielding after yield returned false panics, as the runtime makes it
+// in a range loop, instead of looping for ever inside iter.Pull's stop.
 func capturePanics[T any](seq iter.Seq2[T, error]) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		defer func() {
@@ -33,7 +37,11 @@ func capturePanics[T any](seq iter.Seq2[T, error]) iter.Seq2[T, error] {
 				panic(asPanicError(r))
 			}
 		}()
-		seq(yield)
+		for v, err := range seq {
+			if !yield(v, err) {
+				return
+			}
+		}
 	}
 }
 

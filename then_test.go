@@ -7,8 +7,10 @@ import (
 	"iter"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -641,4 +643,38 @@ func TestThenLoopBodyPanicWinsOverAnUpstreamPanic(t *testing.T) {
 		t.Errorf("the loop recovered %v, want its own panic value", v)
 	}
 	goleak.VerifyNone(t)
+}
+
+// An input that goes on yielding after yield returned false is a bug in the
+// input; a break raises it as a panic in the loop, as a range loop over
+// the input would, on every path, and does not spin for ever.
+func TestThenInputThatIgnoresABreakPanics(t *testing.T) {
+	endless := func(yield func(int, error) bool) {
+		for i := 0; ; i++ {
+			yield(i, nil)
+		}
+	}
+	double := func(_ context.Context, v int) (int, error) { return 2 * v, nil }
+	for _, lc := range limitCases {
+		t.Run(lc.name, func(t *testing.T) {
+			ended := make(chan any, 1)
+			go func() {
+				ended <- catch(func() {
+					for range trimeter.Then(context.Background(), endless, double, lc.opts...) {
+						break
+					}
+				})
+			}()
+			select {
+			case v := <-ended:
+				pe, ok := v.(*trimeter.PanicError)
+				if !ok || !strings.Contains(fmt.Sprint(pe.Value), "continued iteration") {
+					t.Fatalf("the loop ended with %v, want a *PanicError saying the input continued iteration", v)
+				}
+			case <-time.After(patience):
+				t.Fatal("the break did not return")
+			}
+			goleak.VerifyNone(t)
+		})
+	}
 }
