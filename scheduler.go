@@ -331,6 +331,12 @@ func (e *engine[T, R]) shutdown() {
 	e.stopLocked(e.parent.Err())
 	e.mu.Unlock()
 	e.wg.Wait()
+	e.mu.Lock()
+	if e.mon != nil && e.parked > 0 {
+		e.mon.Wait(-int64(e.parked)) // the inputs left aside wait no more
+		e.parked = 0
+	}
+	e.mu.Unlock()
 	if !e.stopParent() {
 		<-e.parentDone
 	}

@@ -185,3 +185,38 @@ func TestWatchAfterAFailFastRun(t *testing.T) {
 		})
 	}
 }
+
+// Inputs still waiting for their key when the run stops (a break, a
+// failure) wait no more: the monitor, which may outlive the run and serve
+// other calls, does not count them.
+func TestWatchAfterARunStopsWithInputsWaitingForTheirKey(t *testing.T) {
+	sameKey := trimeter.PerKey(func(int) string { return "k" }, trimeter.MaxAtOnce(1))
+	// How many started before the stop took hold depends on timing; that
+	// nothing is left waiting or in flight does not.
+	checkSettled := func(t *testing.T, s throttle.Stats) {
+		t.Helper()
+		if s.Waiting != 0 || s.InFlight != 0 || s.Started < 1 || s.Finished != s.Started {
+			t.Errorf("Stats = %+v, want nothing waiting or in flight, and every start finished", s)
+		}
+	}
+	t.Run("a break", func(t *testing.T) {
+		mon := &throttle.Monitor{}
+		for range trimeter.AMap(context.Background(), newProbe(6).seq(), square, trimeter.Watch(mon), sameKey) {
+			eventually(t, func() bool { return mon.Stats().Waiting >= 4 }, "the other inputs waiting for the key")
+			break
+		}
+		checkSettled(t, mon.Stats())
+	})
+	t.Run("a failure", func(t *testing.T) {
+		mon := &throttle.Monitor{}
+		// The first call fails once the other five wait for the key.
+		fail := func(context.Context, int) error {
+			eventually(t, func() bool { return mon.Stats().Waiting == 5 }, "five inputs waiting for the key")
+			return errBoom
+		}
+		if err := trimeter.RunOnEach(context.Background(), newProbe(6).seq(), fail, trimeter.Watch(mon), sameKey, trimeter.MaxAtOnce(3)); !errors.Is(err, errBoom) {
+			t.Fatalf("got %v, want errBoom", err)
+		}
+		checkSettled(t, mon.Stats())
+	})
+}
