@@ -49,7 +49,13 @@ type ItemError struct {
 	Err   error
 }
 
-func (e *ItemError) Error() string { return "input " + strconv.Itoa(e.Index) + ": " + e.Err.Error() }
+func (e *ItemError) Error() string {
+	msg := "<nil>"
+	if e.Err != nil {
+		msg = e.Err.Error()
+	}
+	return "input " + strconv.Itoa(e.Index) + ": " + msg
+}
 
 // Unwrap returns the task's error.
 func (e *ItemError) Unwrap() error { return e.Err }

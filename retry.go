@@ -50,13 +50,21 @@ func (e *permanentError) Unwrap() error { return e.err }
 
 // RetryError is how a task fails once its attempts under [Retry] are used
 // up: Errs holds every attempt's error, the last one last. Its message is
-// the last error's; errors.Is and errors.As find any of them.
+// the last error's followed by the number of attempts ("timeout (after 3
+// attempts)"); errors.Is and errors.As find any of them.
 type RetryError struct {
 	Errs []error
 }
 
 func (e *RetryError) Error() string {
-	return e.Errs[len(e.Errs)-1].Error() + " (after " + strconv.Itoa(len(e.Errs)) + " attempts)"
+	n := len(e.Errs)
+	switch {
+	case n == 0:
+		return "trimeter: no attempts"
+	case e.Errs[n-1] == nil:
+		return "<nil> (after " + strconv.Itoa(n) + " attempts)"
+	}
+	return e.Errs[n-1].Error() + " (after " + strconv.Itoa(n) + " attempts)"
 }
 
 // Unwrap returns every attempt's error.

@@ -504,3 +504,30 @@ func checkWindows(t *testing.T, what string, starts []time.Duration, rate float6
 		}
 	}
 }
+
+// The error types' messages, built by the library or by hand with fields
+// left zero: none panics.
+func TestErrorMessages(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&trimeter.RetryError{Errs: []error{errors.New("a"), errors.New("b")}}, "b (after 2 attempts)"},
+		{&trimeter.RetryError{}, "trimeter: no attempts"},
+		{&trimeter.RetryError{Errs: []error{nil}}, "<nil> (after 1 attempts)"},
+		{&trimeter.ItemError{Index: 3, Err: errors.New("x")}, "input 3: x"},
+		{&trimeter.ItemError{Index: 3}, "input 3: <nil>"},
+		{&trimeter.PushbackError{After: time.Second}, "pushed back for 1s"},
+		{&trimeter.PanicError{Value: "v"}, "panic: v\n\n"},
+	}
+	for _, c := range cases {
+		var got string
+		if v := catch(func() { got = c.err.Error() }); v != nil {
+			t.Errorf("%#v: Error panicked with %v", c.err, v)
+			continue
+		}
+		if got != c.want {
+			t.Errorf("%#v: Error() = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
