@@ -34,7 +34,9 @@ import (
 // context given to the calls in flight, stops pulling inputs (the input
 // sequence's own deferred cleanup runs), and returns only once every
 // goroutine it started has returned. A call that ignores its context delays
-// the break until it returns.
+// the break until it returns, and so does an input sequence that is working
+// out its next value (blocked on a channel, say) until it yields or ends:
+// an input that can block should watch ctx too.
 //
 // Panics: a panic in fn or in the input sequence stops the run as an error
 // would, and once every call has returned it is raised again in the
@@ -81,7 +83,8 @@ func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Con
 // stage before it, which is itself waiting for its calls, the break waits
 // until that stage produces a value or ends. Finished results are never held
 // back while a stage waits on its input, so that wait is at most the time of
-// the quickest call in flight upstream.
+// the quickest call in flight upstream; under [Ordered] upstream, the time
+// of the call at the head of its order, which the others wait behind.
 func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
 	return func(yield func(R, error) bool) {
 		e, err := prepare(ctx, seqArg(in), fn, opts, toConsumer, nil, resolveKey[T])
