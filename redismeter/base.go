@@ -70,12 +70,9 @@ func ended(ctx context.Context) error {
 	return nil
 }
 
-// finish counts the end of an attempt.
+// finish counts the end of an attempt. An Unused permit counts as started
+// and finished, as Stats says: Redis spent its token or slot.
 func (b *base) finish(o throttle.Outcome) {
-	if o.Status == throttle.Unused {
-		b.mon.Unstart()
-		return
-	}
 	b.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
 }
 

@@ -32,10 +32,12 @@
 // own process at a share of the limit, and asks Redis again a second
 // later. A meter never admits tasks without a limit.
 //
-// go-redis applies a context's deadline and cancellation to a command
-// already sent only when the client is built with ContextTimeoutEnabled:
-// set it, so that CallTimeout and a cancelled context end a Redis call at
-// once. Otherwise the client's own ReadTimeout and WriteTimeout (three
-// seconds by default) bound each call. Waits between calls always end at
-// once when the context ends.
+// go-redis applies a context's deadline to a command already sent only
+// when the client is built with ContextTimeoutEnabled: set it, so that
+// CallTimeout (and a context's own earlier deadline) ends a Redis call in
+// flight. Otherwise the client's own ReadTimeout and WriteTimeout (three
+// seconds by default) bound each call. go-redis watches deadlines, not
+// cancellation: a context cancelled while a call is in flight ends it at
+// CallTimeout at the latest. Waits between calls always end at once when
+// the context ends.
 package redismeter

@@ -2,6 +2,7 @@ package redismeter
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -15,9 +16,13 @@ type gate struct {
 	until atomic.Int64 // unix nanos on the meter's clock
 }
 
-// hold closes the gate until t, unless it is already closed for longer.
+// hold closes the gate until t, unless it is already closed for longer. A
+// t past the year 2262, where Unix nanoseconds end, holds it until then.
 func (g *gate) hold(t time.Time) {
-	n := t.UnixNano()
+	n := int64(math.MaxInt64)
+	if !t.After(lastUnixNano) {
+		n = t.UnixNano()
+	}
 	for {
 		cur := g.until.Load()
 		if cur >= n || g.until.CompareAndSwap(cur, n) {
@@ -25,6 +30,9 @@ func (g *gate) hold(t time.Time) {
 		}
 	}
 }
+
+// lastUnixNano is the last instant whose UnixNano fits in an int64.
+var lastUnixNano = time.Unix(0, math.MaxInt64)
 
 // wait returns how long the gate stays closed after now.
 func (g *gate) wait(now time.Time) time.Duration {

@@ -194,9 +194,9 @@ func (r *Rate) allow(ctx context.Context, n int) (*redis_rate.Result, time.Durat
 
 // bucket is the name redis_rate stores the bucket under, after its own
 // "rate:" prefix. The braces make it a Redis Cluster hash tag.
-func (r *Rate) bucket() string { return "{" + r.key + "}" }
+func (r *Rate) bucket() string { return "{" + hashTag(r.key) + "}" }
 
-func (r *Rate) pauseKey() string { return "rate:{" + r.key + "}:pause" }
+func (r *Rate) pauseKey() string { return "rate:{" + hashTag(r.key) + "}:pause" }
 
 // hold keeps this process from asking Redis until a pause of d ends.
 func (r *Rate) hold(d time.Duration) {
@@ -240,7 +240,15 @@ func (p *ratePermit) Done(o throttle.Outcome) {
 	p.r.finish(o)
 }
 
-// millis rounds d up to whole milliseconds, at least one.
+// millis rounds d up to whole milliseconds, at least one, and at most the
+// milliseconds of the longest Duration, so that every time Redis reports
+// back in milliseconds converts to a Duration. (Not (d+999µs)/1ms, which
+// overflows for d near math.MaxInt64 and made a lease or a pause "for
+// good" last a millisecond.)
 func millis(d time.Duration) int64 {
-	return max(1, int64((d+time.Millisecond-1)/time.Millisecond))
+	ms := d / time.Millisecond
+	if d%time.Millisecond > 0 && ms < math.MaxInt64/time.Millisecond {
+		ms++
+	}
+	return max(1, int64(ms))
 }
