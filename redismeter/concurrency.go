@@ -108,10 +108,13 @@ func (c *Concurrency) ForKey(k string) throttle.Meter {
 }
 
 // Close stops renewing the leases of c and of the meters its ForKey
-// returned, and waits until the renewing goroutine has exited (at most
-// one call timeout). Slots still held are given back when their permits
-// are done, or else when their leases end. Acquire and TryAcquire return
-// [ErrClosed] afterwards. Close does not talk to Redis, and returns nil.
+// returned (they share one set of leases: closing any of them closes them
+// all), and waits until the renewing goroutine has exited, and any slot
+// that a failed call may have taken has been given back (each at most one
+// call timeout). Slots still held are given back when their permits are
+// done, or else when their leases end. Acquire and TryAcquire return
+// [ErrClosed] afterwards. Close makes no Redis call of its own, and
+// returns nil.
 func (c *Concurrency) Close() error {
 	c.leases.close()
 	return nil
@@ -206,7 +209,9 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 	})
 	if err != nil {
 		if ended(ctx) != nil || isTimeout(err) {
-			c.forget(id)
+			// In the background, so that the caller gets its error at
+			// once rather than after one more call timeout.
+			c.leases.later(func() { c.forget(id) })
 		}
 		return false, 0, false, err
 	}

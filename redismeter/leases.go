@@ -22,6 +22,25 @@ type leases struct {
 	stop   chan struct{} // closed to stop the running renewer; nil when none runs
 	done   chan struct{} // closed once every renewer started so far has exited
 	closed bool
+
+	forgets sync.WaitGroup // the removals later runs
+}
+
+// later runs f, a removal of a slot that a failed call may have taken, in
+// a goroutine of its own that close waits for; after close, at once.
+func (l *leases) later(f func()) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		f()
+		return
+	}
+	l.forgets.Add(1) // under mu, so never once close has begun to wait
+	l.mu.Unlock()
+	go func() {
+		defer l.forgets.Done()
+		f()
+	}()
 }
 
 func newLeases(b *base, lease time.Duration) *leases {
@@ -93,6 +112,7 @@ func (l *leases) close() {
 	if done != nil {
 		<-done
 	}
+	l.forgets.Wait()
 }
 
 // renew renews every held lease each third of a lease until stop closes.

@@ -1,12 +1,16 @@
 package redismeter
 
 import (
+	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -111,4 +115,76 @@ func TestRedisDownConcurrencyFallsBackToTheLocalShare(t *testing.T) {
 		p.Done(throttle.Outcome{Status: throttle.Succeeded})
 	}
 	held[1].Done(throttle.Outcome{Status: throttle.Succeeded})
+}
+
+// silentServer accepts connections and never answers, as a Redis that hangs
+// would. Its connections close when the test ends.
+func silentServer(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestConcurrencyReturnsAtOnceWhenItsContextEnds: against a Redis that
+// hangs, a caller whose context ends gets its error then, not after one
+// more call timeout spent giving back the slot the failed call may have
+// taken (that goes on in the background, and Close waits for it). The
+// call timeout is an hour, so waiting for it shows as a hang.
+func TestConcurrencyReturnsAtOnceWhenItsContextEnds(t *testing.T) {
+	client := redis.NewClient(&redis.Options{
+		Addr:                  silentServer(t),
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		ReadTimeout:           time.Hour, // the call timeout decides
+		WriteTimeout:          time.Hour,
+	})
+	defer client.Close()
+	c := NewConcurrency(client, "hung", 1, time.Second, CallTimeout(time.Hour))
+	for _, try := range []bool{false, true} {
+		done := make(chan error, 1)
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			var err error
+			if try {
+				_, _, err = c.TryAcquire(cctx)
+			} else {
+				_, err = c.Acquire(cctx)
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("TryAcquire=%v: got %v, want context.DeadlineExceeded", try, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("TryAcquire=%v: still waiting 20 s after its context ended", try)
+		}
+	}
+	client.Close() // the removals in the background fail now, and Close returns
+	c.Close()
 }
