@@ -113,7 +113,7 @@ func (c *Concurrency) ForKey(k string) throttle.Meter {
 // that a failed call may have taken has been given back (each at most one
 // call timeout). Slots still held are given back when their permits are
 // done, or else when their leases end. Acquire and TryAcquire return
-// [ErrClosed] afterwards. Close makes no Redis call of its own, and
+// [ErrClosed] afterwards, and so does at once a caller waiting in Acquire. Close makes no Redis call of its own, and
 // returns nil.
 func (c *Concurrency) Close() error {
 	c.leases.close()
@@ -145,7 +145,7 @@ func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
 		if wait <= 0 && c.fallback != nil {
 			return acquireLocal(ctx, &c.base, c.fallback)
 		}
-		if err := sleep(ctx, c.cfg.clock, wait, freed); err != nil {
+		if err := sleep(ctx, c.cfg.clock, wait, freed, c.leases.closing); err != nil {
 			return nil, err
 		}
 	}

@@ -208,3 +208,32 @@ func TestConcurrencyRenewsOnlyWhileItHoldsSlots(t *testing.T) {
 		t.Fatalf("Acquire after Close = %v, want ErrClosed", err)
 	}
 }
+
+// Close wakes a caller waiting in Acquire (here for a pause of an hour),
+// which then returns ErrClosed.
+func TestConcurrencyCloseWakesAWaitingAcquire(t *testing.T) {
+	srv := startRedis(t)
+	c := NewConcurrency(srv.client(t), "closed-while-waiting", 1, time.Second)
+	p, err := c.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Done(throttle.Outcome{Status: throttle.PushedBack, Pause: time.Hour})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Acquire(ctx)
+		done <- err
+	}()
+	for c.Stats().Waiting == 0 {
+		time.Sleep(time.Millisecond) // until the caller waits
+	}
+	c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Acquire after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Acquire still waiting 20 s after Close")
+	}
+}

@@ -39,8 +39,9 @@ func (g *gate) wait(now time.Time) time.Duration {
 	return time.Duration(g.until.Load() - now.UnixNano())
 }
 
-// sleep waits d on clk, or until ctx ends or wake is closed (when not nil).
-func sleep(ctx context.Context, clk clockwork.Clock, d time.Duration, wake <-chan struct{}) error {
+// sleep waits d on clk, or until ctx ends or wake or stop is closed (each
+// when not nil).
+func sleep(ctx context.Context, clk clockwork.Clock, d time.Duration, wake, stop <-chan struct{}) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -50,10 +51,10 @@ func sleep(ctx context.Context, clk clockwork.Clock, d time.Duration, wake <-cha
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.Chan():
-		return nil
 	case <-wake:
-		return nil
+	case <-stop:
 	}
+	return nil
 }
 
 // A turnstile lets a bounded number of a meter's callers talk to Redis at

@@ -23,6 +23,7 @@ type leases struct {
 	done   chan struct{} // closed once every renewer started so far has exited
 	closed bool
 
+	closing chan struct{}  // closed by close, to wake callers waiting in Acquire
 	forgets sync.WaitGroup // the removals later runs
 }
 
@@ -44,7 +45,7 @@ func (l *leases) later(f func()) {
 }
 
 func newLeases(b *base, lease time.Duration) *leases {
-	return &leases{b: b, lease: lease, held: make(map[string]map[string]struct{})}
+	return &leases{b: b, lease: lease, held: make(map[string]map[string]struct{}), closing: make(chan struct{})}
 }
 
 // add records a slot taken in Redis, and starts the renewer if none runs.
@@ -105,6 +106,9 @@ func (l *leases) isClosed() bool {
 // close stops renewing for good and waits until every renewer has exited.
 func (l *leases) close() {
 	l.mu.Lock()
+	if !l.closed {
+		close(l.closing)
+	}
 	l.closed = true
 	l.halt()
 	done := l.done

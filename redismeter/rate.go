@@ -135,7 +135,7 @@ func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
 		if wait <= 0 && r.fallback != nil {
 			return acquireLocal(ctx, &r.base, r.fallback)
 		}
-		if err := sleep(ctx, r.cfg.clock, max(wait, minRetry), nil); err != nil {
+		if err := sleep(ctx, r.cfg.clock, max(wait, minRetry), nil, nil); err != nil {
 			return nil, err
 		}
 	}
