@@ -83,7 +83,7 @@ func checkConcurrency(key string, n int, lease time.Duration) error {
 func newConcurrency(b base, key string, n int, lease time.Duration, l *leases, ids *holderIDs) *Concurrency {
 	c := &Concurrency{base: b, key: key, n: n, lease: lease, err: b.cfg.err, leases: l, ids: ids, turn: make(turnstile, 1)}
 	if c.err == nil && b.cfg.share > 0 {
-		c.fallback, c.err = localConcurrency(int(scaled(float64(n), b.cfg.share)), b.cfg.clock)
+		c.fallback, c.err = localConcurrency(scaled(n, b.cfg.share), b.cfg.clock)
 	}
 	return c
 }

@@ -2,6 +2,7 @@ package redismeter
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -13,12 +14,21 @@ import (
 // meter, say) becomes the Redis meter's own.
 func localRate(perSecond float64, burst int, clock clockwork.Clock) (throttle.Meter, error) {
 	m := throttle.NewRate(perSecond, burst, throttle.WithClock(clock))
-	return m, m.Err()
+	return m, localErr(m.Err())
 }
 
 func localConcurrency(n int, clock clockwork.Clock) (throttle.Meter, error) {
 	m := throttle.NewConcurrency(n, throttle.WithClock(clock))
-	return m, m.Err()
+	return m, localErr(m.Err())
+}
+
+// localErr says that err is the local meter's, which FallbackShare asked
+// for, so that the caller knows which option to look at.
+func localErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("FallbackShare: the local meter at the share: %w", err)
 }
 
 // tryLocal asks the local meter of the fallback policy for a permit. A

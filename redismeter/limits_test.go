@@ -138,3 +138,17 @@ func TestUnusedPermitCountsAsStartedAndFinished(t *testing.T) {
 		}
 	}
 }
+
+// The local meter of FallbackShare gets the share of very large values
+// without overflow, and its own bad values name FallbackShare.
+func TestFallbackShareOfLargeAndSmallValues(t *testing.T) {
+	client := newClient("127.0.0.1:1") // never dialled
+	defer client.Close()
+	c := NewConcurrency(client, "k", math.MaxInt, time.Second, FallbackShare(1))
+	if err := c.Err(); err != nil {
+		t.Errorf("NewConcurrency(n MaxInt, FallbackShare(1)): %v, want no error", err)
+	}
+	c.Close()
+	checkBad(t, NewRate(client, "k", 1, math.MaxInt, FallbackShare(1)), "FallbackShare")
+	checkBad(t, NewRate(client, "k", 1e-6, 1, FallbackShare(0.5)), "FallbackShare")
+}

@@ -102,7 +102,12 @@ func WithClock(clk clockwork.Clock) Option {
 	})
 }
 
-// scaled returns max(1, floor(v·share)).
-func scaled(v float64, share float64) float64 {
-	return math.Max(1, math.Floor(v*share))
+// scaled returns max(1, floor(v·share)) for a share of at most 1, without
+// the overflow of converting a float64 at 2⁶³ back to an int.
+func scaled(v int, share float64) int {
+	f := math.Floor(float64(v) * share)
+	if f >= math.MaxInt {
+		return v // float64(v) rounded up past math.MaxInt; share is 1
+	}
+	return max(1, int(f))
 }

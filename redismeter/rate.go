@@ -88,7 +88,7 @@ func newRate(b base, key string, perSecond float64, burst int) *Rate {
 	interval := time.Duration(math.Ceil(float64(time.Second) / perSecond))
 	r.limit = redis_rate.Limit{Rate: 1, Period: interval, Burst: burst}
 	if share := b.cfg.share; share > 0 {
-		r.fallback, r.err = localRate(perSecond*share, int(scaled(float64(burst), share)), b.cfg.clock)
+		r.fallback, r.err = localRate(perSecond*share, scaled(burst, share), b.cfg.clock)
 	}
 	return r
 }
