@@ -75,6 +75,7 @@ type engine[T, R any] struct {
 	keyOf  func(T) any // nil without PerKey
 	cfg    *config
 	clock  clockwork.Clock
+	jumps  bool // clock is not the real one: it may move while a timer is set
 	mode   sinkMode
 	mon    *throttle.Monitor // nil unless Watch
 	meters []throttle.Meter  // the call's shared meters (WithMeter)
@@ -136,6 +137,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		parent: parent, fn: fn, keyOf: keyOf, cfg: cfg, clock: cfg.clock, mode: mode,
 		mon: cfg.monitor, limit: cfg.maxAtOnce, sweepAt: minSweep,
 		ready: make(chan struct{}, 1),
+		jumps: reflect.TypeOf(cfg.clock) != realClockType,
 	}
 	if e.limit > 0 {
 		e.window = e.limit + cfg.buffer

@@ -40,6 +40,7 @@ type core struct {
 	clock   clockwork.Clock
 	epoch   time.Time // time zero of the meter's nanosecond times
 	precise bool      // the real clock: the head may wait precisely (pace)
+	jumps   bool      // not the real clock: it may move while a timer is set
 	err     error     // set when the meter was built with a bad value
 	mon     *Monitor
 
@@ -52,6 +53,7 @@ type core struct {
 
 func (c *core) init(o options, g gate, err error) {
 	c.clock = o.clock
+	c.jumps = !isReal(o.clock)
 	c.epoch = o.clock.Now()
 	c.err = err
 	if c.err == nil {
@@ -146,6 +148,12 @@ func (c *core) wait(ctx context.Context, w *waiter) (uint64, error) {
 				timer = c.clock.NewTimer(time.Duration(d))
 			} else {
 				timer.Reset(time.Duration(d))
+			}
+			if c.jumps && c.now() != now {
+				// The clock moved (a fake one, stepped by a test) between
+				// the reading d came from and the timer: the timer counts
+				// d from the new time and would fire late. Look again.
+				continue
 			}
 			c.sleep(ctx, w, timer.Chan())
 		}
