@@ -15,9 +15,10 @@ var ErrNoTasks = errors.New("trimeter: no tasks")
 
 // ErrGoexit is the Value of a [PanicError] when fn, the input sequence or
 // a [WithMeter] meter called runtime.Goexit (as t.FailNow does) in a
-// goroutine the call started. When that happens in the caller's own goroutine (RunOnEach runs
-// tasks or ranges over the input there), the call stops the run, waits for
-// its other goroutines, and lets the caller's goroutine end as Goexit
+// goroutine the call started. When that happens in the caller's own
+// goroutine (RunOnEach runs tasks or ranges over the input there), the
+// call stops the run, waits for its other goroutines, and lets the
+// caller's goroutine end as Goexit
 // demands; it does not return.
 var ErrGoexit = errors.New("trimeter: runtime.Goexit called")
 

@@ -341,6 +341,20 @@ func (m *panickyKeyed) ForKey(string) throttle.Meter {
 	return &panickyMeter{}
 }
 
+// A meter whose Done panics leaves a Watch monitor, which may outlive the
+// run, with nothing counted in flight.
+func TestMeterDonePanicLeavesTheMonitorSettled(t *testing.T) {
+	mon := &throttle.Monitor{}
+	r := catch(func() {
+		_ = trimeter.RunOnEach(context.Background(), newProbe(20).seq(), func(context.Context, int) error { return nil },
+			trimeter.MaxAtOnce(2), trimeter.WithMeter(&panickyMeter{where: "Done"}), trimeter.Watch(mon))
+	})
+	checkPanicError(t, r, meterBoom{"Done"}, "panicky")
+	if s := mon.Stats(); s.InFlight != 0 || s.Finished != s.Started {
+		t.Errorf("Stats = %+v, want nothing in flight and every start finished", s)
+	}
+}
+
 // A panic in a shared meter, in whichever goroutine calls it, stops the run
 // and is raised again in the caller like a panic in fn: it never ends the
 // process from a worker.

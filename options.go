@@ -134,9 +134,10 @@ func MaxPerSecond(rate float64) Option {
 // all but the tokens of 250 µs of that burst (at least one: 4 of 5, 48 of
 // 50, 475 of 500). A task begins some microseconds after its token is
 // granted, more when its thread is descheduled, and such delays can bunch
-// starts closer together than their grants; with the margin, the bound
-// burst + rate·t holds, with the burst above, at the moments the tasks
-// begin and not only when their tokens are granted.
+// starts closer together than their grants. The margin absorbs delays of
+// up to 250 µs: with it, the bound burst + rate·t, with the burst above,
+// held at the moments the tasks began in every run measured, not only
+// when their tokens were granted (where it holds exactly).
 //
 // A fake clock (WithClock) wakes on time, so its default stays 1.
 // MaxBurst(1) asks for strict spacing on the real clock too; waits are then
@@ -158,10 +159,12 @@ func MaxBurst(n int) Option {
 // each attempt's outcome and duration. Several WithMeter options add
 // several meters. If m reports an error (from Acquire, or from its Err
 // method before the call starts), the call ends with it under fail-fast.
-// A panic in m's methods (or its permits' Done, or ForKey), or a
-// runtime.Goexit there, stops the run like one in fn, and is raised again in the calling goroutine as a
-// [*PanicError]; the permits that attempt holds from other meters may then
-// be left without their Done.
+// A panic in m's Acquire, TryAcquire or ForKey, or in its permits' Done,
+// stops the run like one in fn and is raised again in the calling
+// goroutine as a [*PanicError] (a runtime.Goexit there is handled as
+// [ErrGoexit] says); the permits that attempt holds from other meters may
+// then be left without their Done. Err is called in the calling goroutine
+// before anything runs, so a panic there goes straight through.
 //
 // Inside [PerKey], m must implement [throttle.Keyed]: each key then goes
 // through m.ForKey(fmt.Sprint(key)).

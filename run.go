@@ -110,6 +110,9 @@ func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time
 	if o.Pause > 0 {
 		e.pause(k, o.Pause)
 	}
+	if e.mon != nil { // first: a meter's Done may panic
+		e.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
+	}
 	if len(ps) > 0 {
 		if timed {
 			o.Latency = e.clock.Since(start)
@@ -121,9 +124,6 @@ func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time
 			}
 			p.Done(po)
 		}
-	}
-	if e.mon != nil {
-		e.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
 	}
 }
 

@@ -71,7 +71,9 @@ func ended(ctx context.Context) error {
 }
 
 // finish counts the end of an attempt. An Unused permit counts as started
-// and finished, as Stats says: Redis spent its token or slot.
+// and finished, as Stats says: a token or slot taken from Redis is spent
+// (a local permit of FallbackShare gives its own back to the local meter,
+// but the start is counted alike).
 func (b *base) finish(o throttle.Outcome) {
 	b.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
 }

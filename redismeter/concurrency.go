@@ -113,8 +113,9 @@ func (c *Concurrency) ForKey(k string) throttle.Meter {
 // that a failed call may have taken has been given back (each at most one
 // call timeout). Slots still held are given back when their permits are
 // done, or else when their leases end. Acquire and TryAcquire return
-// [ErrClosed] afterwards, and so does at once a caller waiting in Acquire. Close makes no Redis call of its own, and
-// returns nil.
+// [ErrClosed] afterwards, and so does at once a caller waiting in Acquire
+// for Redis (one that waits in the local meter of [FallbackShare] waits
+// on there). Close makes no Redis call of its own, and returns nil.
 func (c *Concurrency) Close() error {
 	c.leases.close()
 	return nil
@@ -123,9 +124,12 @@ func (c *Concurrency) Close() error {
 // Acquire waits until a slot is free and returns its permit. One caller
 // per meter and process asks Redis at a time, every 10 ms or so (at once
 // when this process gives a slot back); the others wait their turn. When
-// ctx ends first it returns ctx's error at once. When Redis fails it
-// returns an error that wraps [ErrUnavailable], or falls back (see
-// [FallbackShare]). A meter built with a bad value returns that error.
+// ctx ends first it returns ctx's error at once, or, if a Redis call is
+// in flight, when the call ends: at ctx's deadline, or at the call timeout
+// for a ctx cancelled without one (see the package documentation). When
+// Redis fails it returns an error that wraps [ErrUnavailable], or falls
+// back (see [FallbackShare]). A meter built with a bad value returns that
+// error.
 func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
 	if c.err != nil {
 		return nil, c.err
@@ -242,7 +246,9 @@ func (c *Concurrency) pauseKey() string { return "slots:{" + hashTag(c.key) + "}
 // '}', or the whole name when that is empty, as it would be for a key that
 // starts with '}': the meter's two keys would then fall in different
 // slots. Such a key gets a backslash in front, and so does a key that
-// starts with a backslash, so that no two keys get the same names.
+// starts with a backslash, so that no two keys get the same names. (All
+// keys that start with '}' then hash alike, to the tag "\": they share a
+// slot, which costs nothing but spreading.)
 func hashTag(key string) string {
 	if strings.HasPrefix(key, "}") || strings.HasPrefix(key, `\`) {
 		return `\` + key

@@ -114,9 +114,11 @@ func (r *Rate) ForKey(k string) throttle.Meter {
 // bucket is empty it sleeps for as long as Redis says the next token needs,
 // then asks again; at most a few callers of one process ask Redis at once,
 // and the others wait their turn. When ctx ends first it returns ctx's
-// error at once. When Redis fails it returns an error that wraps
-// [ErrUnavailable], or falls back (see [FallbackShare]). A meter built
-// with a bad value returns that error.
+// error at once, or, if a Redis call is in flight, when the call ends: at
+// ctx's deadline, or at the call timeout for a ctx cancelled without one
+// (see the package documentation). When Redis fails it returns an error
+// that wraps [ErrUnavailable], or falls back (see [FallbackShare]). A meter
+// built with a bad value returns that error.
 func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
 	if r.err != nil {
 		return nil, r.err

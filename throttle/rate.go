@@ -66,9 +66,10 @@ type Rate struct {
 // NewRate returns a Rate of perSecond tokens per second and a bucket of
 // burst tokens. Fractional rates are allowed: 0.2 is one token every five
 // seconds. The time between tokens is kept in whole nanoseconds, rounded
-// up, so a rate above 10⁸ per second runs a little slower, at 10⁹/n for
-// the next whole n (7·10⁸ runs at 5·10⁸); rates above 10⁹ per second count
-// as 10⁹, and the slowest rate is one token per 13 days.
+// up, so a rate r runs at 10⁹/⌈10⁹/r⌉ per second: within 1% of r up to
+// 10⁷ per second, and up to half slower between 10⁸ and 10⁹ (7·10⁸ runs at
+// 5·10⁸); rates above 10⁹ per second count as 10⁹, and the slowest rate is
+// one token per 13 days.
 //
 // A bad value (a rate that is not positive and finite, a burst below 1, a
 // bucket that would take over 36 years to fill, or a bad option) does not
