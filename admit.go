@@ -84,6 +84,16 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 // It stops at the first meter that refuses, returning its index and the
 // wait it asked for (or its error); blocked is -1 when all gave a permit.
 func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, ps *[]throttle.Permit) (blocked int, wait time.Duration, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// A meter panicked: give back the permits taken so far, so
+			// that a shared meter does not lose them for good, and let the
+			// panic go on, with the stack where it happened.
+			p := asPanicError(r)
+			e.giveBack(*ps, heldP, held, len(*ps))
+			panic(p)
+		}
+	}()
 	for i := 0; i < n; i++ {
 		p := heldP
 		if i != held {

@@ -355,6 +355,34 @@ func TestMeterDonePanicLeavesTheMonitorSettled(t *testing.T) {
 	}
 }
 
+// When one meter panics, the permits the attempt holds from the others are
+// given back (Acquire) or done (Done): a shared meter loses no capacity.
+func TestMeterPanicGivesBackTheOtherMetersPermits(t *testing.T) {
+	for _, where := range []string{"TryAcquire", "Done"} {
+		t.Run(where, func(t *testing.T) {
+			shared := throttle.NewConcurrency(10)
+			var bad throttle.Meter = &panickyMeter{where: "Done"}
+			if where == "TryAcquire" {
+				bad = &panickyTrier{panickyMeter{where: "TryAcquire"}}
+			}
+			// shared first for TryAcquire (its permit is taken before the
+			// panic), last for Done (its Done comes after the panic).
+			meters := []trimeter.Option{trimeter.WithMeter(shared), trimeter.WithMeter(bad)}
+			if where == "Done" {
+				meters = []trimeter.Option{trimeter.WithMeter(bad), trimeter.WithMeter(shared)}
+			}
+			opts := append([]trimeter.Option{trimeter.MaxAtOnce(3)}, meters...)
+			r := catch(func() {
+				_ = trimeter.RunOnEach(context.Background(), newProbe(20).seq(), func(context.Context, int) error { return nil }, opts...)
+			})
+			checkPanicError(t, r, meterBoom{where}, "panicky")
+			if s := shared.Stats(); s.InFlight != 0 {
+				t.Errorf("the shared meter has %d permits in flight after the run, want 0", s.InFlight)
+			}
+		})
+	}
+}
+
 // A panic in a shared meter, in whichever goroutine calls it, stops the run
 // and is raised again in the caller like a panic in fn: it never ends the
 // process from a worker.

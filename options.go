@@ -162,9 +162,9 @@ func MaxBurst(n int) Option {
 // A panic in m's Acquire, TryAcquire or ForKey, or in its permits' Done,
 // stops the run like one in fn and is raised again in the calling
 // goroutine as a [*PanicError] (a runtime.Goexit there is handled as
-// [ErrGoexit] says); the permits that attempt holds from other meters may
-// then be left without their Done. Err is called in the calling goroutine
-// before anything runs, so a panic there goes straight through.
+// [ErrGoexit] says); the permits that attempt holds from the other meters
+// are given back, or done, all the same. Err is called in the calling
+// goroutine before anything runs, so a panic there goes straight through.
 //
 // Inside [PerKey], m must implement [throttle.Keyed]: each key then goes
 // through m.ForKey(fmt.Sprint(key)).

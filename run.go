@@ -117,14 +117,33 @@ func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time
 		if timed {
 			o.Latency = e.clock.Since(start)
 		}
+		var panicked *PanicError
 		for i, p := range ps {
 			po := o
 			if _, _, own := e.meterAt(k, i); own {
 				po.Pause = 0 // the scheduler keeps its own pauses
 			}
-			p.Done(po)
+			if pe := done(p, po); pe != nil && panicked == nil {
+				panicked = pe
+			}
+		}
+		if panicked != nil {
+			panic(panicked) // once every other permit is done
 		}
 	}
+}
+
+// done calls p.Done(o) and returns what it panicked with, if it did, so
+// that one meter's panic does not keep the other meters' permits from
+// being done.
+func done(p throttle.Permit, o throttle.Outcome) (pe *PanicError) {
+	defer func() {
+		if r := recover(); r != nil {
+			pe = asPanicError(r)
+		}
+	}()
+	p.Done(o)
+	return nil
 }
 
 var errPanicked = &PanicError{Value: "trimeter: a task panicked"}
