@@ -158,6 +158,11 @@ func prepareTraced[I, T, R any](ctx context.Context, in iter.Seq2[Input[I], Outc
 
 func keepGoing(c *config) { c.keepGoing = true }
 
+// unordered drops Ordered where it has no results to order (RunOnEach) or
+// would only delay the answer (RunAny): under PerKey it would hold back a
+// slot for the earliest waiting input for nothing.
+func unordered(c *config) { c.ordered = false }
+
 // seqArg turns a sequence argument into a value that is nil when it is.
 func seqArg[S ~func(F), F any](s S) any {
 	if s == nil {

@@ -32,6 +32,7 @@ func (e *engine[T, R]) feed() { e.rangeInputs(e.enqueue) }
 func (e *engine[T, R]) enqueue(t task[T]) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.waitPauseLocked() // one may have begun while the input was produced
 	if e.stopped {
 		e.unreserveLocked()
 		return false

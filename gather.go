@@ -53,7 +53,10 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 // before anything runs.
 func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, error)], opts ...Option) (R, error) {
 	var zero R
-	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, keepGoing, resolveKey[func(context.Context) (R, error)])
+	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) {
+		keepGoing(c)
+		unordered(c) // the first success to finish, whatever its place
+	}, resolveKey[func(context.Context) (R, error)])
 	if err != nil {
 		return zero, err
 	}

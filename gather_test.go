@@ -253,3 +253,15 @@ func TestRunAnyParentCancel(t *testing.T) {
 	b.checkAllCancelled(t)
 	goleak.VerifyNone(t)
 }
+
+// RunAny returns the first success to finish, Ordered or not.
+func TestRunAnyIgnoresOrdered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+	defer cancel()
+	slow := func(ctx context.Context) (string, error) { <-ctx.Done(); return "slow", ctx.Err() }
+	fast := func(context.Context) (string, error) { return "fast", nil }
+	got, err := trimeter.RunAny(ctx, slices.Values([]func(context.Context) (string, error){slow, fast}), trimeter.Ordered())
+	if got != "fast" || err != nil {
+		t.Fatalf("RunAny = %q, %v; want the first to finish, fast", got, err)
+	}
+}

@@ -182,7 +182,8 @@ func WithMeter(m throttle.Meter) Option {
 // Results that finish early wait, holding their slots, until those before
 // them are delivered; so memory stays bounded by MaxAtOnce + BufferSize,
 // and a slow task at the head delays delivery of everything behind it.
-// RunAll is always ordered.
+// RunAll is always ordered; RunOnEach, which yields no results, and
+// RunAny, which returns the first success to finish, ignore it.
 func Ordered() Option {
 	return optionFunc(func(c *config) {
 		if c.callOnly("Ordered()") {

@@ -33,7 +33,8 @@ const defaultLookahead = 64
 // A panic in the key function stops the run like a panic in fn, and is
 // raised again in the calling goroutine as a [*PanicError]; so is a key
 // that a map cannot hold (a K that is an interface, or a struct with one,
-// carrying a slice, say), with the runtime's error as its Value.
+// carrying a slice, say), with the runtime's error as its Value, and a key
+// that is not equal to itself (a NaN), which no other input could share.
 func PerKey[T any, K comparable](key func(T) K, opts ...Option) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly("PerKey inside PerKey") {
@@ -47,7 +48,9 @@ func PerKey[T any, K comparable](key func(T) K, opts ...Option) Option {
 		inner := config{inKey: true}
 		inner.applyAll(opts)
 		if inner.err != nil {
-			c.err = inner.err
+			if c.err == nil { // the first bad option is the one reported
+				c.err = inner.err
+			}
 			return
 		}
 		pk.limits = inner.limits

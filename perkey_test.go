@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -734,5 +735,56 @@ func TestPerKeyUnhashableKey(t *testing.T) {
 			}
 			checkCleanedUp(t, p)
 		})
+	}
+}
+
+// A key that is not equal to itself (a NaN) could be shared by no other
+// input, and its state could never be swept: it panics as an unhashable
+// key does.
+func TestPerKeyNaNKey(t *testing.T) {
+	p := newProbe(5)
+	v := catch(func() {
+		_ = trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil },
+			trimeter.PerKey(func(int) float64 { return math.NaN() }, trimeter.MaxAtOnce(1)))
+	})
+	pe, ok := v.(*trimeter.PanicError)
+	if !ok || !strings.Contains(fmt.Sprint(pe.Value), "not equal to itself") {
+		t.Fatalf("recovered %v, want a *PanicError saying the key is not equal to itself", v)
+	}
+	checkCleanedUp(t, p)
+}
+
+// The first bad option is the one reported, inside PerKey too.
+func TestPerKeyReportsTheFirstBadOption(t *testing.T) {
+	err := trimeter.RunOnEach(context.Background(), newProbe(1).seq(), func(context.Context, int) error { return nil },
+		trimeter.MaxAtOnce(0), trimeter.PerKey(intKey, trimeter.MaxAtOnce(-1)))
+	checkBadOption(t, err, "MaxAtOnce(0)")
+}
+
+// Ordered has no results to order in RunOnEach: under PerKey it must not
+// keep a slot back for an input waiting for its key. Here a's first call
+// returns only once b's has started, which it cannot while a slot is kept
+// for a's second input.
+func TestRunOnEachIgnoresOrdered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+	defer cancel()
+	bStarted := make(chan struct{})
+	fn := func(ctx context.Context, v string) error {
+		switch v {
+		case "a0":
+			select {
+			case <-bStarted:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case "b2":
+			close(bStarted)
+		}
+		return nil
+	}
+	err := trimeter.RunOnEach(ctx, slices.Values([]string{"a0", "a1", "b2"}), fn, trimeter.MaxAtOnce(2), trimeter.Ordered(),
+		trimeter.PerKey(func(v string) byte { return v[0] }, trimeter.MaxAtOnce(1)))
+	if err != nil {
+		t.Fatalf("got %v, want b's call to start beside a's", err)
 	}
 }

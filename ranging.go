@@ -61,6 +61,14 @@ func (e *engine[T, R]) reserveLocked() bool {
 	return false
 }
 
+// waitPauseLocked waits until the call's push-back pause, if one is in
+// force, has ended or the run has stopped.
+func (e *engine[T, R]) waitPauseLocked() {
+	for !e.stopped && !e.pausedUntil.IsZero() && e.clock.Now().Before(e.pausedUntil) {
+		e.sleepLocked(e.pausedUntil)
+	}
+}
+
 // unreserveLocked gives back the slot reserved for an input that was never
 // handed on, if there is one.
 func (e *engine[T, R]) unreserveLocked() {

@@ -53,7 +53,7 @@ func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.C
 		return badOption("fn is nil")
 	}
 	call := func(ctx context.Context, v T) (struct{}, error) { return struct{}{}, fn(ctx, v) }
-	e, err := prepare(ctx, seqArg(inputs), call, opts, discard, nil, resolveKey[T])
+	e, err := prepare(ctx, seqArg(inputs), call, opts, discard, unordered, resolveKey[T])
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package trimeter
 
 import (
+	"fmt"
 	"runtime/debug"
 	"time"
 
@@ -105,6 +106,11 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 				if t, ok = e.pullLocked(); !ok {
 					continue
 				}
+				// A push-back may have paused the call while the input
+				// was produced: it waits for the pause like the next one.
+				if e.waitPauseLocked(); e.stopped {
+					return t, false
+				}
 				now = clockReading{clock: e.clock}
 				// An input may start at once unless one of its key
 				// waits aside: that one goes first.
@@ -206,11 +212,17 @@ func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 }
 
 // mustHash panics, as a map does, if id cannot be a map key: a key whose
-// type is comparable may still hold a slice in an interface. pull calls it
-// where a panic of the key function is recovered, not later under mu.
+// type is comparable may still hold a slice in an interface. It panics too
+// if id is not equal to itself (a NaN, or a struct holding one): no other
+// input could share its key, and the key's state could never be swept. pull
+// calls it where a panic of the key function is recovered, not later under
+// mu.
 func mustHash(id any) {
 	var m map[any]struct{}
 	_ = m[id]
+	if id != id {
+		panic(fmt.Errorf("trimeter: PerKey: the key %v is not equal to itself", id))
+	}
 }
 
 // sleepLocked waits for a change that may let a task start: a slot freed, a
