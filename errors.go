@@ -50,12 +50,14 @@ type ItemError struct {
 	Err   error
 }
 
-func (e *ItemError) Error() string {
-	msg := "<nil>"
-	if e.Err != nil {
-		msg = e.Err.Error()
+func (e *ItemError) Error() string { return "input " + strconv.Itoa(e.Index) + ": " + errText(e.Err) }
+
+// errText is err's message, or "<nil>" for a field left nil.
+func errText(err error) string {
+	if err == nil {
+		return "<nil>"
 	}
-	return "input " + strconv.Itoa(e.Index) + ": " + msg
+	return err.Error()
 }
 
 // Unwrap returns the task's error.

@@ -47,7 +47,7 @@ func (e *engine[T, R]) rangeInputs(hand func(task[T]) bool) {
 func (e *engine[T, R]) reserveLocked() bool {
 	for !e.stopped {
 		switch {
-		case !e.pausedUntil.IsZero() && e.clock.Now().Before(e.pausedUntil):
+		case e.pausedLocked():
 			e.sleepLocked(e.pausedUntil)
 		case !e.hasRoom():
 			e.waitRoomLocked()
@@ -64,9 +64,15 @@ func (e *engine[T, R]) reserveLocked() bool {
 // waitPauseLocked waits until the call's push-back pause, if one is in
 // force, has ended or the run has stopped.
 func (e *engine[T, R]) waitPauseLocked() {
-	for !e.stopped && !e.pausedUntil.IsZero() && e.clock.Now().Before(e.pausedUntil) {
+	for !e.stopped && e.pausedLocked() {
 		e.sleepLocked(e.pausedUntil)
 	}
+}
+
+// pausedLocked says whether the call's push-back pause is in force. It
+// reads the clock only when there has been a pause.
+func (e *engine[T, R]) pausedLocked() bool {
+	return !e.pausedUntil.IsZero() && e.clock.Now().Before(e.pausedUntil)
 }
 
 // unreserveLocked gives back the slot reserved for an input that was never

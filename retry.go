@@ -58,13 +58,10 @@ type RetryError struct {
 
 func (e *RetryError) Error() string {
 	n := len(e.Errs)
-	switch {
-	case n == 0:
+	if n == 0 {
 		return "trimeter: no attempts"
-	case e.Errs[n-1] == nil:
-		return "<nil> (after " + strconv.Itoa(n) + " attempts)"
 	}
-	return e.Errs[n-1].Error() + " (after " + strconv.Itoa(n) + " attempts)"
+	return errText(e.Errs[n-1]) + " (after " + strconv.Itoa(n) + " attempts)"
 }
 
 // Unwrap returns every attempt's error.

@@ -137,7 +137,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		parent: parent, fn: fn, keyOf: keyOf, cfg: cfg, clock: cfg.clock, mode: mode,
 		mon: cfg.monitor, limit: cfg.maxAtOnce, sweepAt: minSweep,
 		ready: make(chan struct{}, 1),
-		jumps: reflect.TypeOf(cfg.clock) != realClockType,
+		jumps: !isRealClock(cfg.clock),
 	}
 	if e.limit > 0 {
 		e.window = e.limit + cfg.buffer
@@ -199,13 +199,17 @@ const fastestRate = 1e9
 
 var realClockType = reflect.TypeOf(clockwork.NewRealClock())
 
+// isRealClock says whether clock reads the real time: its timers wake late
+// but it never jumps, where a fake clock wakes on time and moves in steps.
+func isRealClock(clock clockwork.Clock) bool { return reflect.TypeOf(clock) == realClockType }
+
 // burstSize returns the burst of the rate limit on clock: the b of the
 // bound b + rate·t.
 func (l limits) burstSize(clock clockwork.Clock) int {
 	if l.burst > 0 {
 		return l.burst
 	}
-	if reflect.TypeOf(clock) != realClockType {
+	if !isRealClock(clock) {
 		return 1
 	}
 	return max(1, int(min(l.rate, fastestRate)*defaultBurstSpan.Seconds()))
@@ -215,7 +219,7 @@ func (l limits) burstSize(clock clockwork.Clock) int {
 // holds: the burst, less the default's margin.
 func (l limits) bucketSize(clock clockwork.Clock) int {
 	burst := l.burstSize(clock)
-	if l.burst > 0 || l.rate < marginFrom || reflect.TypeOf(clock) != realClockType {
+	if l.burst > 0 || l.rate < marginFrom || !isRealClock(clock) {
 		return burst
 	}
 	return burst - max(1, int(min(l.rate, fastestRate)*startMargin.Seconds()))

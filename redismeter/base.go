@@ -2,6 +2,7 @@ package redismeter
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -87,3 +88,18 @@ func (b *base) pauseUntil(d time.Duration) time.Time {
 type once struct{ done atomic.Bool }
 
 func (o *once) first() bool { return o.done.CompareAndSwap(false, true) }
+
+// hashTag returns key as it goes between the braces of the meter's Redis
+// keys. Redis Cluster hashes what lies between the first '{' and the next
+// '}', or the whole name when that is empty, as it would be for a key that
+// starts with '}': the meter's two keys would then fall in different
+// slots. Such a key gets a backslash in front, and so does a key that
+// starts with a backslash, so that no two keys get the same names. (All
+// keys that start with '}' then hash alike, to the tag "\": they share a
+// slot, which costs nothing but spreading.)
+func hashTag(key string) string {
+	if strings.HasPrefix(key, "}") || strings.HasPrefix(key, `\`) {
+		return `\` + key
+	}
+	return key
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -240,21 +239,6 @@ func (c *Concurrency) forget(id string) {
 func (c *Concurrency) slotsKey() string { return "slots:{" + hashTag(c.key) + "}" }
 
 func (c *Concurrency) pauseKey() string { return "slots:{" + hashTag(c.key) + "}:pause" }
-
-// hashTag returns key as it goes between the braces of the meter's Redis
-// keys. Redis Cluster hashes what lies between the first '{' and the next
-// '}', or the whole name when that is empty, as it would be for a key that
-// starts with '}': the meter's two keys would then fall in different
-// slots. Such a key gets a backslash in front, and so does a key that
-// starts with a backslash, so that no two keys get the same names. (All
-// keys that start with '}' then hash alike, to the tag "\": they share a
-// slot, which costs nothing but spreading.)
-func hashTag(key string) string {
-	if strings.HasPrefix(key, "}") || strings.HasPrefix(key, `\`) {
-		return `\` + key
-	}
-	return key
-}
 
 // hold keeps this process from asking Redis until a pause of d ends.
 func (c *Concurrency) hold(d time.Duration) {
