@@ -113,8 +113,8 @@ func (c *Concurrency) ForKey(k string) throttle.Meter {
 // call timeout). Slots still held are given back when their permits are
 // done, or else when their leases end. Acquire and TryAcquire return
 // [ErrClosed] afterwards, and so does at once a caller waiting in Acquire
-// for Redis (one that waits in the local meter of [FallbackShare] waits
-// on there). Close makes no Redis call of its own, and returns nil.
+// for Redis or in the local meter of [FallbackShare]. Close makes no Redis
+// call of its own, and returns nil.
 func (c *Concurrency) Close() error {
 	c.leases.close()
 	return nil
@@ -146,12 +146,26 @@ func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
 			return p, err
 		}
 		if wait <= 0 && c.fallback != nil {
-			return acquireLocal(ctx, &c.base, c.fallback)
+			return c.acquireLocal(ctx)
 		}
-		if err := sleep(ctx, c.cfg.clock, wait, freed, c.leases.closing); err != nil {
+		if err := sleep(ctx, c.cfg.clock, wait, freed, c.leases.closing.Done()); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// acquireLocal waits for the local meter of the fallback policy, until ctx
+// ends or the meter is closed.
+func (c *Concurrency) acquireLocal(ctx context.Context) (throttle.Permit, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(c.leases.closing, func() { cancel(ErrClosed) })
+	defer stop()
+	p, err := acquireLocal(ctx, &c.base, c.fallback)
+	if err != nil && context.Cause(ctx) == ErrClosed {
+		return nil, ErrClosed
+	}
+	return p, err
 }
 
 // TryAcquire asks Redis for a slot once (one round trip) and returns a

@@ -23,8 +23,9 @@ type leases struct {
 	done   chan struct{} // closed once every renewer started so far has exited
 	closed bool
 
-	closing chan struct{}  // closed by close, to wake callers waiting in Acquire
-	forgets sync.WaitGroup // the removals later runs
+	closing    context.Context // ends at close, to wake callers waiting in Acquire
+	endClosing context.CancelFunc
+	forgets    sync.WaitGroup // the removals later runs
 }
 
 // later runs f, a removal of a slot that a failed call may have taken, in
@@ -45,7 +46,9 @@ func (l *leases) later(f func()) {
 }
 
 func newLeases(b *base, lease time.Duration) *leases {
-	return &leases{b: b, lease: lease, held: make(map[string]map[string]struct{}), closing: make(chan struct{})}
+	l := &leases{b: b, lease: lease, held: make(map[string]map[string]struct{})}
+	l.closing, l.endClosing = context.WithCancel(context.Background())
+	return l
 }
 
 // add records a slot taken in Redis, and starts the renewer if none runs.
@@ -106,9 +109,7 @@ func (l *leases) isClosed() bool {
 // close stops renewing for good and waits until every renewer has exited.
 func (l *leases) close() {
 	l.mu.Lock()
-	if !l.closed {
-		close(l.closing)
-	}
+	l.endClosing()
 	l.closed = true
 	l.halt()
 	done := l.done

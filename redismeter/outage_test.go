@@ -117,6 +117,37 @@ func TestRedisDownConcurrencyFallsBackToTheLocalShare(t *testing.T) {
 	held[1].Done(throttle.Outcome{Status: throttle.Succeeded})
 }
 
+// Close wakes a caller waiting in the local meter of FallbackShare while
+// Redis is down, which then returns ErrClosed.
+func TestConcurrencyCloseWakesALocalWaiter(t *testing.T) {
+	srv := startRedis(t)
+	m := NewConcurrency(srv.client(t), "fallback-close", 2, time.Second, FallbackShare(0.5), CallTimeout(200*time.Millisecond))
+	srv.stop()
+	p, err := m.Acquire(ctx) // the one local slot
+	if err != nil {
+		t.Fatalf("Acquire with Redis down under FallbackShare: %v", err)
+	}
+	defer p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Acquire(ctx)
+		done <- err
+	}()
+	local := m.fallback.(throttle.Watcher)
+	for local.Stats().Waiting == 0 {
+		time.Sleep(time.Millisecond) // until the caller waits in the local meter
+	}
+	m.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Acquire after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Acquire still waiting in the local meter 20 s after Close")
+	}
+}
+
 // silentServer accepts connections and never answers, as a Redis that hangs
 // would. Its connections close when the test ends.
 func silentServer(t *testing.T) string {
