@@ -31,6 +31,9 @@ import (
 // (serial.go); with MaxAtOnce above 1 and no meter to pass, a feeder ranges
 // over the input and queues each input, on a slot taken before it was
 // pulled, for workers that do nothing but run tasks (feeder.go).
+// Under a rate alone, the turn is handed on by the clock when the bucket
+// runs dry, rather than by waking a worker that would only wait for the
+// next token (pacing.go).
 //
 // A finished task's result goes to the consumer's outbox, where it keeps
 // its slot until the consumer takes it (AMap and friends), or is dropped at
@@ -91,8 +94,13 @@ type engine[T, R any] struct {
 	fed     bool // a feeder queues the inputs for the workers (feeder.go)
 
 	mu          sync.Mutex
-	starting    bool // a worker has the turn to start tasks (takeTurn)
-	turnWaits   int  // workers waiting on turn
+	starting    bool            // a worker has the turn to start tasks (takeTurn)
+	turnWaits   int             // workers waiting on turn, or for kick or turnTimer
+	pacing      bool            // the turn is handed on by the rate's clock (pacing.go)
+	turnTimed   bool            // when pacing, turnTimer is set to hand the turn on
+	turnTimer   clockwork.Timer // when pacing; made the first time it is set
+	kick        chan struct{}   // when pacing, wakes a worker waiting for the turn
+	noTimer     chan struct{}   // when pacing, closed once turnTimer is made
 	turn        sync.Cond
 	room        sync.Cond   // the starter (or the feeder) waits here for a slot or a key
 	roomWaits   int         // goroutines waiting on room
@@ -170,6 +178,10 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		e.keys = make(map[any]*keyState)
 	}
 	e.fed = e.feeds()
+	if e.pacing = e.paces(); e.pacing {
+		e.kick = make(chan struct{}, 1)
+		e.noTimer = make(chan struct{})
+	}
 	return e, nil
 }
 
@@ -372,8 +384,12 @@ func (e *engine[T, R]) stopLocked(err error) {
 	if e.wake != nil {
 		e.wake.Stop()
 	}
+	if e.turnTimer != nil {
+		e.turnTimer.Stop()
+	}
 	e.room.Broadcast()
 	e.turn.Broadcast()
+	e.kickLocked()
 	e.wakeIdleLocked()
 	e.wakeConsumerLocked()
 }

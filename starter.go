@@ -14,8 +14,13 @@ import (
 // admitted through every meter, with its permits in *ps. ok is false when
 // no task will start any more.
 func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
-	e.takeTurn()
-	defer e.passTurn()
+	if e.pacing {
+		e.takePacedTurn()
+		defer func() { e.passPacedTurn(ok && t.err == nil) }()
+	} else {
+		e.takeTurn()
+		defer e.passTurn()
+	}
 	for {
 		if t, ok = e.choose(); !ok {
 			return t, false

@@ -205,6 +205,9 @@ var limitCases = []limitCase{
 	{name: "without MaxAtOnce", atOnce: 0},
 	// A meter makes workers take turns as the starter instead of being fed.
 	{name: "with MaxAtOnce(3) and a shared meter", opts: []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.WithMeter(throttle.NewConcurrency(1000))}, atOnce: 3},
+	// A rate of 4,000 per second with a bucket of 40 hands the turn on by
+	// the clock when the bucket runs dry (pacing.go).
+	{name: "with MaxAtOnce(3) and a paced rate", opts: []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.MaxPerSecond(4000), trimeter.MaxBurst(40)}, atOnce: 3},
 }
 
 // orderCase says whether results come in input order.

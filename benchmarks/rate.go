@@ -44,6 +44,7 @@ func RateCases() []RateCase {
 		{"trimeter", 1, trimeterRate(0)},
 		{"trimeter", 10, trimeterRate(0)},
 		{"trimeter", 100, trimeterRate(0)},
+		{"trimeter, MaxAtOnce(1), default burst", 0, trimeterDefaultBurst(1)},
 		{"trimeter, MaxAtOnce(64), default burst", 0, trimeterDefaultBurst(64)},
 		{"trimeter, MaxAtOnce(64)", 1, trimeterRate(64)},
 		{"x/time/rate Wait", 1, xrateWait},
