@@ -39,6 +39,20 @@ func (s *startTimes) get(v int) (time.Duration, bool) {
 	return d, ok
 }
 
+// runPacedCounting runs RunOnEach over in at pacedRate on clk, in a
+// goroutine, counting the calls in started, and sends its error on the
+// channel it returns.
+func runPacedCounting(ctx context.Context, clk *testclock.Clock, in *probe, started *counter) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- trimeter.RunOnEach(ctx, in.seq(), func(context.Context, int) error {
+			started.add(1)
+			return nil
+		}, append([]trimeter.Option{trimeter.WithClock(clk)}, pacedRate...)...)
+	}()
+	return done
+}
+
 // Tasks that start and then block keep every worker busy but the ones that
 // wait for the turn: each further start must come when its token is due,
 // whether a worker comes for the turn or the turn timer wakes one that
@@ -104,13 +118,7 @@ func TestPacedRunEndsWithItsLastTask(t *testing.T) {
 	var started counter
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // if the test failed midway: end the run
-	done := make(chan error, 1)
-	go func() {
-		done <- trimeter.RunOnEach(ctx, in.seq(), func(context.Context, int) error {
-			started.add(1)
-			return nil
-		}, append([]trimeter.Option{trimeter.WithClock(clk)}, pacedRate...)...)
-	}()
+	done := runPacedCounting(ctx, clk, in, &started)
 	for k := 3; k < 5; k++ {
 		started.await(t, k, "the starts so far")
 		clk.AdvanceWhen(t, 1, pacedInterval)
@@ -162,13 +170,7 @@ func TestPacedTurnWaitersLeaveOnBreakAndCancel(t *testing.T) {
 		in := newProbe(-1)
 		ctx, cancel := context.WithCancel(context.Background())
 		var started counter
-		done := make(chan error, 1)
-		go func() {
-			done <- trimeter.RunOnEach(ctx, in.seq(), func(context.Context, int) error {
-				started.add(1)
-				return nil
-			}, append([]trimeter.Option{trimeter.WithClock(clk)}, pacedRate...)...)
-		}()
+		done := runPacedCounting(ctx, clk, in, &started)
 		started.await(t, 3, "the bucket's three starts")
 		clk.WaitFor(t, 1)
 		cancel()

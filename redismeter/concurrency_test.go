@@ -228,6 +228,13 @@ func TestConcurrencyCloseWakesAWaitingAcquire(t *testing.T) {
 		time.Sleep(time.Millisecond) // until the caller waits
 	}
 	c.Close()
+	checkWokenByClose(t, done)
+}
+
+// checkWokenByClose asserts that an Acquire that waited when its meter was
+// closed returns ErrClosed on done, and soon.
+func checkWokenByClose(t *testing.T, done <-chan error) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrClosed) {
