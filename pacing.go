@@ -81,27 +81,31 @@ func (e *engine[T, R]) takePacedTurn() {
 // token and the next one is due within pacedMax, the turn is handed on by
 // the clock; otherwise at once.
 func (e *engine[T, R]) passPacedTurn(granted bool) {
-	var due time.Duration
+	var (
+		due time.Duration
+		now time.Time // read before due, when the clock may jump
+	)
 	if granted {
+		if e.jumps {
+			now = e.clock.Now()
+		}
 		due = e.rate.Delay(1)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.starting = false
-	if due >= pacedMin && due <= pacedMax && !e.stopped && e.timeTurnLocked(due) {
+	if due >= pacedMin && due <= pacedMax && !e.stopped && e.timeTurnLocked(due, now) {
 		return
 	}
 	e.kickLocked()
 }
 
-// timeTurnLocked sets the turn timer for d from now. It reports false,
-// with the timer stopped, when the clock (a fake one, stepped by a test)
-// moved meanwhile: the timer would count d from the new time and fire late.
-func (e *engine[T, R]) timeTurnLocked(d time.Duration) bool {
-	var now time.Time
-	if e.jumps {
-		now = e.clock.Now()
-	}
+// timeTurnLocked sets the turn timer for d from now, the clock's reading
+// before d was worked out (read only when the clock may jump). It reports
+// false, with the timer stopped, when the clock (a fake one, stepped by a
+// test) has moved since: the timer would count d from the new time and
+// fire late.
+func (e *engine[T, R]) timeTurnLocked(d time.Duration, now time.Time) bool {
 	if e.turnTimer == nil {
 		// Made only now: on a fake clock a timer counts as a sleeper. The
 		// workers that wait without it wake up to wait on it too.
