@@ -107,15 +107,18 @@ func MaxAtOnce(n int) Option {
 // allowed: 0.2 is one start every five seconds. The rate must be positive
 // and finite. Waiting for a token ends at once when the call's context ends.
 //
-// From 200 to 5,000 starts per second, when the bucket holds 2 ms of tokens
-// beyond one and the call has no [WithMeter], no [PerKey] and a MaxAtOnce
-// other than 1, starts are paced: once the bucket runs dry, the next input
-// is pulled when its token is due (or earlier, by a worker whose task has
-// just ended) instead of at once by a worker woken for it, which then
-// waited for the token. This saves waking a thread for every start, most of
-// what a start costs at these rates. While the next start waits for the
-// clock before its input is pulled, a [Watch] monitor counts no task as
-// Waiting for the rate.
+// On the real clock, from 200 to 5,000 starts per second, when the bucket
+// holds 2 ms of tokens beyond one and the call has no [WithMeter], no
+// [PerKey] and a MaxAtOnce other than 1, starts are paced: once the bucket
+// runs dry, the next input is pulled when its token is due (or earlier, by
+// a worker whose task has just ended) instead of at once by a worker woken
+// for it, which then waited for the token. This saves waking a thread for
+// every start, most of what a start costs at these rates. The next input
+// being pulled later, an upstream error, a panic or the end of the input
+// that it brings is found up to one token's interval (at most 5 ms) later
+// when every worker is busy; and while the next start waits for the clock
+// before its input is pulled, a [Watch] monitor counts no task as Waiting
+// for the rate.
 //
 // Inside [PerKey] the same limit applies to each key separately.
 func MaxPerSecond(rate float64) Option {

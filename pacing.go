@@ -35,9 +35,16 @@ const (
 	pacedSlack = 2 * time.Millisecond
 )
 
+// pacedOnFakeClocks lets tests pace runs on a fake clock. Otherwise only
+// the real clock paces: while the turn waits for the clock, the next input
+// is not pulled, so an upstream error, a panic or the end of the input is
+// found only then, up to pacedMax later on the real clock, but not until a
+// test moves a fake clock, which would change what such tests see.
+var pacedOnFakeClocks = false
+
 // paces says whether the run hands its turn on by the rate's clock.
 func (e *engine[T, R]) paces() bool {
-	if e.rate == nil || len(e.meters) > 0 || e.keyOf != nil || e.fed || e.serial() {
+	if e.rate == nil || len(e.meters) > 0 || e.keyOf != nil || e.fed || e.serial() || (e.jumps && !pacedOnFakeClocks) {
 		return false
 	}
 	l := e.cfg.limits

@@ -58,6 +58,7 @@ func runPacedCounting(ctx context.Context, clk *testclock.Clock, in *probe, star
 // whether a worker comes for the turn or the turn timer wakes one that
 // waited for it.
 func TestPacedStartsComeWhenTheirTokensAreDue(t *testing.T) {
+	trimeter.PaceOnFakeClocks(t)
 	for _, limit := range []int{0, 8} {
 		t.Run(map[int]string{0: "without MaxAtOnce", 8: "with MaxAtOnce(8)"}[limit], func(t *testing.T) {
 			const n = 8
@@ -113,6 +114,7 @@ func TestPacedStartsComeWhenTheirTokensAreDue(t *testing.T) {
 // worker whose task ends takes the turn and finds the input's end, with no
 // need for the clock to reach the next token.
 func TestPacedRunEndsWithItsLastTask(t *testing.T) {
+	trimeter.PaceOnFakeClocks(t)
 	clk := testclock.New()
 	in := newProbe(5)
 	var started counter
@@ -141,6 +143,7 @@ func TestPacedRunEndsWithItsLastTask(t *testing.T) {
 // clock is to hand on: the clock never moves again, and the call must still
 // return at once with every worker gone.
 func TestPacedTurnWaitersLeaveOnBreakAndCancel(t *testing.T) {
+	trimeter.PaceOnFakeClocks(t)
 	t.Run("break", func(t *testing.T) {
 		clk := testclock.New()
 		in := newProbe(-1)
