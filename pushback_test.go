@@ -415,3 +415,38 @@ func TestPushbackHoldsTheInputPulledDuringThePause(t *testing.T) {
 		})
 	}
 }
+
+// A push-back that comes while the next task waits for its rate token
+// holds that task too: it does not start when the token comes, but when
+// the pause ends.
+func TestPushbackHoldsATaskWaitingForItsToken(t *testing.T) {
+	clock := testclock.New()
+	mon := throttle.NewMonitor(clock)
+	pushBack := make(chan struct{})
+	var startedAt atomic.Int64 // when input 1 started, on the clock
+	startedAt.Store(-1)
+	fn := func(_ context.Context, v int) error {
+		if v == 0 {
+			<-pushBack
+			return trimeter.Pushback(time.Hour, errBusy)
+		}
+		startedAt.Store(int64(clock.Elapsed()))
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- trimeter.RunOnEach(context.Background(), newProbe(2).seq(), fn, trimeter.MaxAtOnce(2),
+			trimeter.MaxPerSecond(1), trimeter.KeepGoing(), trimeter.WithClock(clock), trimeter.Watch(mon))
+	}()
+	clock.WaitFor(t, 1) // input 1 waits for its token
+	close(pushBack)
+	eventually(t, func() bool { return !mon.Stats().PausedUntil.IsZero() }, "the push-back's pause")
+	clock.Advance(time.Second) // the token is due; the pause is not over
+	clock.AdvanceWhen(t, 1, time.Hour)
+	if err := <-done; !errors.Is(err, errBusy) {
+		t.Errorf("RunOnEach = %v, want the push-back's error", err)
+	}
+	if at := time.Duration(startedAt.Load()); at < time.Hour {
+		t.Errorf("input 1 started %v into the run, during the push-back's pause of 1h", at)
+	}
+}
