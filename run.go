@@ -181,23 +181,34 @@ func (e *engine[T, R]) pause(k *keyState, d time.Duration) {
 // readmit admits a retry: it waits out the pauses in force for the task's
 // key and the call, then takes every meter's permit again.
 func (e *engine[T, R]) readmit(t *task[T], ps *[]throttle.Permit) error {
+	if wait := e.pausedFor(t.key); wait > 0 && !e.sleep(wait) {
+		return e.ctx.Err()
+	}
+	if err := e.ctx.Err(); err != nil {
+		return err
+	}
+	_, err := e.admitUnpaused(t, ps, false)
+	return err
+}
+
+// admitUnpaused admits t as admit does, and again after waiting out a
+// push-back pause that began while it waited for a meter: a task does not
+// start while a pause is in force. A first attempt without a meter waited
+// for nothing since the starter looked at the pause, and skips the look.
+func (e *engine[T, R]) admitUnpaused(t *task[T], ps *[]throttle.Permit, first bool) (time.Duration, error) {
 	for {
-		if err := e.ctx.Err(); err != nil {
-			return err
+		wait, err := e.admit(t, ps, first)
+		if err != nil || wait > 0 || (first && len(*ps) == 0) {
+			return wait, err
 		}
-		if wait := e.pausedFor(t.key); wait > 0 {
-			if !e.sleep(wait) {
-				return e.ctx.Err()
-			}
-			continue
-		}
-		if _, err := e.admit(t, ps, false); err != nil {
-			return err
-		}
-		if e.pausedFor(t.key) <= 0 {
-			return nil
+		d := e.pausedFor(t.key)
+		if d <= 0 {
+			return 0, nil
 		}
 		release(*ps, throttle.Unused) // a push-back came in meanwhile
+		if !e.sleep(d) {
+			return 0, e.ctx.Err()
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 		if t.err != nil { // an upstream error: no meter, no fn
 			break
 		}
-		wait, err := e.admitUnpaused(&t, ps)
+		wait, err := e.admitUnpaused(&t, ps, true)
 		if err != nil {
 			e.unstart(t, err)
 			continue
@@ -43,26 +43,6 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 		e.spawn()
 	}
 	return t, true
-}
-
-// admitUnpaused admits t as admit does on a first attempt, and again
-// after waiting out a push-back pause that began while it waited for a
-// meter: a task does not start while a pause is in force.
-func (e *engine[T, R]) admitUnpaused(t *task[T], ps *[]throttle.Permit) (time.Duration, error) {
-	for {
-		wait, err := e.admit(t, ps, true)
-		if err != nil || wait > 0 {
-			return wait, err
-		}
-		d := e.pausedFor(t.key)
-		if d <= 0 {
-			return 0, nil
-		}
-		release(*ps, throttle.Unused)
-		if !e.sleep(d) {
-			return 0, e.ctx.Err()
-		}
-	}
 }
 
 // takeTurn makes the calling worker the starter, once no other worker is.
