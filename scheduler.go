@@ -224,7 +224,7 @@ func (l limits) burstSize(clock clockwork.Clock) int {
 	if !isRealClock(clock) {
 		return 1
 	}
-	return max(1, int(min(l.rate, fastestRate)*defaultBurstSpan.Seconds()))
+	return max(1, l.tokensIn(defaultBurstSpan))
 }
 
 // bucketSize returns how many tokens the bucket of the rate limit on clock
@@ -234,8 +234,12 @@ func (l limits) bucketSize(clock clockwork.Clock) int {
 	if l.burst > 0 || l.rate < marginFrom || !isRealClock(clock) {
 		return burst
 	}
-	return burst - max(1, int(min(l.rate, fastestRate)*startMargin.Seconds()))
+	return burst - max(1, l.tokensIn(startMargin))
 }
+
+// tokensIn returns how many whole tokens of the rate limit accrue in d, at
+// the rate a throttle.Rate keeps.
+func (l limits) tokensIn(d time.Duration) int { return int(min(l.rate, fastestRate) * d.Seconds()) }
 
 // newRate returns the token bucket of MaxPerSecond, or nil without it.
 func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
