@@ -68,12 +68,19 @@ func (e *engine[T, R]) summonLocked() {
 }
 
 // runQueued runs queued tasks until the run stops or the feeder has ended
-// and the queue is empty. The worker counts as awake, and then as idle
-// while it sleeps, whenever it is not running a task.
+// and the queue is empty; while a push-back's pause is in force it takes
+// none. The worker counts as awake, and then as idle while it sleeps,
+// whenever it is not running a task.
 func (e *engine[T, R]) runQueued() {
 	var ps []throttle.Permit
 	e.mu.Lock()
 	for !e.stopped {
+		if e.tasks.n > 0 && e.pausedLocked() {
+			// A push-back's pause began after these inputs were queued:
+			// they wait it out, as on every other path.
+			e.awaitPauseLocked()
+			continue
+		}
 		if t, ok := e.tasks.pop(); ok {
 			if e.tasks.n == 0 && e.roomWaits > 0 && e.hasRoom() {
 				e.room.Signal() // the queue is empty: see signalRoomLocked
@@ -104,6 +111,21 @@ func (e *engine[T, R]) runQueued() {
 	}
 	e.awake--
 	e.mu.Unlock()
+}
+
+// awaitPauseLocked waits, with mu released, until the push-back's pause
+// in force has ended or the run's context has. Each worker waits on a
+// timer of its own: the feeder may be waiting on the shared one.
+func (e *engine[T, R]) awaitPauseLocked() {
+	d := e.pausedUntil.Sub(e.clock.Now())
+	e.mu.Unlock()
+	ok := e.sleep(d)
+	e.mu.Lock()
+	if !ok {
+		// Only a stop (done already) or the parent's end (whose own
+		// callback may not have run yet) ends the context.
+		e.stopLocked(e.parent.Err())
+	}
 }
 
 // wakeIdleLocked wakes every idle worker, to see the run end or stop.

@@ -1272,3 +1272,38 @@ func TestKeepGoingParentCancelEndsWithCtxErr(t *testing.T) {
 		}
 	})
 }
+
+func TestAMapFailFastDeliversTheResultsFinishedBeforeTheError(t *testing.T) {
+	for _, ordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Ordered %v", ordered), func(t *testing.T) {
+			// One task at a time and two results in the buffer: inputs 1
+			// and 2 finish while the loop holds result 0, then input 3
+			// fails. The loop goes on once the failure has stopped the
+			// run (its context ended), and still gets 1 and 2 first.
+			failed := make(chan context.Context, 1)
+			fn := func(ctx context.Context, v int) (int, error) {
+				if v == 3 {
+					failed <- ctx
+					return 0, errBoom
+				}
+				return v, nil
+			}
+			opts := []trimeter.Option{trimeter.MaxAtOnce(1), trimeter.BufferSize(2)}
+			if ordered {
+				opts = append(opts, trimeter.Ordered())
+			}
+			p := newProbe(6)
+			var got []yielded
+			for v, err := range trimeter.AMap(context.Background(), p.seq(), fn, opts...) {
+				if len(got) == 0 {
+					<-(<-failed).Done()
+				}
+				got = append(got, yielded{v, err})
+			}
+			if want := []yielded{{0, nil}, {1, nil}, {2, nil}, {0, errBoom}}; !slices.Equal(got, want) {
+				t.Errorf("yielded %v, want %v", got, want)
+			}
+			checkCleanedUp(t, p)
+		})
+	}
+}

@@ -110,6 +110,7 @@ type engine[T, R any] struct {
 	stopped     bool        // no task starts any more
 	halted      atomic.Bool // stopped, readable without mu
 	err         error       // why the run failed, under fail-fast
+	failed      bool        // a task's error stopped the run: finished results still go out
 	errs        []error     // every failure, RunOnEach under KeepGoing
 	panicked    *PanicError
 	pausedUntil time.Time // the call's push-back pause
@@ -407,6 +408,8 @@ func (e *engine[T, R]) failLocked(err error) {
 	}
 	if perr := e.parent.Err(); perr != nil {
 		err = perr
+	} else {
+		e.failed = true
 	}
 	e.stopLocked(err)
 }
@@ -515,7 +518,10 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for {
-		if e.stopped {
+		// After a task's failure, the results that finished before it
+		// still go out, ahead of its error; after any other stop (a
+		// panic even after a failure), none.
+		if e.stopped && (!e.failed || e.panicked != nil) {
 			return r, false
 		}
 		if r, ok = e.out.pop(); ok {
@@ -523,7 +529,7 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 			e.signalRoomLocked()
 			return r, true
 		}
-		if e.drainedLocked() {
+		if e.stopped || e.drainedLocked() {
 			return r, false
 		}
 		e.waiting = true
