@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/goleak"
 
 	"github.com/trimeter-go/trimeter"
@@ -652,6 +653,9 @@ func TestBadOptions(t *testing.T) {
 		{trimeter.Lookahead(0), "Lookahead(0)"},
 		{trimeter.WithMeter(nil), "WithMeter(nil)"},
 		{trimeter.WithClock(nil), "WithClock(nil)"},
+		{trimeter.WithClock((*clockwork.FakeClock)(nil)), "WithClock(nil)"},
+		{trimeter.WithMeter((*throttle.Rate)(nil)), "WithMeter(nil)"},
+		{trimeter.MaxPerSecond(1e-7), "slowest rate"},
 		{nil, "nil"},
 	}
 	for _, ep := range entryPoints {

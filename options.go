@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/internal/nils"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -105,7 +106,9 @@ func MaxAtOnce(n int) Option {
 // bucket of [MaxBurst] tokens: in any window of length t, at most
 // burst + rate·t attempts start, retries included. Fractional rates are
 // allowed: 0.2 is one start every five seconds. The rate must be positive
-// and finite. Waiting for a token ends at once when the call's context ends.
+// and finite, and at least one start per 13 days; rates above 10⁹ per
+// second count as 10⁹ (see [throttle.NewRate] for the rounding). Waiting
+// for a token ends at once when the call's context ends.
 //
 // On the real clock, from 200 to 5,000 starts per second, when the bucket
 // holds 2 ms of tokens beyond one and the call has no [WithMeter], no
@@ -132,7 +135,8 @@ func MaxPerSecond(rate float64) Option {
 }
 
 // MaxBurst sets the bucket size of [MaxPerSecond]: how many tasks may start
-// at the same instant after a quiet spell. n must be at least 1. Without
+// at the same instant after a quiet spell. n must be at least 1, and the
+// bucket must fill within 36 years (n tokens at the rate). Without
 // MaxPerSecond it has no effect.
 //
 // The default is 1, except on the real clock at 400 starts per second and
@@ -183,7 +187,7 @@ func MaxBurst(n int) Option {
 // through m.ForKey(fmt.Sprint(key)).
 func WithMeter(m throttle.Meter) Option {
 	return optionFunc(func(c *config) {
-		if m == nil {
+		if nils.Is(m) {
 			c.fail("WithMeter(nil): needs a meter")
 			return
 		}
@@ -223,13 +227,14 @@ func BufferSize(n int) Option {
 
 // WithClock makes the call read time from clk: its rate limits, pauses and
 // backoff waits. Tests pass a fake clock. Shared meters keep their own
-// clocks. The default is the real clock.
+// clocks. The default is the real clock; a nil clock, or a nil pointer of
+// a clock type, is a bad option.
 func WithClock(clk clockwork.Clock) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly("WithClock") {
 			return
 		}
-		if clk == nil {
+		if nils.Is(clk) {
 			c.fail("WithClock(nil): needs a clock")
 			return
 		}
@@ -259,7 +264,7 @@ func Watch(m *throttle.Monitor) Option {
 		if !c.callOnly("Watch") {
 			return
 		}
-		if m == nil {
+		if nils.Is(m) {
 			c.fail("Watch(nil): needs a monitor")
 			return
 		}

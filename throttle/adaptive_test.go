@@ -248,3 +248,25 @@ func TestAdaptiveBadValues(t *testing.T) {
 		t.Fatal("NewAdaptive(1, 1) is a good value")
 	}
 }
+
+// A push-back that cuts nothing (its attempt was admitted before the last
+// cut) measures no base afresh: only a cut does. Here a failure cuts, the
+// late push-back does not, and then the service queues: the limit must
+// shrink as it does when the second outcome is a failure too.
+func TestAdaptiveLatePushbackKeepsTheBase(t *testing.T) {
+	limits := map[throttle.Status]int64{}
+	for _, second := range []throttle.Status{throttle.Failed, throttle.PushedBack} {
+		l := newLoop(t, 1, 1000)
+		l.run(31, ok(10*time.Millisecond))                        // limit 32, every attempt admitted before any cut
+		l.held[0].Done(throttle.Outcome{Status: throttle.Failed}) // the cut
+		l.held[1].Done(throttle.Outcome{Status: second})          // admitted before it: no cut
+		l.held = l.held[2:]
+		l.run(300, ok(20*time.Millisecond)) // twice the best latency: a queue
+		limits[second] = l.limit()
+		l.endAll(throttle.Outcome{Status: throttle.Canceled})
+	}
+	if limits[throttle.PushedBack] != limits[throttle.Failed] {
+		t.Errorf("limit %d after a late push-back, %d after a late failure: the push-back took the queue's latency as the best",
+			limits[throttle.PushedBack], limits[throttle.Failed])
+	}
+}

@@ -17,10 +17,14 @@ import (
 type bucket struct {
 	interval int64 // nanoseconds per token
 	burst    int64
-	tat      int64
+	tat      int64  // fullSince in a new bucket
 	seq      uint64 // grants made so far
 	refunds  refunds
 }
+
+// fullSince is the tat of a new bucket: full since long before any time a
+// clock set back past the meter's start could read.
+const fullSince = math.MinInt64 / 2
 
 // Limits on a bucket's size, so that its arithmetic cannot overflow.
 const (
@@ -59,6 +63,9 @@ func (b *bucket) refund(now int64, seq uint64) bool {
 
 // setInterval changes the rate, keeping the tokens in the bucket.
 func (b *bucket) setInterval(now, interval int64) {
+	if interval == b.interval {
+		return // the permits granted so far may still give their tokens back
+	}
 	d := float64(b.deficit(now)) * float64(interval) / float64(b.interval)
 	b.tat = now + int64(math.Ceil(d))
 	b.interval = interval
@@ -68,6 +75,9 @@ func (b *bucket) setInterval(now, interval int64) {
 // setBurst changes the bucket's size, keeping the tokens in it (at most
 // the new size).
 func (b *bucket) setBurst(now, burst int64) {
+	if burst == b.burst {
+		return
+	}
 	d := b.deficit(now) + (burst-b.burst)*b.interval
 	b.tat = now + max(d, 0)
 	b.burst = burst

@@ -278,3 +278,26 @@ func TestSlotsPauseForGood(t *testing.T) {
 		}
 	})
 }
+
+// A clock set back before the meter was made is no pause: nothing paused
+// the meter, so an idle one grants.
+func TestSlotsClockSetBackBeforeTheStart(t *testing.T) {
+	for name, m := range map[string]func(*testclock.Clock) slotMeter{
+		"Concurrency": func(c *testclock.Clock) slotMeter { return throttle.NewConcurrency(1, throttle.WithClock(c)) },
+		"Adaptive":    func(c *testclock.Clock) slotMeter { return throttle.NewAdaptive(1, 4, throttle.WithClock(c)) },
+		"Rate":        func(c *testclock.Clock) slotMeter { return throttle.NewRate(1, 1, throttle.WithClock(c)) },
+	} {
+		clock := testclock.New()
+		meter := m(clock)
+		clock.Advance(-time.Hour)
+		p, wait, err := meter.TryAcquire(context.Background())
+		if err != nil || p == nil {
+			t.Errorf("%s: refused (wait %v, error %v) with nothing in flight and no pause", name, wait, err)
+			continue
+		}
+		if s := meter.Stats(); !s.PausedUntil.IsZero() {
+			t.Errorf("%s: PausedUntil %v, want none", name, s.PausedUntil)
+		}
+		p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	}
+}

@@ -46,7 +46,7 @@ type core struct {
 
 	mu         sync.Mutex
 	gate       gate
-	paused     int64 // end of the pause in force
+	paused     int64 // end of the pause in force; math.MinInt64 before the first
 	head, tail *waiter
 	waiting    int
 }
@@ -61,6 +61,7 @@ func (c *core) init(o options, g gate, err error) {
 	}
 	c.mon = NewMonitor(o.clock)
 	c.gate = g
+	c.paused = math.MinInt64 // a clock set back past the epoch is no pause
 }
 
 func (c *core) now() int64 { return int64(c.clock.Since(c.epoch)) }
@@ -72,7 +73,15 @@ func (c *core) ready(now int64, k int) int64 {
 	if d == blocked {
 		return blocked
 	}
-	return max(d, c.paused-now)
+	return max(d, c.pauseLeft(now))
+}
+
+// pauseLeft returns how long from now the pause in force lasts, or 0.
+func (c *core) pauseLeft(now int64) int64 {
+	if c.paused > now {
+		return c.paused - now
+	}
+	return 0
 }
 
 func (c *core) grant(now int64) uint64 {
@@ -185,7 +194,7 @@ func (c *core) try(ctx context.Context) (uint64, bool, time.Duration, error) {
 		return c.grant(now), true, 0, nil
 	}
 	if d == blocked {
-		d = max(0, c.paused-now)
+		d = c.pauseLeft(now)
 	}
 	return 0, false, time.Duration(d), nil
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/internal/nils"
 )
 
 // ErrBadValue is wrapped by every error that reports a bad limit: one given
@@ -37,11 +38,14 @@ func (f optionFunc) apply(o *options) { f(o) }
 // its waits. Tests pass a fake clock. The default is the real clock.
 //
 // On the real clock a [Rate] waits precisely (see NewRate); on any other
-// clock every wait is a plain timer on that clock, so a test can see each
-// waiting meter as exactly one timer (clockwork's BlockUntil).
+// clock every wait for the clock is a plain timer on that clock, so a test
+// can see each meter waiting for a token or for a pause to end as exactly
+// one timer (clockwork's BlockUntil). A meter waiting for a permit to be
+// given back sets no timer. A nil clock, or a nil pointer of a clock
+// type, is a bad value.
 func WithClock(clock clockwork.Clock) Option {
 	return optionFunc(func(o *options) {
-		if clock == nil {
+		if nils.Is(clock) {
 			o.fail(badValue("WithClock(nil): needs a clock"))
 			return
 		}

@@ -87,7 +87,7 @@ func NewRate(perSecond float64, burst int, opts ...Option) *Rate {
 	if why != "" {
 		err = badValue("NewRate(%v, %d): %s", perSecond, burst, why)
 	}
-	r.b = bucket{interval: max(iv, 1), burst: int64(max(burst, 1))}
+	r.b = bucket{interval: max(iv, 1), burst: int64(max(burst, 1)), tat: fullSince}
 	r.init(o, &r.b, err)
 	r.precise = isReal(o.clock)
 	return r
@@ -102,8 +102,10 @@ func NewRate(perSecond float64, burst int, opts ...Option) *Rate {
 // built with a bad value.
 //
 // Done with status [Unused] gives the token back, as far as the bound
-// allows (with burst 1: when no other token was granted since). A
-// positive Outcome.Pause holds off every grant for that long.
+// allows (with burst 1: when no other token was granted since); a permit
+// granted before a SetRate or SetBurst that changed the bucket gives
+// nothing back. A positive Outcome.Pause holds off every grant for that
+// long.
 func (r *Rate) Acquire(ctx context.Context) (Permit, error) {
 	seq, err := r.acquire(ctx)
 	if err != nil {
@@ -142,7 +144,7 @@ func (r *Rate) Delay(n int) time.Duration {
 	}
 	now := r.now()
 	if n < 1 {
-		return time.Duration(max(0, r.paused-now))
+		return time.Duration(r.pauseLeft(now))
 	}
 	return time.Duration(r.ready(now, r.waiting+n))
 }
@@ -200,9 +202,10 @@ func (r *Rate) SetBurst(n int) error {
 // Err returns the error of a meter built with a bad value, or nil.
 func (r *Rate) Err() error { return r.err }
 
-// Stats returns what the meter has done: Started counts the grants not
-// given back, InFlight the permits not yet Done, Waiting the callers
-// blocked in Acquire, and PausedUntil the end of the pause in force.
+// Stats returns what the meter has done: Started counts the grants whose
+// permits were not Done as [Unused] (whether or not their tokens came
+// back), InFlight the permits not yet Done, Waiting the callers blocked in
+// Acquire, and PausedUntil the end of the pause in force.
 func (r *Rate) Stats() Stats { return r.stats() }
 
 type ratePermit struct {

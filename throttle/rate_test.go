@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/throttle"
 )
@@ -76,6 +77,33 @@ func TestRateUnusedGivesTheTokenBack(t *testing.T) {
 		mustTry(t, r)
 		mustTry(t, r)
 		mustRefuse(t, r, time.Second)
+	})
+	t.Run("after a SetRate or SetBurst that changed nothing", func(t *testing.T) {
+		for name, set := range map[string]func(*throttle.Rate) error{
+			"SetRate":  func(r *throttle.Rate) error { return r.SetRate(1) },
+			"SetBurst": func(r *throttle.Rate) error { return r.SetBurst(1) },
+		} {
+			clock := testclock.New()
+			r := throttle.NewRate(1, 1, throttle.WithClock(clock))
+			p, _ := r.Acquire(ctx)
+			if err := set(r); err != nil {
+				t.Fatal(err)
+			}
+			p.Done(unused)
+			if q, wait, _ := r.TryAcquire(ctx); q == nil {
+				t.Errorf("%s to the same value: the token did not come back (wait %v)", name, wait)
+			}
+		}
+	})
+	t.Run("not after a SetRate that changed the rate", func(t *testing.T) {
+		clock := testclock.New()
+		r := throttle.NewRate(1, 1, throttle.WithClock(clock))
+		p, _ := r.Acquire(ctx)
+		if err := r.SetRate(2); err != nil {
+			t.Fatal(err)
+		}
+		p.Done(unused)
+		mustRefuse(t, r, 500*time.Millisecond)
 	})
 	t.Run("to a waiter", func(t *testing.T) {
 		clock := testclock.New()
@@ -319,6 +347,7 @@ func TestRateBadValues(t *testing.T) {
 		{"burst too large", throttle.NewRate(1, math.MaxInt), "too large"},
 		{"nil option", throttle.NewRate(1, 1, nil), "option 0 is nil"},
 		{"nil clock", throttle.NewRate(1, 1, throttle.WithClock(nil)), "WithClock(nil)"},
+		{"nil fake clock", throttle.NewRate(1, 1, throttle.WithClock((*clockwork.FakeClock)(nil))), "WithClock(nil)"},
 	}
 	ctx := context.Background()
 	for _, tc := range cases {

@@ -64,8 +64,9 @@ func (v *vegas) current() int {
 func (v *vegas) learn(o Outcome, gen uint64, inFlight int) {
 	switch o.Status {
 	case PushedBack:
-		v.cut(gen, 0.5)
-		v.rebase = true
+		if v.cut(gen, 0.5) {
+			v.rebase = true
+		}
 	case Failed:
 		v.cut(gen, 0.9)
 	case Succeeded:
@@ -73,13 +74,17 @@ func (v *vegas) learn(o Outcome, gen uint64, inFlight int) {
 	}
 }
 
-func (v *vegas) cut(gen uint64, factor float64) {
+// cut lowers the limit by factor for an attempt admitted at cut gen, and
+// reports whether it did: not for one admitted before the last cut, which
+// already answered it.
+func (v *vegas) cut(gen uint64, factor float64) bool {
 	if gen != v.gen {
-		return // admitted before the last cut, which already answered it
+		return false
 	}
 	v.gen++
 	v.slow = false
 	v.set(v.limit * factor)
+	return true
 }
 
 func (v *vegas) sample(lat time.Duration, gen uint64, inFlight int) {
