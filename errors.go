@@ -1,8 +1,10 @@
 package trimeter
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -51,6 +53,15 @@ type ItemError struct {
 }
 
 func (e *ItemError) Error() string { return "input " + strconv.Itoa(e.Index) + ": " + errText(e.Err) }
+
+// joinInOrder joins errs, every one an *ItemError, in the order of their
+// inputs.
+func joinInOrder(errs []error) error {
+	slices.SortFunc(errs, func(a, b error) int {
+		return cmp.Compare(a.(*ItemError).Index, b.(*ItemError).Index)
+	})
+	return errors.Join(errs...)
+}
 
 // errText is err's message, or "<nil>" for a field left nil.
 func errText(err error) string {

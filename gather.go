@@ -46,7 +46,8 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 // RunAny calls the functions, concurrently under the options' limits, and
 // returns the first result that comes without an error, cancelling the
 // calls still running and starting no more. If every function fails, it
-// returns an error that joins theirs, each as an [*ItemError]; if there are
+// returns an error that joins theirs, each as an [*ItemError], in the order
+// of fns; if there are
 // none, [ErrNoTasks]. When ctx ends first, it returns ctx.Err(). A panic is
 // raised again in the calling goroutine as a [*PanicError] once every call
 // has returned, and bad options return an error wrapping [ErrBadOption]
@@ -86,7 +87,7 @@ func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 	case len(errs) == 0:
 		return zero, ErrNoTasks
 	}
-	return zero, errors.Join(errs...)
+	return zero, joinInOrder(errs)
 }
 
 func callFunc[R any](ctx context.Context, f func(context.Context) (R, error)) (R, error) {

@@ -186,11 +186,19 @@ func TestRunAnyStopsPullingAtTheFirstSuccess(t *testing.T) {
 
 func TestRunAnyAllFail(t *testing.T) {
 	errs := []error{errors.New("mirror 0 down"), errors.New("mirror 1 down"), errors.New("mirror 2 down")}
+	// They fail last to first; the joined errors still come in their order.
+	failed := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
 	failWith := func(i int) func(context.Context) (int, error) {
-		return func(context.Context) (int, error) { return 0, errs[i] }
+		return func(context.Context) (int, error) {
+			if i+1 < len(failed) {
+				<-failed[i+1]
+			}
+			close(failed[i])
+			return 0, errs[i]
+		}
 	}
 	var pulled atomic.Int64
-	_, err := trimeter.RunAny(context.Background(), funcs(&pulled, failWith(0), failWith(1), failWith(2)), trimeter.MaxAtOnce(2))
+	_, err := trimeter.RunAny(context.Background(), funcs(&pulled, failWith(0), failWith(1), failWith(2)), trimeter.MaxAtOnce(3))
 	for _, e := range errs {
 		if !errors.Is(err, e) {
 			t.Errorf("error %v does not join %v", err, e)
@@ -209,8 +217,8 @@ func TestRunAnyAllFail(t *testing.T) {
 		}
 		indexes = append(indexes, ie.Index)
 	}
-	if slices.Sort(indexes); !slices.Equal(indexes, []int{0, 1, 2}) {
-		t.Errorf("errors at indexes %v, want 0, 1 and 2", indexes)
+	if !slices.Equal(indexes, []int{0, 1, 2}) {
+		t.Errorf("errors at indexes %v, want 0, 1 and 2 in this order", indexes)
 	}
 }
 

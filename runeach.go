@@ -1,11 +1,8 @@
 package trimeter
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"iter"
-	"slices"
 )
 
 // RunOnEach calls fn on each input, concurrently under the options'
@@ -75,8 +72,5 @@ func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.C
 	if err := e.end(); err != nil {
 		return err
 	}
-	slices.SortFunc(e.errs, func(a, b error) int {
-		return cmp.Compare(a.(*ItemError).Index, b.(*ItemError).Index)
-	})
-	return errors.Join(e.errs...)
+	return joinInOrder(e.errs)
 }
