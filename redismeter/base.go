@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/trimeter-go/trimeter/internal/nils"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -20,7 +21,7 @@ type base struct {
 }
 
 func newBase(client redis.UniversalClient, cfg config) base {
-	if client == nil {
+	if nils.Is(client) { // a nil *redis.Client too: it would panic in Acquire
 		cfg.fail(badValue("client is nil"))
 	}
 	return base{client: client, cfg: cfg, mon: throttle.NewMonitor(cfg.clock), down: new(atomic.Int64)}

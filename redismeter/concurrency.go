@@ -29,9 +29,17 @@ const minLease = 10 * time.Millisecond
 // concurrent use, and costs one Redis round trip per start and one per
 // end.
 //
+// When Redis loses the sorted set (a restart without persistence, a
+// flush, a failover to a replica that had not got it yet), the next
+// renewal adds back every slot the process still holds, so that its
+// running tasks are counted again; so does a renewal after renewals
+// failed for longer than a lease. Tasks that other processes started in
+// between keep running: until enough tasks finish, more than n may run
+// at once, and no slot is granted while n or more are counted.
+//
 // A Concurrency implements [throttle.Meter], [throttle.Trier],
 // [throttle.Keyed], [throttle.Checker] and [throttle.Watcher]. Call Close
-// when done with it, to stop its renewing goroutine at once.
+// when done with it, to stop its renewing goroutine.
 type Concurrency struct {
 	base
 	key      string
@@ -108,12 +116,18 @@ func (c *Concurrency) ForKey(k string) throttle.Meter {
 
 // Close stops renewing the leases of c and of the meters its ForKey
 // returned (they share one set of leases: closing any of them closes them
-// all), and waits until the renewing goroutine has exited, and any slot
-// that a failed call may have taken has been given back (each at most one
-// call timeout). Slots still held are given back when their permits are
-// done, or else when their leases end. Acquire and TryAcquire return
-// [ErrClosed] afterwards, and so does at once a caller waiting in Acquire
-// for Redis or in the local meter of [FallbackShare]. Close makes no Redis
+// all). A caller waiting in Acquire, for its turn, between two polls of
+// Redis or in the local meter of [FallbackShare], returns [ErrClosed] at
+// once, and Acquire and TryAcquire return it from then on. A caller whose
+// Redis call is in flight returns ErrClosed when that call ends: go-redis
+// cannot cut it short.
+//
+// Close returns once the renewing goroutine has exited, the Redis calls in
+// flight have ended, and any slot that one of them may have taken without
+// its caller getting a permit (the call failed, or ended after Close) has
+// been given back: about two call timeouts at most, one for the call and
+// one for the give-back. Slots still held are given back when their
+// permits are done, or else when their leases end. Close makes no Redis
 // call of its own, and returns nil.
 func (c *Concurrency) Close() error {
 	c.leases.close()
@@ -127,43 +141,72 @@ func (c *Concurrency) Close() error {
 // in flight, when the call ends: at ctx's deadline, or at the call timeout
 // for a ctx cancelled without one (see the package documentation). When
 // Redis fails it returns an error that wraps [ErrUnavailable], or falls
-// back (see [FallbackShare]). A meter built with a bad value returns that
-// error.
+// back (see [FallbackShare]): a caller that waits for a full local meter
+// gives up its turn, and asks Redis again when the second after the
+// failure is over, whether or not a local slot came free. After Close it
+// returns [ErrClosed]. A meter built with a bad value returns that error.
 func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
 	c.mon.Wait(1)
 	defer c.mon.Wait(-1)
-	if err := c.turn.enter(ctx); err != nil {
-		return nil, err
+	for {
+		p, full, err := c.acquireRedis(ctx)
+		if !full {
+			return p, err
+		}
+		p, err = c.acquireLocal(ctx)
+		if err != errRecheck {
+			return p, err
+		}
+	}
+}
+
+// acquireRedis waits its turn and asks Redis until it gets a permit or an
+// error. Under the fallback policy it also returns, with full set, when
+// the local meter is full: the caller then waits for it without the turn.
+func (c *Concurrency) acquireRedis(ctx context.Context) (p throttle.Permit, full bool, err error) {
+	if err := c.turn.enterUnless(ctx, c.leases.closing.Done()); err != nil {
+		return nil, false, err
 	}
 	defer c.turn.leave()
 	for {
 		freed := c.freed.wait()
 		p, wait, err := c.TryAcquire(ctx)
 		if p != nil || err != nil {
-			return p, err
+			return p, false, err
 		}
 		if wait <= 0 && c.fallback != nil {
-			return c.acquireLocal(ctx)
+			return nil, true, nil
 		}
 		if err := sleep(ctx, c.cfg.clock, wait, freed, c.leases.closing.Done()); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 }
 
-// acquireLocal waits for the local meter of the fallback policy, until ctx
-// ends or the meter is closed.
+// errRecheck ends a wait for the local meter when it is time to ask Redis
+// again.
+var errRecheck = errors.New("redismeter: time to ask Redis again")
+
+// acquireLocal waits for the local meter of the fallback policy until ctx
+// ends, the meter is closed, or it is time to ask Redis again: then it
+// returns errRecheck.
 func (c *Concurrency) acquireLocal(ctx context.Context) (throttle.Permit, error) {
+	d := time.Duration(c.down.Load() - c.cfg.clock.Now().UnixNano())
+	if d <= 0 {
+		return nil, errRecheck
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(c.leases.closing, func() { cancel(ErrClosed) })
 	defer stop()
+	recheck := c.cfg.clock.AfterFunc(d, func() { cancel(errRecheck) })
+	defer recheck.Stop()
 	p, err := acquireLocal(ctx, &c.base, c.fallback)
-	if err != nil && context.Cause(ctx) == ErrClosed {
-		return nil, ErrClosed
+	if cause := context.Cause(ctx); err != nil && (cause == ErrClosed || cause == errRecheck) {
+		return nil, cause
 	}
 	return p, err
 }
@@ -185,6 +228,8 @@ func (c *Concurrency) TryAcquire(ctx context.Context) (throttle.Permit, time.Dur
 	id := c.ids.next()
 	granted, wait, paused, err := c.take(ctx, id)
 	switch {
+	case err == ErrClosed:
+		return nil, 0, err
 	case err != nil:
 		if err := c.failed(ctx, "concurrency", c.key, err); err != nil {
 			return nil, 0, err
@@ -195,10 +240,6 @@ func (c *Concurrency) TryAcquire(ctx context.Context) (throttle.Permit, time.Dur
 		return nil, wait, nil
 	case !granted:
 		return nil, jitter(min(max(wait, time.Millisecond), poll)), nil
-	}
-	if err := c.leases.add(c.slotsKey(), id); err != nil {
-		c.forget(id)
-		return nil, 0, err
 	}
 	c.mon.Start(false)
 	return &slotPermit{c: c, id: id}, 0, nil
@@ -214,10 +255,36 @@ func (c *Concurrency) usable(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// take runs the acquire script for holder id. When the call fails after
-// the request may have reached Redis, the slot it may have taken is given
-// back at once rather than at the end of its lease.
+// take runs the acquire script for holder id, and records the slot it
+// got. Once the meter is closed it returns ErrClosed, also for a call that
+// was in flight at Close, whatever its outcome. When the call fails after
+// the request may have reached Redis, or succeeds after Close, the slot it
+// may have taken is given back at once rather than at the end of its
+// lease: in the background, so that the caller gets its error at once
+// rather than after one more call timeout, and Close waits for it.
 func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
+	if err := c.leases.begin(); err != nil {
+		return false, 0, false, err
+	}
+	defer c.leases.end()
+	granted, wait, paused, err = c.run(ctx, id)
+	switch {
+	case err != nil && (ended(ctx) != nil || isTimeout(err)):
+		c.leases.later(func() { c.forget(id) })
+	case granted:
+		if err = c.leases.add(c.slotsKey(), id); err != nil {
+			granted = false
+			c.leases.later(func() { c.forget(id) })
+		}
+	}
+	if !granted && c.leases.isClosed() {
+		return false, 0, false, ErrClosed
+	}
+	return granted, wait, paused, err
+}
+
+// run runs the acquire script for holder id once.
+func (c *Concurrency) run(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
 	var res []int64
 	err = c.call(ctx, func(ctx context.Context) error {
 		keys := []string{c.slotsKey(), c.pauseKey()}
@@ -225,11 +292,6 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 		return err
 	})
 	if err != nil {
-		if ended(ctx) != nil || isTimeout(err) {
-			// In the background, so that the caller gets its error at
-			// once rather than after one more call timeout.
-			c.leases.later(func() { c.forget(id) })
-		}
 		return false, 0, false, err
 	}
 	if len(res) != 3 {

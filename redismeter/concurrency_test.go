@@ -1,13 +1,16 @@
 package redismeter
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -242,5 +245,102 @@ func checkWokenByClose(t *testing.T, done <-chan error) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Acquire still waiting 20 s after Close")
+	}
+}
+
+// Close waits for a Redis call in flight and gives back the slot it took:
+// a caller waiting its turn behind that call returns ErrClosed at once,
+// the caller of the call returns ErrClosed when the call ends, and Close
+// returns only after that, with no slot left taken. The call's reply is
+// lost (see lostReply) until the test lets it end.
+func TestConcurrencyCloseWaitsForACallInFlight(t *testing.T) {
+	srv := startRedis(t)
+	client := srv.client(t)
+	m := NewConcurrency(client, "in-flight", 2, time.Second)
+	lost := newLostReply(t, m.slotsKey())
+	client.AddHook(lost)
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := m.Acquire(ctx)
+		first <- err
+	}()
+	select {
+	case <-lost.ran:
+	case err := <-first:
+		t.Fatalf("Acquire returned %v before its call hung", err)
+	}
+	go func() {
+		_, err := m.Acquire(ctx)
+		second <- err
+	}()
+	for m.Stats().Waiting < 2 {
+		time.Sleep(time.Millisecond) // until the second caller waits its turn
+	}
+	closed := make(chan struct{})
+	go func() {
+		m.Close()
+		close(closed)
+	}()
+	checkWokenByClose(t, second)
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a call was in flight")
+	default:
+	}
+	lost.let()
+	checkWokenByClose(t, first)
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close still waiting 20 s after the call in flight ended")
+	}
+	if n := client.ZCard(ctx, m.slotsKey()).Val(); n != 0 {
+		t.Errorf("%d slots still taken after Close returned, want the lost call's given back", n)
+	}
+}
+
+// lostReply is a go-redis hook that loses the reply to the first script
+// run on a sorted set of slots: the script runs in Redis, and then the
+// call hangs until let, and fails as if it had timed out.
+type lostReply struct {
+	slots   string
+	ran     chan struct{} // closed once the script has run
+	release chan struct{}
+	first   sync.Once
+	once    sync.Once
+}
+
+// newLostReply returns a lostReply on the sorted set slots, let go when
+// the test ends.
+func newLostReply(t *testing.T, slots string) *lostReply {
+	h := &lostReply{slots: slots, ran: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(h.let)
+	return h
+}
+
+func (h *lostReply) let() { h.once.Do(func() { close(h.release) }) }
+
+func (h *lostReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *lostReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *lostReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		args := cmd.Args()
+		if err != nil || len(args) < 4 || args[3] != h.slots || !strings.HasPrefix(cmd.Name(), "eval") {
+			return err
+		}
+		lose := false
+		h.first.Do(func() { lose = true })
+		if !lose {
+			return nil
+		}
+		close(h.ran)
+		<-h.release
+		cmd.SetErr(context.DeadlineExceeded)
+		return context.DeadlineExceeded
 	}
 }

@@ -7,14 +7,15 @@
 //
 // start at most five tasks per second between them, not five each.
 //
-//   - [Rate] is a token bucket (GCRA) kept in Redis by the
-//     github.com/go-redis/redis_rate library: in any window of length t,
-//     at most burst + rate·t starts, summed over all processes. One Redis
-//     round trip per start.
+//   - [Rate] is a token bucket (GCRA) kept in Redis by a Lua script of
+//     this package, whose arithmetic is exact in whole nanoseconds: in any
+//     window of length t, at most burst + rate·t starts, summed over all
+//     processes. One Redis round trip per start.
 //   - [Concurrency] lets at most n tasks run at once across all processes.
 //     Each running task holds a lease in Redis that its process renews
 //     while the task runs; the slots of a process that dies come back
-//     within one lease.
+//     within one lease, and if Redis loses the slots, the next renewal
+//     counts the running tasks again.
 //
 // Both give one limit per key through ForKey (for trimeter.PerKey), keep a
 // push-back pause (Outcome.Pause) in Redis so that every process holds

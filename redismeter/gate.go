@@ -61,12 +61,19 @@ func sleep(ctx context.Context, clk clockwork.Clock, d time.Duration, wake, stop
 // once, so that many waiting tasks of one process do not all poll Redis.
 type turnstile chan struct{}
 
-func (t turnstile) enter(ctx context.Context) error {
+// enter waits for a place in t until ctx ends.
+func (t turnstile) enter(ctx context.Context) error { return t.enterUnless(ctx, nil) }
+
+// enterUnless waits for a place in t until ctx ends, or stop closes: then
+// it returns ErrClosed.
+func (t turnstile) enterUnless(ctx context.Context, stop <-chan struct{}) error {
 	select {
 	case t <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stop:
+		return ErrClosed
 	}
 }
 

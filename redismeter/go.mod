@@ -5,7 +5,6 @@ go 1.23
 replace github.com/trimeter-go/trimeter => ../
 
 require (
-	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/jonboulle/clockwork v0.5.0
 	github.com/redis/go-redis/v9 v9.18.0
 	github.com/trimeter-go/trimeter v0.0.0-00010101000000-000000000000

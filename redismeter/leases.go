@@ -12,6 +12,8 @@ import (
 // meters its ForKey returned, and the goroutine that renews them. The
 // goroutine runs only while the process holds at least one slot: the
 // first slot starts it, and giving back the last one (or Close) stops it.
+// They also count the acquire calls in flight, so that close can wait
+// for them and for the removals of the slots they may have taken.
 type leases struct {
 	b     *base
 	lease time.Duration
@@ -25,22 +27,31 @@ type leases struct {
 
 	closing    context.Context // ends at close, to wake callers waiting in Acquire
 	endClosing context.CancelFunc
-	forgets    sync.WaitGroup // the removals later runs
+	calls      sync.WaitGroup // the acquire calls in flight and the removals later runs
 }
 
-// later runs f, a removal of a slot that a failed call may have taken, in
-// a goroutine of its own that close waits for; after close, at once.
-func (l *leases) later(f func()) {
+// begin counts an acquire call in flight, which end ends; once close has
+// begun it returns ErrClosed instead.
+func (l *leases) begin() error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closed {
-		l.mu.Unlock()
-		f()
-		return
+		return ErrClosed
 	}
-	l.forgets.Add(1) // under mu, so never once close has begun to wait
-	l.mu.Unlock()
+	l.calls.Add(1) // under mu, so never once close has begun to wait
+	return nil
+}
+
+func (l *leases) end() { l.calls.Done() }
+
+// later runs f, a removal of a slot that a failed call may have taken, in
+// a goroutine of its own that close waits for. It is called only between
+// begin and end: a count above zero lets it add to calls while close
+// waits.
+func (l *leases) later(f func()) {
+	l.calls.Add(1)
 	go func() {
-		defer l.forgets.Done()
+		defer l.calls.Done()
 		f()
 	}()
 }
@@ -106,7 +117,9 @@ func (l *leases) isClosed() bool {
 	return l.closed
 }
 
-// close stops renewing for good and waits until every renewer has exited.
+// close stops renewing for good, and waits until every renewer has
+// exited and every acquire call in flight has ended, with the removals
+// they left to later.
 func (l *leases) close() {
 	l.mu.Lock()
 	l.endClosing()
@@ -117,7 +130,7 @@ func (l *leases) close() {
 	if done != nil {
 		<-done
 	}
-	l.forgets.Wait()
+	l.calls.Wait()
 }
 
 // renew renews every held lease each third of a lease until stop closes.
@@ -142,10 +155,12 @@ func (l *leases) renew(stop <-chan struct{}, prev, done chan struct{}) {
 	}
 }
 
-// renewOnce sends one renewal per sorted set, all in one pipeline. A
-// failed renewal is tried again at the next tick; a lease that ended in
-// between has given its slot back, and the task that held it runs on
-// uncounted.
+// renewOnce sends one renewal per sorted set, all in one pipeline. The
+// renewal adds back a held slot that Redis lacks (Redis lost it, or its
+// lease ended while renewals failed), so that its task is counted again.
+// A slot given back while the renewal was on its way may have been added
+// back too: it is removed again once the renewal has ended. A failed
+// renewal is tried again at the next tick.
 func (l *leases) renewOnce() {
 	batch := l.snapshot()
 	if len(batch) == 0 {
@@ -160,6 +175,7 @@ func (l *leases) renewOnce() {
 		})
 		return err
 	})
+	l.drop(l.givenBack(batch))
 }
 
 // snapshot returns, for each sorted set, the renewal script's arguments:
@@ -177,4 +193,37 @@ func (l *leases) snapshot() map[string][]any {
 		batch[key] = args
 	}
 	return batch
+}
+
+// givenBack returns, for each sorted set, the ids of a snapshot's batch
+// that are no longer held.
+func (l *leases) givenBack(batch map[string][]any) map[string][]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	gone := make(map[string][]any)
+	for key, args := range batch {
+		ids := l.held[key]
+		for _, id := range args[1:] {
+			if _, ok := ids[id.(string)]; !ok {
+				gone[key] = append(gone[key], id)
+			}
+		}
+	}
+	return gone
+}
+
+// drop removes ids from their sorted sets, all in one pipeline.
+func (l *leases) drop(gone map[string][]any) {
+	if len(gone) == 0 {
+		return
+	}
+	_ = l.b.detached(func(ctx context.Context) error {
+		_, err := l.b.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for key, ids := range gone {
+				pipe.ZRem(ctx, key, ids...)
+			}
+			return nil
+		})
+		return err
+	})
 }

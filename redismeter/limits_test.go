@@ -101,7 +101,7 @@ func TestKeysShareOneClusterSlot(t *testing.T) {
 	for _, key := range keys {
 		c := NewConcurrency(client, key, 1, time.Second)
 		r := NewRate(client, key, 1, 1)
-		pairs := [][2]string{{c.slotsKey(), c.pauseKey()}, {"rate:" + r.bucket(), r.pauseKey()}}
+		pairs := [][2]string{{c.slotsKey(), c.pauseKey()}, {r.bucketKey(), r.pauseKey()}}
 		for _, p := range pairs {
 			if a, b := clusterTag(p[0]), clusterTag(p[1]); a != b {
 				t.Errorf("key %q: %q and %q hash as %q and %q, want one slot", key, p[0], p[1], a, b)

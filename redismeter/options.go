@@ -52,16 +52,20 @@ func (c *config) fail(err error) {
 
 // FallbackShare chooses the fallback policy: when a Redis call fails or
 // times out, the meter admits tasks through a meter of this process set to
-// share of its limit (a rate of share·perSecond with a burst of
-// share·burst for [Rate], share·n slots for [Concurrency]; each rounded
-// down, and at least 1), and asks Redis again a second later. Choose share
-// so that the shares of all processes add up to at most 1: with four
-// processes, 0.25 keeps the total within the limit while Redis is down.
+// share of its limit, and asks Redis again a second later. For [Rate] the
+// local meter has a rate of share·perSecond, as it is, and a burst of
+// share·burst rounded down and at least 1; for [Concurrency], share·n
+// slots rounded down and at least 1. Choose share so that the shares of
+// all processes add up to at most 1: with four processes, 0.25 keeps the
+// total within the limit while Redis is down.
 //
-// Tasks that hold a Redis slot of a Concurrency when Redis goes away keep
-// running and are not counted by the local meter. share must be greater
-// than 0 and at most 1. Without this option a failed Redis call is an
-// error that wraps [ErrUnavailable].
+// A caller of [Concurrency.Acquire] that waits for a full local meter asks
+// Redis again when that second is over, without waiting for a local slot,
+// and other callers do not wait behind it. Tasks that hold a Redis slot
+// of a Concurrency when Redis goes away keep running and are not counted
+// by the local meter. share must be greater than 0 and at most 1. Without
+// this option a failed Redis call is an error that wraps
+// [ErrUnavailable].
 func FallbackShare(share float64) Option {
 	return optionFunc(func(c *config) {
 		if !(share > 0 && share <= 1) {

@@ -212,3 +212,147 @@ func TestConcurrencyReturnsAtOnceWhenItsContextEnds(t *testing.T) {
 	client.Close() // the removals in the background fail now, and Close returns
 	c.Close()
 }
+
+// When Redis loses the slots (here it restarts empty), the next renewal
+// counts again the slots this process still holds. Another process may
+// take a slot in between and keep it, so the count goes past the limit
+// for a while; no slot is granted until it drops below the limit again.
+func TestConcurrencyCountsHeldSlotsAgainAfterRedisLosesThem(t *testing.T) {
+	srv := startRedis(t)
+	clock := clockwork.NewFakeClock() // a's renewals run only when the test calls them
+	a := NewConcurrency(srv.client(t), "lost", 1, 30*time.Second, WithClock(clock))
+	defer a.Close()
+	held, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.stop()
+	srv.start()
+	client := srv.client(t)
+	b := NewConcurrency(client, "lost", 1, 30*time.Second) // another process
+	defer b.Close()
+	meanwhile, _, err := b.TryAcquire(ctx)
+	if meanwhile == nil || err != nil {
+		t.Fatalf("TryAcquire of the slot Redis lost = %v, %v; want a permit", meanwhile, err)
+	}
+	a.leases.renewOnce()
+	if n := client.ZCard(ctx, a.slotsKey()).Val(); n != 2 {
+		t.Fatalf("%d slots taken after a's renewal, want 2: a's counted again, and b's", n)
+	}
+	checkRefused := func(when string) {
+		t.Helper()
+		if p, wait, err := b.TryAcquire(ctx); p != nil || err != nil || wait <= 0 {
+			t.Fatalf("TryAcquire %s = %v, %v, %v; want a wait", when, p, wait, err)
+		}
+	}
+	checkRefused("with two slots taken under a limit of 1")
+	meanwhile.Done(throttle.Outcome{Status: throttle.Succeeded})
+	checkRefused("while a still holds the one slot")
+	held.Done(throttle.Outcome{Status: throttle.Succeeded})
+	if p, _, err := b.TryAcquire(ctx); p == nil || err != nil {
+		t.Fatalf("TryAcquire once every slot was given back = %v, %v", p, err)
+	} else {
+		p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	}
+}
+
+// A slot given back while a renewal is in flight stays given back: the
+// renewal adds back the ids Redis lacks, and then removes again those
+// given back meanwhile.
+func TestConcurrencyRenewalDoesNotReviveASlotGivenBack(t *testing.T) {
+	srv := startRedis(t)
+	client := srv.client(t)
+	clock := clockwork.NewFakeClock() // renewals run only when the test calls them
+	m := NewConcurrency(client, "revive", 1, 30*time.Second, WithClock(clock))
+	defer m.Close()
+	p, err := m.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &heldPipeline{sent: make(chan struct{}), release: make(chan struct{})}
+	client.AddHook(held)
+	renewed := make(chan struct{})
+	go func() {
+		m.leases.renewOnce()
+		close(renewed)
+	}()
+	<-held.sent
+	p.Done(throttle.Outcome{Status: throttle.Succeeded}) // in Redis before the renewal
+	close(held.release)
+	<-renewed
+	if n := client.ZCard(ctx, m.slotsKey()).Val(); n != 0 {
+		t.Errorf("%d slots taken after the renewal, want the one given back to stay so", n)
+	}
+}
+
+// heldPipeline is a go-redis hook that holds the first pipeline before it
+// is sent, until release closes.
+type heldPipeline struct {
+	sent    chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *heldPipeline) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *heldPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h *heldPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.once.Do(func() {
+			close(h.sent)
+			<-h.release
+		})
+		return next(ctx, cmds)
+	}
+}
+
+// Under FallbackShare, callers waiting for a full local meter do not wait
+// for each other, and ask Redis again once the second after the failure
+// has passed, without a local slot coming free.
+func TestConcurrencyLocalWaitersAskRedisAgain(t *testing.T) {
+	srv := startRedis(t)
+	clock := clockwork.NewFakeClock()
+	m := NewConcurrency(srv.client(t), "recheck", 2, time.Second, FallbackShare(0.5), WithClock(clock), CallTimeout(200*time.Millisecond))
+	defer m.Close()
+	srv.stop()
+	local, err := m.Acquire(ctx) // the one local slot
+	if err != nil {
+		t.Fatalf("Acquire with Redis down under FallbackShare: %v", err)
+	}
+	defer local.Done(throttle.Outcome{Status: throttle.Succeeded})
+	type result struct {
+		p   throttle.Permit
+		err error
+	}
+	got := make(chan result, 2)
+	for range 2 {
+		go func() {
+			p, err := m.Acquire(ctx)
+			got <- result{p, err}
+		}()
+	}
+	waiting := m.fallback.(throttle.Watcher)
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting.Stats().Waiting < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second caller did not reach the local meter: it waits behind the first")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	srv.start()
+	clock.Advance(recheck)
+	for range 2 {
+		select {
+		case r := <-got:
+			if r.err != nil {
+				t.Fatalf("Acquire once Redis is back: %v", r.err)
+			}
+			defer r.p.Done(throttle.Outcome{Status: throttle.Succeeded})
+			if _, ok := r.p.(*slotPermit); !ok {
+				t.Errorf("Acquire once Redis is back = %T, want a slot in Redis", r.p)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("a local waiter did not ask Redis again after the recheck")
+		}
+	}
+}

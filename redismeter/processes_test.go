@@ -165,7 +165,7 @@ func rateChild() error {
 	return w.Flush()
 }
 
-// grantRecorder is a go-redis hook that dates every token the redis_rate
+// grantRecorder is a go-redis hook that dates every token the rate
 // script grants on one bucket by the interval of its round trip.
 type grantRecorder struct {
 	bucket string
@@ -173,35 +173,37 @@ type grantRecorder struct {
 	gs     []grant
 }
 
-func (r *grantRecorder) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (r *grantRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (r *grantRecorder) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (r *grantRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
+	return next
+}
+
+func (r *grantRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, c redis.Cmder) error {
 		sent := time.Now().UnixNano()
-		err := next(ctx, cmds)
+		err := next(ctx, c)
 		got := time.Now().UnixNano()
-		for _, c := range cmds {
-			if r.isGrant(c) {
-				r.mu.Lock()
-				r.gs = append(r.gs, grant{Sent: sent, Got: got})
-				r.mu.Unlock()
-			}
+		if r.isGrant(c) {
+			r.mu.Lock()
+			r.gs = append(r.gs, grant{Sent: sent, Got: got})
+			r.mu.Unlock()
 		}
 		return err
 	}
 }
 
-// isGrant tells a redis_rate call for one token on the bucket that was
-// allowed. Its arguments are: eval(sha), script or sha, 1, the bucket,
-// burst, rate, period, cost; its reply starts with the tokens allowed.
+// isGrant tells a call of the rate script on the bucket that granted a
+// token. Its arguments are: eval or evalsha, the script or its sha, 2,
+// the bucket, the pause key and four numbers; its reply starts with 1 for
+// a grant.
 func (r *grantRecorder) isGrant(c redis.Cmder) bool {
 	cmd, ok := c.(*redis.Cmd)
 	if !ok || cmd.Err() != nil {
 		return false
 	}
 	args := cmd.Args()
-	if len(args) != 8 || args[3] != r.bucket || fmt.Sprint(args[7]) != "1" {
+	if len(args) != 9 || (args[0] != "eval" && args[0] != "evalsha") || args[3] != r.bucket {
 		return false
 	}
 	reply, ok := cmd.Val().([]any)

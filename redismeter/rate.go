@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"github.com/trimeter-go/trimeter/throttle"
 )
@@ -14,24 +13,26 @@ import (
 // for a token at once; the others wait their turn in the process.
 const rateCallers = 4
 
-// minRetry is the shortest wait a Rate reports, so that a rounding error
-// of the store never turns into a busy loop.
+// minRetry is the shortest wait a Rate reports, so that waits shorter than
+// a Redis round trip do not turn into a busy loop of calls.
 const minRetry = 100 * time.Microsecond
 
 // Rate is a token bucket shared through Redis by every process that uses
-// the same key: in any window of length t, at most burst + perSecond·t
-// tasks start, summed over all of them. The bucket is kept by the GCRA
-// script of github.com/go-redis/redis_rate under the Redis key "rate:{key}"
-// and timed by the Redis server's clock; a pause is kept under
+// the same key: in any window of length t of the Redis server's clock, at
+// most burst + perSecond·t tasks start, summed over all of them. The
+// bucket is kept by a GCRA Lua script under the Redis key "rate:{key}" and
+// timed by the Redis server's clock; a pause is kept under
 // "rate:{key}:pause". Build one with [NewRate]; it is safe for concurrent
 // use, and costs one Redis round trip per start.
 //
-// The bucket keeps its times as floating-point seconds in Redis, exact to
-// about a tenth of a microsecond. Processes are not served in turn: each
-// asks again when Redis says the next token is due, and whoever asks
-// first gets it. A permit done [throttle.Unused] does not give its token
-// back (redis_rate has no call for it, and a whole token given
-// back after the bucket was full could let one start too many through).
+// The script's arithmetic is exact: it keeps its times in Redis as whole
+// seconds and nanoseconds, and charges each start one interval of
+// ⌈10⁹/perSecond⌉ nanoseconds, so rounding can only slow the bucket down.
+// Processes are not served in turn: each asks again when Redis says the
+// next token is due, and whoever asks first gets it. A permit done
+// [throttle.Unused] does not give its token back (the bucket keeps no
+// record of its grants, and a whole token given back after the bucket was
+// full could let one start too many through).
 //
 // A Rate implements [throttle.Meter], [throttle.Trier], [throttle.Keyed],
 // [throttle.Checker] and [throttle.Watcher].
@@ -40,7 +41,7 @@ type Rate struct {
 	key       string
 	perSecond float64
 	burst     int
-	limit     redis_rate.Limit
+	limit     gcra
 	err       error
 	root      bool // not made by ForKey: records pauses in the Stats
 	gate      gate
@@ -52,7 +53,9 @@ type Rate struct {
 // per second, with a bucket of burst tokens, across every process that
 // uses key on the same Redis. Fractional rates work: 0.2 is one start
 // every five seconds. The interval between starts is rounded up to a
-// whole nanosecond.
+// whole nanosecond, so a rate r runs at 10⁹/⌈10⁹/r⌉ per second: a rate
+// above 10⁹ per second counts as 10⁹. A burst that would take longer than
+// about 36 years to refill counts as the tokens of 36 years.
 //
 // A bad value (a nil client, an empty key, perSecond not positive and
 // finite or too small for a time.Duration, burst below 1, a bad option)
@@ -85,8 +88,7 @@ func newRate(b base, key string, perSecond float64, burst int) *Rate {
 	if r.err != nil {
 		return r
 	}
-	interval := time.Duration(math.Ceil(float64(time.Second) / perSecond))
-	r.limit = redis_rate.Limit{Rate: 1, Period: interval, Burst: burst}
+	r.limit = newGCRA(perSecond, burst)
 	if share := b.cfg.share; share > 0 {
 		r.fallback, r.err = localRate(perSecond*share, scaled(burst, share), b.cfg.clock)
 	}
@@ -145,8 +147,9 @@ func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
 
 // TryAcquire asks Redis for a token once (one round trip) and returns a
 // permit when it got one. Otherwise it returns how long to wait: until the
-// next token is due, or until a pause ends. While that wait lasts it
-// answers without asking Redis again. Errors are as for Acquire.
+// next token is due, or until a pause ends (a paused key takes no token).
+// While that wait lasts it answers without asking Redis again. Errors are
+// as for Acquire.
 func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
 	if r.err != nil {
 		return nil, 0, r.err
@@ -161,20 +164,19 @@ func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, 
 	if r.local() {
 		return tryLocal(ctx, &r.base, r.fallback)
 	}
-	res, pause, err := r.allow(ctx, 1)
+	v, err := r.allow(ctx)
 	if err != nil {
 		if err := r.failed(ctx, "rate", r.key, err); err != nil {
 			return nil, 0, err
 		}
 		return tryLocal(ctx, &r.base, r.fallback)
 	}
-	if pause > 0 {
-		// A token taken during a pause is lost: see ratePermit.Done.
-		r.hold(pause)
-		return nil, pause, nil
+	if v.pause > 0 {
+		r.hold(v.pause)
+		return nil, v.pause, nil
 	}
-	if res.Allowed < 1 {
-		wait := max(res.RetryAfter, minRetry)
+	if !v.granted {
+		wait := max(v.wait, minRetry)
 		r.gate.hold(now.Add(wait))
 		return nil, wait, nil
 	}
@@ -182,21 +184,19 @@ func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, 
 	return &ratePermit{r: r}, 0, nil
 }
 
-// allow runs the redis_rate script for n tokens and reports the pause in
-// force on the key.
-func (r *Rate) allow(ctx context.Context, n int) (*redis_rate.Result, time.Duration, error) {
-	p := &peeker{UniversalClient: r.client, pauseKey: r.pauseKey()}
-	var res *redis_rate.Result
-	err := r.call(ctx, func(ctx context.Context) (err error) {
-		res, err = redis_rate.NewLimiter(p).AllowN(ctx, r.bucket(), r.limit, n)
+// allow asks Redis for a token once, within the call timeout. Redis
+// refuses it while the key is paused, and then takes none.
+func (r *Rate) allow(ctx context.Context) (v verdict, err error) {
+	err = r.call(ctx, func(ctx context.Context) (err error) {
+		v, err = r.limit.take(ctx, r.client, r.bucketKey(), r.pauseKey())
 		return err
 	})
-	return res, p.pause, err
+	return v, err
 }
 
-// bucket is the name redis_rate stores the bucket under, after its own
-// "rate:" prefix. The braces make it a Redis Cluster hash tag.
-func (r *Rate) bucket() string { return "{" + hashTag(r.key) + "}" }
+// bucketKey is the Redis key of the bucket, "rate:{key}". The braces make
+// it a Redis Cluster hash tag, the same as the pause key's.
+func (r *Rate) bucketKey() string { return "rate:{" + hashTag(r.key) + "}" }
 
 func (r *Rate) pauseKey() string { return "rate:{" + hashTag(r.key) + "}:pause" }
 
@@ -226,12 +226,12 @@ type ratePermit struct {
 
 // Done pauses the key for o.Pause, in Redis for every process and in
 // this process at once. A permit done [throttle.Unused] does not give its
-// token back: redis_rate has no call for it, and a whole token given back
-// after the bucket was full could let one start too many through. The
-// token is lost, which errs on the safe side. Without a pause Done makes
-// no Redis call; with one it waits for the call, at most the call
-// timeout, and a failed call is ignored: the pause still holds in this
-// process.
+// token back: the bucket keeps no record of its grants, and a whole token
+// given back after the bucket was full could let one start too many
+// through. The token is lost, which errs on the safe side. Without a
+// pause Done makes no Redis call; with one it waits for the call, at most
+// the call timeout, and a failed call is ignored: the pause still holds in
+// this process.
 func (p *ratePermit) Done(o throttle.Outcome) {
 	if !p.once.first() {
 		return

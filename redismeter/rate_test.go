@@ -102,8 +102,8 @@ func TestRateKeepsFractionalRates(t *testing.T) {
 	}
 }
 
-// TestRateUnusedPermitKeepsItsToken: redis_rate cannot give a token back
-// safely, so an unused permit's token stays spent.
+// TestRateUnusedPermitKeepsItsToken: the bucket in Redis cannot give a
+// token back safely, so an unused permit's token stays spent.
 func TestRateUnusedPermitKeepsItsToken(t *testing.T) {
 	srv := startRedis(t)
 	m := NewRate(srv.client(t), "unused", 1, 1)

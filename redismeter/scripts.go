@@ -40,27 +40,25 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, tonumber(first[2]) - now, 0}
 `)
 
-// renewScript extends to now + ARGV[1] milliseconds the leases of the
-// holder ids ARGV[2..] that are still in the sorted set KEYS[1], and
-// returns how many it found. A lease that ended but was not dropped yet
-// is renewed too: no process has counted its slot as free.
+// renewScript sets to now + ARGV[1] milliseconds the leases of the holder
+// ids ARGV[2..] in the sorted set KEYS[1], adding back those it lacks (the
+// set was lost, or their leases ended and were dropped), and returns how
+// many it added back. With those, the set may hold more ids than the
+// limit for a while: the acquire script grants nothing until it holds
+// fewer. A lease that ended but was not dropped yet is renewed too: no
+// process has counted its slot as free.
 var renewScript = redis.NewScript(`
 redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ends = now + tonumber(ARGV[1])
-local found = 0
+local added = 0
 for i = 2, #ARGV do
-  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
-    redis.call('ZADD', KEYS[1], ends, ARGV[i])
-    found = found + 1
-  end
+  added = added + redis.call('ZADD', KEYS[1], ends, ARGV[i])
 end
-if found > 0 then
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', KEYS[1], last[2])
-end
-return found
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return added
 `)
 
 // releaseScript gives back the slot of holder ARGV[1] in KEYS[1] and, when
