@@ -26,9 +26,10 @@ import (
 //
 // Errors: by default the first error cancels the context of every call
 // still running, starts nothing more, and is yielded once after the results
-// that finished before it (under [Ordered], those of the inputs before it;
-// results waiting in the buffer are not lost); then the loop ends. Results
-// and errors of the cancelled calls are not reported. With [KeepGoing] every error is yielded in its turn and
+// that had finished before it, those waiting in the buffer included (under
+// [Ordered], those that come in input order before the first input that
+// had not finished); then the loop ends. Results and errors of the
+// cancelled calls are not reported. With [KeepGoing] every error is yielded in its turn and
 // the run goes on. When ctx ends, the run stops and yields ctx.Err() once.
 //
 // Break: when the loop body breaks, returns or panics, AMap cancels the
