@@ -22,10 +22,12 @@
 // A task starts when three things hold: a slot is free ([MaxAtOnce]), every
 // meter lets it through (the rate of [MaxPerSecond], shared meters given
 // with [WithMeter], and the limits of its key under [PerKey]), and no
-// push-back pause is in force ([Pushback]). Only then is its input pulled
-// from the sequence: inputs are never read ahead of the work, so an infinite
-// input is fine and memory is bounded by the window of tasks, not by the
-// input.
+// push-back pause is in force ([Pushback]). Its input is pulled from the
+// sequence once a slot is free and no pause is in force; under a rate or a
+// meter it is then held until its permit comes. So at most one input is
+// held beyond the tasks running and nothing more is read ahead: an
+// infinite input is fine and memory is bounded by the window of tasks, not
+// by the input.
 //
 // A task keeps its slot until its result has been handed to the consumer
 // (or into the buffer of [BufferSize]): a slow consumer slows the work
