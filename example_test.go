@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -168,4 +169,49 @@ func ExampleRunAny() {
 	}))
 	fmt.Println(notes, err)
 	// Output: release notes, from mirror 3 <nil>
+}
+
+// Pages from three hosts, four requests in flight in all but only one at a
+// time per host: PerKey applies its limits to each host separately, and an
+// input whose host is busy waits aside while inputs of other hosts go
+// ahead of it.
+func ExamplePerKey() {
+	urls := []string{
+		"https://a.example/1", "https://a.example/2", "https://b.example/1",
+		"https://a.example/3", "https://c.example/1", "https://b.example/2",
+	}
+	hostOf := func(url string) string { return strings.Split(url, "/")[2] }
+
+	var mu sync.Mutex
+	inFlight, most := map[string]int{}, map[string]int{}
+	fetch := func(ctx context.Context, url string) (int, error) {
+		host := hostOf(url)
+		mu.Lock()
+		inFlight[host]++
+		most[host] = max(most[host], inFlight[host])
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight[host]--
+			mu.Unlock()
+		}()
+		return fetchSize(ctx, url)
+	}
+
+	for in, out := range trimeter.Outcomes(context.Background(), slices.Values(urls), fetch,
+		trimeter.MaxAtOnce(4),
+		trimeter.PerKey(hostOf, trimeter.MaxAtOnce(1)),
+		trimeter.Ordered(), // print in input order, whatever order they finish in
+	) {
+		fmt.Println(in.Index, in.Value, out.Value, out.Err)
+	}
+	fmt.Println("most at once per host:", most)
+	// Output:
+	// 0 https://a.example/1 1900 <nil>
+	// 1 https://a.example/2 1900 <nil>
+	// 2 https://b.example/1 1900 <nil>
+	// 3 https://a.example/3 1900 <nil>
+	// 4 https://c.example/1 1900 <nil>
+	// 5 https://b.example/2 1900 <nil>
+	// most at once per host: map[a.example:1 b.example:1 c.example:1]
 }
