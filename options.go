@@ -197,8 +197,8 @@ func WithMeter(m throttle.Meter) Option {
 
 // Ordered makes AMap, Then and Outcomes yield results in input order.
 // Results that finish early wait, holding their slots, until those before
-// them are delivered; so memory stays bounded by MaxAtOnce + BufferSize,
-// and a slow task at the head delays delivery of everything behind it.
+// them are delivered; so memory stays bounded by MaxAtOnce + BufferSize
+// (plus the lookahead under [PerKey]), and a slow task at the head delays delivery of everything behind it.
 // RunAll is always ordered; RunOnEach, which yields no results, and
 // RunAny, which returns the first success to finish, ignore it.
 func Ordered() Option {
@@ -211,7 +211,9 @@ func Ordered() Option {
 
 // BufferSize lets up to n finished results wait for the consumer without
 // holding a MaxAtOnce slot, so that up to n more tasks may start while the
-// consumer is busy. The default is 0. n must not be negative.
+// consumer is busy. The default is 0. n must not be negative. Under
+// [PerKey], a result in the buffer still holds its key's slot (the key's
+// MaxAtOnce) until it is delivered.
 func BufferSize(n int) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly(fmt.Sprintf("BufferSize(%d)", n)) {
@@ -256,7 +258,8 @@ func KeepGoing() Option {
 }
 
 // Watch makes the call count its work in m: started, finished, failed and
-// retried attempts, tasks in flight and waiting, and the pause in force.
+// retried attempts, tasks in flight and waiting, and the call's push-back
+// pause in force (a key's pause under [PerKey] does not show there).
 // One Monitor may watch several calls; read it with m.Stats from any
 // goroutine, during the run or after it.
 func Watch(m *throttle.Monitor) Option {

@@ -2,6 +2,7 @@ package trimeter_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -17,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -786,5 +788,66 @@ func TestRunOnEachIgnoresOrdered(t *testing.T) {
 		trimeter.PerKey(func(v string) byte { return v[0] }, trimeter.MaxAtOnce(1)))
 	if err != nil {
 		t.Fatalf("got %v, want b's call to start beside a's", err)
+	}
+}
+
+// An input set aside until the clock lets its key start again (its rate,
+// or its push-back's pause) starts once that time has come, even while
+// inputs of other keys could start at once and keep coming: it does not
+// wait for the source to end.
+func TestPerKeyInputWaitingForTheClockIsNotStarved(t *testing.T) {
+	cases := map[string]struct {
+		keyOpts []trimeter.Option
+		fn      func(context.Context, int) (int, error)
+	}{
+		"its key's rate": {
+			keyOpts: []trimeter.Option{trimeter.MaxPerSecond(1)},
+			fn:      func(_ context.Context, v int) (int, error) { return v, nil },
+		},
+		"its key's pause": {
+			keyOpts: []trimeter.Option{trimeter.MaxAtOnce(1)},
+			fn: func(_ context.Context, v int) (int, error) {
+				if v == 0 {
+					return v, trimeter.Pushback(time.Second, errBusy)
+				}
+				return v, nil
+			},
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			// Inputs 0 and 1 share a key; every later input has one of
+			// its own. Input 1 waits for a second of the clock, which the
+			// loop moves on by ten once it has five results.
+			clock := testclock.New()
+			keyOf := func(v int) string {
+				if v < 2 {
+					return "shared"
+				}
+				return fmt.Sprint("own", v)
+			}
+			const n = 200
+			at := -1
+			k := 0
+			for v, err := range trimeter.AMap(context.Background(), newProbe(n).seq(), c.fn,
+				trimeter.MaxAtOnce(2), trimeter.KeepGoing(), trimeter.WithClock(clock),
+				trimeter.PerKey(keyOf, c.keyOpts...)) {
+				if err != nil && !errors.Is(err, errBusy) {
+					t.Fatal(err)
+				}
+				if k == 5 {
+					clock.Advance(10 * time.Second)
+				}
+				if v == 1 && err == nil {
+					at = k
+				}
+				k++
+			}
+			// Once the clock has moved, at most the two tasks in flight
+			// and the input the starter holds come before input 1.
+			if at < 0 || at > 9 {
+				t.Errorf("input 1 came as result %d of %d, want by result 9", at, n)
+			}
+		})
 	}
 }

@@ -99,6 +99,11 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 		case !e.hasRoom():
 			// wait for a slot
 		default:
+			if !e.lanesDue && !e.lanesAt.IsZero() && !now.get().Before(e.lanesAt) {
+				// The clock has let an input waiting aside start: it goes
+				// before the next input of the source.
+				e.lanesDue = true
+			}
 			if e.lanesDue {
 				if t, e.lanesAt, ok = e.unparkLocked(&now); ok {
 					e.takeLocked(&t)
