@@ -22,7 +22,10 @@ const defaultLookahead = 64
 // them can start: that stall is the backpressure the key's limit asks for,
 // and it keeps memory bounded. Size the lookahead above the longest run of
 // inputs of one slow key that you expect between inputs of other keys.
-// In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs are pulled
+// A key's WithMeter meter that cannot answer without waiting (one that is
+// not a [throttle.Trier]) is waited for by the starter, which holds up
+// every key meanwhile; the meters of package throttle and of redismeter
+// all can. In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs are pulled
 // beyond the results the consumer has received.
 //
 // A key's state is dropped while none of its tasks is in flight and its
