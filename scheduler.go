@@ -108,9 +108,9 @@ type engine[T, R any] struct {
 	running     int         // tasks started and not yet finished
 	pulledAll   bool        // the source has ended
 	stopped     bool        // no task starts any more
+	failed      bool        // a task's error stopped the run: finished results still go out
 	halted      atomic.Bool // stopped, readable without mu
 	err         error       // why the run failed, under fail-fast
-	failed      bool        // a task's error stopped the run: finished results still go out
 	errs        []error     // every failure, RunOnEach under KeepGoing
 	panicked    *PanicError
 	pausedUntil time.Time // the call's push-back pause
