@@ -70,7 +70,10 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 			return 0, err
 		}
 		if _, ofKey, _ := e.meterAt(t.key, blocked); ofKey && first {
-			return max(wait, time.Nanosecond), nil
+			if wait <= 0 {
+				wait = keyPoll // the meter cannot say how long
+			}
+			return wait, nil
 		}
 		if heldP, err = e.await(t.key, blocked); err != nil {
 			return 0, err

@@ -33,7 +33,8 @@ type lane[T any] struct {
 const minSweep = 1024
 
 // keyPoll is how long an input waits aside when its key's own meter is
-// full and cannot say for how long.
+// full and cannot say for how long (it asks for no wait). A meter that
+// says, a rate's, is taken at its word.
 const keyPoll = 5 * time.Millisecond
 
 // resolveKey returns the call's key function for inputs of type T, or nil
@@ -195,7 +196,7 @@ func (e *engine[T, R]) repark(t task[T], wait time.Duration) {
 	e.open--
 	e.running--
 	t.key.open--
-	t.key.retryAt = later(t.key.retryAt, e.clock.Now().Add(max(wait, keyPoll)))
+	t.key.retryAt = later(t.key.retryAt, e.clock.Now().Add(wait))
 	e.parkLocked(t)
 }
 

@@ -851,3 +851,51 @@ func TestPerKeyInputWaitingForTheClockIsNotStarved(t *testing.T) {
 		})
 	}
 }
+
+// keyedRate is a family of Rate meters, one per key.
+type keyedRate struct {
+	clk       clockwork.Clock
+	perSecond float64
+	mu        sync.Mutex
+	m         map[string]*throttle.Rate
+}
+
+func (k *keyedRate) ForKey(key string) throttle.Meter {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = make(map[string]*throttle.Rate)
+	}
+	if k.m[key] == nil {
+		k.m[key] = throttle.NewRate(k.perSecond, 1, throttle.WithClock(k.clk))
+	}
+	return k.m[key]
+}
+
+func (k *keyedRate) Acquire(ctx context.Context) (throttle.Permit, error) {
+	return k.ForKey("").Acquire(ctx)
+}
+
+// A key's meter that says how long until it has a permit (a rate) is taken
+// at its word: its inputs start when its tokens come, not at the next
+// poll of a meter that cannot say.
+func TestPerKeyMeterThatSaysWhenIsTakenAtItsWord(t *testing.T) {
+	clk := newFakeClock()
+	l := newTimeline(clk)
+	stop := drive(clk, time.Millisecond)
+	fn := func(_ context.Context, j job) (int, error) {
+		l.note(j.key)
+		return j.id, nil
+	}
+	keys := slices.Repeat([]string{"api"}, 8)
+	runJobs(t, "RunOnEach", slices.Values(jobsOf(keys...)), fn, len(keys), trimeter.WithClock(clk),
+		trimeter.PerKey(jobKey, trimeter.WithMeter(&keyedRate{clk: clk, perSecond: 1000})))
+	stop()
+	var want []time.Duration
+	for i := range len(keys) {
+		want = append(want, time.Duration(i)*time.Millisecond)
+	}
+	if got := l.of("api"); !slices.Equal(got, want) {
+		t.Errorf("started at %v, want one a millisecond: %v", got, want)
+	}
+}
