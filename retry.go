@@ -33,9 +33,10 @@ func Retry(attempts int) Option {
 	})
 }
 
-// Permanent marks err as not worth retrying: under [Retry] the task fails
-// with it at once. errors.Is and errors.As see through the result to err.
-// Permanent(nil) is nil.
+// Permanent marks err as not worth retrying: under [Retry] the task makes
+// no further attempt and fails with it (inside a [RetryError] with the
+// earlier attempts' errors when it came from a later attempt). errors.Is
+// and errors.As see through the result to err. Permanent(nil) is nil.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
@@ -48,8 +49,9 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// RetryError is how a task fails once its attempts under [Retry] are used
-// up: Errs holds every attempt's error, the last one last. Its message is
+// RetryError is how a task fails after more than one attempt under
+// [Retry]: Errs holds every attempt's error, the last one last. (A meter
+// that fails before a retry ends the task with its own error instead.) Its message is
 // the last error's followed by the number of attempts ("timeout (after 3
 // attempts)"); errors.Is and errors.As find any of them.
 type RetryError struct {

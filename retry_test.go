@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
 )
 
 // attemptErr is the error of one attempt at one input.
@@ -529,5 +530,38 @@ func TestErrorMessages(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%#v: Error() = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// secondFails is a meter that gives its first permit and fails every
+// later Acquire, as a shared store that went down between two attempts.
+type secondFails struct{ n atomic.Int64 }
+
+type nopPermit struct{}
+
+func (nopPermit) Done(throttle.Outcome) {}
+
+var errMeterDown = errors.New("meter down")
+
+func (m *secondFails) Acquire(context.Context) (throttle.Permit, error) {
+	if m.n.Add(1) > 1 {
+		return nil, errMeterDown
+	}
+	return nopPermit{}, nil
+}
+
+// A meter that fails before a retry ends the task with its own error, as
+// it would before a first attempt: no RetryError counts it as an attempt.
+func TestRetryEndsWithTheErrorOfAMeterThatFailsBeforeARetry(t *testing.T) {
+	var calls atomic.Int64
+	err := trimeter.RunOnEach(context.Background(), newProbe(1).seq(), func(context.Context, int) error {
+		calls.Add(1)
+		return errBoom
+	}, trimeter.WithMeter(&secondFails{}), trimeter.Retry(3), noBackoff)
+	if err != errMeterDown {
+		t.Errorf("RunOnEach = %v, want the meter's error alone", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("fn called %d times, want 1", n)
 	}
 }

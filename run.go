@@ -35,10 +35,12 @@ func (e *engine[T, R]) call(t task[T], ps *[]throttle.Permit) (R, error) {
 		if !e.sleep(wait) {
 			break
 		}
-		errs = append(errs, err)
-		if err = e.readmit(&t, ps); err != nil {
-			break
+		if aerr := e.readmit(&t, ps); aerr != nil {
+			// A meter failed (or the run stopped) before the next attempt
+			// could start: that ends the task, as it ends a first one.
+			return zero, aerr
 		}
+		errs = append(errs, err)
 		v, err = e.attempt(&t, *ps, true)
 	}
 	switch {
