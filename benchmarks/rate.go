@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"iter"
+	"runtime"
 	"time"
 
 	"github.com/trimeter-go/trimeter"
@@ -158,6 +159,7 @@ func MeasureRate(c RateCase, perSecond float64, most int, d time.Duration) (Rate
 	burst := c.BurstAt(perSecond)
 	starts := make([]int64, most)
 	pulled := 0
+	runtime.GC() // the garbage of the cases before is not this one's CPU time
 	cpu0, hasCPU := cpuTime()
 	t0 := time.Now()
 	in := until(Count(most), t0.Add(d), &pulled)
