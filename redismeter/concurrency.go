@@ -122,13 +122,14 @@ func (c *Concurrency) ForKey(k string) throttle.Meter {
 // Redis call is in flight returns ErrClosed when that call ends: go-redis
 // cannot cut it short.
 //
-// Close returns once the renewing goroutine has exited, the Redis calls in
-// flight have ended, and any slot that one of them may have taken without
+// Close returns once the renewing goroutine has exited, the acquire calls
+// in flight have ended, and any slot that one of them may have taken without
 // its caller getting a permit (the call failed, or ended after Close) has
 // been given back: about two call timeouts at most, one for the call and
 // one for the give-back. Slots still held are given back when their
-// permits are done, or else when their leases end. Close makes no Redis
-// call of its own, and returns nil.
+// permits are done (Close does not wait for such a give-back in flight),
+// or else when their leases end. Close makes no Redis call of its own, and
+// returns nil.
 func (c *Concurrency) Close() error {
 	c.leases.close()
 	return nil

@@ -36,9 +36,11 @@ import (
 // "312428856.000000000", with an expiry at that time rounded up to the
 // millisecond, so that the key outlives the debt. The library
 // github.com/go-redis/redis_rate, which earlier versions of this package
-// used, stored the same seconds since 2017 as a decimal number: processes
-// of either version can share a bucket while an upgrade rolls out (the
-// earlier ones with their floating-point rounding).
+// used, stored the same seconds since 2017 as a floating-point number,
+// which Redis writes as a decimal ("312428856.78265297", up to 7.0) or in
+// exponent form ("3.1242885678265297e+08", from 7.2): the script reads
+// both, so processes of either version can share a bucket while an
+// upgrade rolls out (the earlier ones with their floating-point rounding).
 var gcraScript = redis.NewScript(`
 redis.replicate_commands()
 local paused = redis.call('PTTL', KEYS[2])
@@ -53,10 +55,18 @@ local tat_s, tat_ns = now_s, now_ns
 local stored = redis.call('GET', KEYS[1])
 if stored then
   local s, frac = string.match(stored, '^(%d+)%.?(%d*)$')
-  if not s or #frac > 9 then
-    return redis.error_reply('rate bucket ' .. KEYS[1] .. ' holds no arrival time: ' .. stored)
+  if s and #frac <= 9 then
+    s, frac = tonumber(s), tonumber(frac .. string.rep('0', 9 - #frac))
+  else
+    -- Another form of a number of seconds: a float that Redis wrote
+    -- for redis_rate in exponent form (7.2 and later do), say.
+    local x = tonumber(stored)
+    if not x or x < 0 or x >= 1e15 then
+      return redis.error_reply('rate bucket ' .. KEYS[1] .. ' holds no arrival time: ' .. stored)
+    end
+    s = math.floor(x)
+    frac = math.floor((x - s) * e9)
   end
-  s, frac = tonumber(s), tonumber(frac .. string.rep('0', 9 - #frac))
   if s > tat_s or (s == tat_s and frac > tat_ns) then
     tat_s, tat_ns = s, frac
   end

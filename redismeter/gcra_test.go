@@ -135,6 +135,28 @@ func TestRateReadsABucketThatRedisRateWrote(t *testing.T) {
 	}
 }
 
+// From Redis 7.2 on, the float redis_rate stores is written in exponent
+// form.
+func TestRateReadsABucketThatRedisRateWroteInExponentForm(t *testing.T) {
+	srv := startRedis(t)
+	client := srv.client(t)
+	now := serverNow(t, client) + time.Minute
+	x := now.Seconds()
+	old := strconv.FormatFloat(x, 'e', -1, 64) // 3.124288567826529e+08
+	if err := client.Set(ctx, "rate:{upgrade72}", old, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m := NewRate(client, "upgrade72", 1, 100)
+	if p, _, err := m.TryAcquire(ctx); p == nil || err != nil {
+		t.Fatalf("TryAcquire = %v, %v; want a permit", p, err)
+	}
+	s := math.Floor(x) // as the script splits it
+	tat := time.Duration(s)*time.Second + time.Duration(math.Floor((x-s)*1e9))
+	if got, want := client.Get(ctx, "rate:{upgrade72}").Val(), formatTat(tat+time.Second); got != want {
+		t.Errorf("bucket holds %q after one start at 1/s from %q, want %q", got, old, want)
+	}
+}
+
 func TestRateReportsABucketThatHoldsNoTime(t *testing.T) {
 	srv := startRedis(t)
 	client := srv.client(t)
