@@ -24,12 +24,17 @@ type config struct {
 	slowness  float64 // scales the pages' latencies
 	seed      uint64
 	verbose   bool // print a line per page
+	// noRate leaves MaxPerSecond out of the client's options, while the
+	// server still holds it to perSecond: tests use it to show that a
+	// broken rate limit is caught.
+	noRate bool
 }
 
 // demoConfig takes about eight seconds: the rate limit allows 10 requests
-// at once and then 40 a second, and the pages' latencies make 8 at once a
-// limit too.
-var demoConfig = config{pages: 300, atOnce: 8, perSecond: 40, burst: 10, slowness: 1, seed: 1, verbose: true}
+// at once and then 40 a second. Eight at a time, the pages' latencies
+// would allow about twice that rate, so the rate is the limit that paces
+// the run and the server's count of starts in a second checks it.
+var demoConfig = config{pages: 300, atOnce: 8, perSecond: 40, burst: 10, slowness: 0.5, seed: 1, verbose: true}
 
 // result is what fetching one page came to.
 type result struct {
@@ -70,16 +75,16 @@ func run(ctx context.Context, cfg config, con *demo.Console) (report, error) {
 // the run as a whole failed (it was interrupted, say); a page's failure is
 // a result like any other.
 func fetchAll(ctx context.Context, cfg config, mon *throttle.Monitor, fetch func(context.Context, string) (result, error), con *demo.Console, rep *report) error {
-	outcomes := trimeter.Outcomes(ctx, paths(cfg.pages), fetch,
-		trimeter.MaxAtOnce(cfg.atOnce),
-		trimeter.MaxPerSecond(cfg.perSecond),
-		trimeter.MaxBurst(cfg.burst),
-		trimeter.Watch(mon),
-	)
-	for in, out := range outcomes {
+	opts := []trimeter.Option{trimeter.MaxAtOnce(cfg.atOnce), trimeter.Watch(mon)}
+	if !cfg.noRate {
+		opts = append(opts, trimeter.MaxPerSecond(cfg.perSecond), trimeter.MaxBurst(cfg.burst))
+	}
+	rep.seen = make([]int, cfg.pages)
+	for in, out := range trimeter.Outcomes(ctx, paths(cfg.pages), fetch, opts...) {
 		if in.Index < 0 { // a bad option: nothing ran
 			return out.Err
 		}
+		rep.seen[in.Index]++
 		res, err := out.Unwrap()
 		if err != nil {
 			rep.failed++

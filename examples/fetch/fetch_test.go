@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -12,7 +13,9 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestASmallRunHoldsItsLimitsAndAccountsForEveryPage(t *testing.T) {
-	cfg := config{pages: 60, atOnce: 3, perSecond: 400, burst: 20, slowness: 0.05, seed: 7, verbose: true}
+	// 60 pages at 40 a second after a burst of 5: more than any second
+	// may hold, so that the server's count of starts checks the rate.
+	cfg := config{pages: 60, atOnce: 3, perSecond: 40, burst: 5, slowness: 0.05, seed: 7, verbose: true}
 	var out strings.Builder
 	rep, err := run(context.Background(), cfg, demo.NewConsole(&out, false))
 	if err != nil {
@@ -44,5 +47,28 @@ func TestProblemsNameEveryBrokenLimit(t *testing.T) {
 	rep.peakAtOnce, rep.maxInSecond = 2, 6
 	if p := rep.problems(); len(p) != 0 {
 		t.Errorf("problems = %q for a run at its limits, want none", p)
+	}
+}
+
+// The server's counts catch a client that does not keep to its rate: the
+// same run with MaxPerSecond left out of the client's options.
+func TestARunWithoutItsRateLimitIsCaught(t *testing.T) {
+	cfg := config{pages: 60, atOnce: 3, perSecond: 40, burst: 5, slowness: 0.05, seed: 7, noRate: true}
+	rep, err := run(context.Background(), cfg, demo.NewConsole(io.Discard, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rep.problems()
+	if len(p) != 1 || !strings.Contains(p[0], "within one second") {
+		t.Errorf("problems = %q, want the starts within one second above %d", p, rep.secondBound())
+	}
+}
+
+func TestProblemsNameAPageWithoutOneResult(t *testing.T) {
+	cfg := config{pages: 3, atOnce: 2, perSecond: 5, burst: 1}
+	rep := report{cfg: cfg, ok: 3, requests: 3, seen: []int{1, 2, 0}}
+	p := rep.problems()
+	if len(p) != 2 || !strings.Contains(p[0], "page 1 had 2 results") || !strings.Contains(p[1], "page 2 had 0 results") {
+		t.Errorf("problems = %q, want page 1 with two results and page 2 with none", p)
 	}
 }

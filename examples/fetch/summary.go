@@ -10,8 +10,9 @@ import (
 // report is what a run came to, as the client and the server counted it.
 type report struct {
 	cfg         config
-	ok, failed  int // results the client received
-	planned     int // pages the server was set to fail
+	ok, failed  int   // results the client received
+	seen        []int // results received, by page
+	planned     int   // pages the server was set to fail
 	elapsed     time.Duration
 	requests    int // requests the server received
 	peakAtOnce  int // most requests the server handled at once
@@ -35,6 +36,11 @@ func (r report) problems() []string {
 	}
 	if r.ok+r.failed != r.cfg.pages || r.requests != r.cfg.pages {
 		p = append(p, fmt.Sprintf("%d pages, %d requests, %d results", r.cfg.pages, r.requests, r.ok+r.failed))
+	}
+	for i, n := range r.seen {
+		if n != 1 {
+			p = append(p, fmt.Sprintf("page %d had %d results", i, n))
+		}
 	}
 	if r.failed != r.planned {
 		p = append(p, fmt.Sprintf("%d pages failed where %d were set to fail", r.failed, r.planned))

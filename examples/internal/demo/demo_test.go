@@ -70,6 +70,24 @@ func TestTallyCountsInFlightAndWindow(t *testing.T) {
 	}
 }
 
+// Arrivals recorded out of order (a server reads the time before it
+// takes the tally's lock) are counted in the windows they fall in.
+func TestTallyCountsArrivalsRecordedOutOfOrder(t *testing.T) {
+	var tl Tally
+	base := time.Now()
+	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+	tl.Arrive(at(1000), time.Second)
+	if _, win := tl.Arrive(at(0), time.Second); win != 1 {
+		t.Errorf("an arrival at 0 ms, recorded after one at 1000 ms: %d in the second that ends at it, want 1", win)
+	}
+	if _, win := tl.Arrive(at(1500), time.Second); win != 2 {
+		t.Errorf("%d arrivals in the second that ends at 1500 ms, want 2 (at 1000 and 1500 ms)", win)
+	}
+	if _, win := tl.Arrive(at(900), time.Second); win != 2 {
+		t.Errorf("%d arrivals in the second that ends at 900 ms, want 2 (at 0 and 900 ms)", win)
+	}
+}
+
 func TestConsoleKeepsStatusBelowOutput(t *testing.T) {
 	var b strings.Builder
 	c := NewConsole(&b, true)

@@ -18,14 +18,22 @@ type Tally struct {
 
 // Arrive records a request that arrived at now. It returns how many
 // requests are in progress, this one included, and how many arrived in the
-// window of length w that ends at now, this one included.
+// window of length w that ends at now, this one included. Arrivals may be
+// recorded out of order (their times read before the lock, say): they are
+// kept sorted.
 func (t *Tally) Arrive(now time.Time, w time.Duration) (inFlight, inWindow int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.inFlight++
 	t.peak = max(t.peak, t.inFlight)
-	t.arrivals = append(t.arrivals, now)
-	for i := len(t.arrivals) - 1; i >= 0 && now.Sub(t.arrivals[i]) < w; i-- {
+	after, _ := slices.BinarySearchFunc(t.arrivals, now, func(a, now time.Time) int {
+		if a.After(now) {
+			return 1
+		}
+		return -1 // before now, or at it: now goes after
+	})
+	t.arrivals = slices.Insert(t.arrivals, after, now)
+	for i := after; i >= 0 && now.Sub(t.arrivals[i]) < w; i-- {
 		inWindow++
 	}
 	return t.inFlight, inWindow
