@@ -32,7 +32,8 @@ import (
 // halves the limit and a failure takes a tenth off, once for all the
 // attempts admitted before that cut. Attempts that ended [Canceled] or
 // [Unused] teach nothing, and latencies of attempts that ran while fewer
-// than L/2 were in flight only update base. After a push-back cut, base is
+// than L/2 were in flight only update the latency estimates, not the
+// limit. After a push-back cut, base is
 // measured afresh.
 //
 // Measured against a simulated service of capacity C = 32 (2ms per
@@ -98,7 +99,8 @@ func (a *Adaptive) Acquire(ctx context.Context) (Permit, error) {
 // TryAcquire takes a slot when one is free for this caller now (after
 // every waiting Acquire has had its own) and no pause is in force.
 // Otherwise it returns a nil permit and how long to wait: the rest of the
-// pause, or 0 when the meter is full, meaning until a permit is done.
+// pause when one is in force (full or not), else 0 when the meter is
+// full, meaning until a permit is done.
 // Errors are as for Acquire; it never blocks.
 func (a *Adaptive) TryAcquire(ctx context.Context) (Permit, time.Duration, error) {
 	gen, ok, wait, err := a.try(ctx)
@@ -130,6 +132,6 @@ func (p *adaptivePermit) Done(o Outcome) {
 	a.mon.SetLimit(int64(a.s.limit))
 	a.pauseFor(a.now(), o.Pause)
 	a.poke()
+	a.finished(o.Status) // under mu, as the start was: InFlight never shows above the limit
 	a.mu.Unlock()
-	a.finished(o.Status)
 }

@@ -77,7 +77,8 @@ func (c *Concurrency) Acquire(ctx context.Context) (Permit, error) {
 // TryAcquire takes a slot when one is free for this caller now (after
 // every waiting Acquire has had its own) and no pause is in force.
 // Otherwise it returns a nil permit and how long to wait: the rest of the
-// pause, or 0 when the meter is full, meaning until a permit is done.
+// pause when one is in force (full or not), else 0 when the meter is
+// full, meaning until a permit is done.
 // Errors are as for Acquire; it never blocks.
 func (c *Concurrency) TryAcquire(ctx context.Context) (Permit, time.Duration, error) {
 	_, ok, wait, err := c.try(ctx)
@@ -124,6 +125,6 @@ func (p *slotPermit) Done(o Outcome) {
 	c.s.inFlight--
 	c.pauseFor(c.now(), o.Pause)
 	c.poke()
+	c.finished(o.Status) // under mu, as the start was: InFlight never shows above the limit
 	c.mu.Unlock()
-	c.finished(o.Status)
 }

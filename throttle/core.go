@@ -149,6 +149,11 @@ func (c *core) wait(ctx context.Context, w *waiter) (uint64, error) {
 		c.mu.Unlock()
 		switch {
 		case d == blocked:
+			if timer != nil {
+				// Set for a pause or a token earlier: a waiter for a
+				// permit to be given back waits on no timer.
+				timer.Stop()
+			}
 			c.sleep(ctx, w, nil)
 		case precise:
 			pace(ctx, w.wake, c.epoch.Add(time.Duration(now+d)))

@@ -103,17 +103,25 @@ func (m *Monitor) Wait(delta int64) { m.waiting.Add(delta) }
 // SetLimit records the concurrency limit in force.
 func (m *Monitor) SetLimit(n int64) { m.limit.Store(n) }
 
-// SetPause records the end of the pause in force; the zero time clears it.
-// An end past the year 2262, where Unix nanoseconds end, is kept as the
-// last instant they reach.
+// SetPause records the end of a pause in force. A shorter pause never
+// shortens a longer one recorded, so a monitor that watches several calls
+// or meters shows the longest; the zero time clears it. An end past the
+// year 2262, where Unix nanoseconds end, is kept as the last instant they
+// reach.
 func (m *Monitor) SetPause(until time.Time) {
-	switch {
-	case until.IsZero():
+	if until.IsZero() {
 		m.pause.Store(0)
-	case until.After(lastUnixNano):
-		m.pause.Store(math.MaxInt64)
-	default:
-		m.pause.Store(until.UnixNano())
+		return
+	}
+	end := int64(math.MaxInt64)
+	if !until.After(lastUnixNano) {
+		end = until.UnixNano()
+	}
+	for {
+		old := m.pause.Load()
+		if old >= end || m.pause.CompareAndSwap(old, end) {
+			return
+		}
 	}
 }
 

@@ -37,8 +37,9 @@ func (f optionFunc) apply(o *options) { f(o) }
 // WithClock makes the meter read time from clock: its rate, its pauses and
 // its waits. Tests pass a fake clock. The default is the real clock.
 //
-// On the real clock a [Rate] waits precisely (see NewRate); on any other
-// clock every wait for the clock is a plain timer on that clock, so a test
+// On the real clock a [Rate] waits precisely (see the Precision section of
+// its doc); on any other clock every wait for the clock is a plain timer
+// on that clock, so a test
 // can see each meter waiting for a token or for a pause to end as exactly
 // one timer (clockwork's BlockUntil). A meter waiting for a permit to be
 // given back sets no timer. A nil clock, or a nil pointer of a clock

@@ -25,7 +25,8 @@ import (
 // so a burst of push-backs from one round trip cuts once. Cancelled and
 // unused attempts teach nothing. While fewer than half the limit are in
 // flight the limit is not what holds the work back, and latencies then
-// only update base.
+// only update the latency estimates (base and the smoothed latency), not
+// the limit.
 //
 // base is the smallest smoothed latency seen; after a push-back cut the
 // first latency of an attempt admitted after the cut starts both afresh,

@@ -1,0 +1,31 @@
+package throttle_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/trimeter-go/trimeter/internal/testclock"
+	"github.com/trimeter-go/trimeter/throttle"
+)
+
+// A monitor shared by several calls or meters shows the longest pause in
+// force: a shorter one recorded later does not shorten it.
+func TestMonitorKeepsTheLongestPause(t *testing.T) {
+	clock := testclock.New()
+	m := throttle.NewMonitor(clock)
+	long, short := clock.Now().Add(10*time.Second), clock.Now().Add(time.Second)
+	m.SetPause(long)
+	m.SetPause(short)
+	if got := m.Stats().PausedUntil; !got.Equal(long) {
+		t.Errorf("PausedUntil = %v, want the longer pause's end %v", got, long)
+	}
+	clock.Advance(10 * time.Second)
+	if got := m.Stats().PausedUntil; !got.IsZero() {
+		t.Errorf("PausedUntil = %v once the pause is over, want none", got)
+	}
+	m.SetPause(clock.Now().Add(time.Second))
+	m.SetPause(time.Time{})
+	if got := m.Stats().PausedUntil; !got.IsZero() {
+		t.Errorf("PausedUntil = %v after the zero time, want none", got)
+	}
+}
