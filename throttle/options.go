@@ -39,11 +39,10 @@ func (f optionFunc) apply(o *options) { f(o) }
 //
 // On the real clock a [Rate] waits precisely (see the Precision section of
 // its doc); on any other clock every wait for the clock is a plain timer
-// on that clock, so a test
-// can see each meter waiting for a token or for a pause to end as exactly
-// one timer (clockwork's BlockUntil). A meter waiting for a permit to be
-// given back sets no timer. A nil clock, or a nil pointer of a clock
-// type, is a bad value.
+// on that clock, so a test can see each meter waiting for a token or for a
+// pause to end as exactly one timer (clockwork's BlockUntil). A meter
+// waiting for a permit to be given back sets no timer. A nil clock, or a
+// nil pointer of a clock type, is a bad value.
 func WithClock(clock clockwork.Clock) Option {
 	return optionFunc(func(o *options) {
 		if nils.Is(clock) {
