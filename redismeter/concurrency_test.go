@@ -95,6 +95,9 @@ func TestConcurrencyIsNeverExceeded(t *testing.T) {
 				now := inside.Add(1)
 				for old := peak.Load(); now > old && !peak.CompareAndSwap(old, now); old = peak.Load() {
 				}
+				// Hold the slot a while, so that slots held at once overlap
+				// here: without the limit, all eight workers would.
+				time.Sleep(2 * time.Millisecond)
 				inside.Add(-1)
 				p.Done(throttle.Outcome{Status: throttle.Succeeded})
 			}

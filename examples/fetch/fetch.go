@@ -24,10 +24,13 @@ type config struct {
 	slowness  float64 // scales the pages' latencies
 	seed      uint64
 	verbose   bool // print a line per page
-	// noRate leaves MaxPerSecond out of the client's options, while the
-	// server still holds it to perSecond: tests use it to show that a
-	// broken rate limit is caught.
-	noRate bool
+	// Tests only. clientRate, when above 0, is the client's MaxPerSecond
+	// in place of perSecond, which the server still holds it to: a test
+	// gives the client less, so that delays between a start's token and
+	// its request cannot bunch requests over the bound. noRate leaves
+	// MaxPerSecond out, to show that a broken rate limit is caught.
+	clientRate float64
+	noRate     bool
 }
 
 // demoConfig takes about eight seconds: the rate limit allows 10 requests
@@ -77,7 +80,11 @@ func run(ctx context.Context, cfg config, con *demo.Console) (report, error) {
 func fetchAll(ctx context.Context, cfg config, mon *throttle.Monitor, fetch func(context.Context, string) (result, error), con *demo.Console, rep *report) error {
 	opts := []trimeter.Option{trimeter.MaxAtOnce(cfg.atOnce), trimeter.Watch(mon)}
 	if !cfg.noRate {
-		opts = append(opts, trimeter.MaxPerSecond(cfg.perSecond), trimeter.MaxBurst(cfg.burst))
+		rate := cfg.perSecond
+		if cfg.clientRate > 0 {
+			rate = cfg.clientRate
+		}
+		opts = append(opts, trimeter.MaxPerSecond(rate), trimeter.MaxBurst(cfg.burst))
 	}
 	rep.seen = make([]int, cfg.pages)
 	for in, out := range trimeter.Outcomes(ctx, paths(cfg.pages), fetch, opts...) {

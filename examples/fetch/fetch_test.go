@@ -13,9 +13,11 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestASmallRunHoldsItsLimitsAndAccountsForEveryPage(t *testing.T) {
-	// 60 pages at 40 a second after a burst of 5: more than any second
-	// may hold, so that the server's count of starts checks the rate.
-	cfg := config{pages: 60, atOnce: 3, perSecond: 40, burst: 5, slowness: 0.05, seed: 7, verbose: true}
+	// 60 pages, more than the 5 + 40 that any second may hold, so that the
+	// server's count of starts checks the rate. The client asks for 30 a
+	// second: a request that leaves up to a third of a second after its
+	// token still keeps within the bound.
+	cfg := config{pages: 60, atOnce: 3, perSecond: 40, clientRate: 30, burst: 5, slowness: 0.05, seed: 7, verbose: true}
 	var out strings.Builder
 	rep, err := run(context.Background(), cfg, demo.NewConsole(&out, false))
 	if err != nil {

@@ -148,5 +148,14 @@ func TestRecentRateLooksAboutOneSecondBack(t *testing.T) {
 func TestSleepEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	Sleep(ctx, time.Hour) // returns at once, or the test times out
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Sleep(ctx, time.Hour)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // an hour's sleep would go on
+		t.Fatal("Sleep of an hour went on after its context ended")
+	}
 }
