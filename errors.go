@@ -28,7 +28,10 @@ var ErrGoexit = errors.New("trimeter: runtime.Goexit called")
 // goroutine, when a task or the input sequence panicked (or called
 // runtime.Goexit: see [ErrGoexit]): the other tasks have been cancelled
 // and have returned by then. Value is what was passed to panic and Stack
-// is the stack of the goroutine that panicked, taken where it happened.
+// is the stack of the goroutine that panicked, taken where it happened. A
+// *PanicError that reaches a call already (one that a nested call, or an
+// earlier stage of a pipeline, raised in fn or in the input) goes on as it
+// is, with the Value and Stack of the panic it carries.
 type PanicError struct {
 	Value any
 	Stack []byte

@@ -1311,3 +1311,26 @@ func TestAMapFailFastDeliversTheResultsFinishedBeforeTheError(t *testing.T) {
 		})
 	}
 }
+
+// A panic of a nested call comes out of the outer one as the panic it
+// was: one *PanicError, with the innermost value and stack.
+func TestNestedPanicComesOutOnce(t *testing.T) {
+	inner := func(ctx context.Context, v int) (int, error) { panic("inner") }
+	outer := func(ctx context.Context, v int) (int, error) {
+		for r, err := range trimeter.AMap(ctx, newProbe(1).seq(), inner) {
+			return r, err
+		}
+		return 0, nil
+	}
+	v := catch(func() {
+		for range trimeter.AMap(context.Background(), newProbe(2).seq(), outer, trimeter.MaxAtOnce(2)) {
+		}
+	})
+	pe, ok := v.(*trimeter.PanicError)
+	if !ok || pe.Value != "inner" {
+		t.Fatalf("panicked with %#v, want a *PanicError whose Value is the inner panic's", v)
+	}
+	if !strings.Contains(string(pe.Stack), "TestNestedPanicComesOutOnce.func1") {
+		t.Errorf("stack does not show the inner fn:\n%s", pe.Stack)
+	}
+}

@@ -8,7 +8,8 @@ type Outcome[R any] struct {
 	Err   error
 }
 
-// Unwrap returns the value and the error, as the call of fn returned them.
+// Unwrap returns the value and the error. When the call of fn failed, the
+// value is R's zero value, whatever fn returned beside its error.
 func (o Outcome[R]) Unwrap() (R, error) { return o.Value, o.Err }
 
 // Input identifies the input an outcome belongs to: its position in the

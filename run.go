@@ -1,7 +1,6 @@
 package trimeter
 
 import (
-	"runtime/debug"
 	"time"
 
 	"github.com/trimeter-go/trimeter/throttle"
@@ -78,7 +77,7 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 			if r == nil {
 				r = ErrGoexit
 			}
-			e.recordPanic(&PanicError{Value: r, Stack: debug.Stack()})
+			e.recordPanic(asPanicError(r))
 			err = errPanicked
 		}
 		// Without permits or a monitor, only a push-back's pause is left
