@@ -855,30 +855,6 @@ func TestPerKeyInputWaitingForTheClockIsNotStarved(t *testing.T) {
 	}
 }
 
-// keyedRate is a family of Rate meters, one per key.
-type keyedRate struct {
-	clk       clockwork.Clock
-	perSecond float64
-	mu        sync.Mutex
-	m         map[string]*throttle.Rate
-}
-
-func (k *keyedRate) ForKey(key string) throttle.Meter {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.m == nil {
-		k.m = make(map[string]*throttle.Rate)
-	}
-	if k.m[key] == nil {
-		k.m[key] = throttle.NewRate(k.perSecond, 1, throttle.WithClock(k.clk))
-	}
-	return k.m[key]
-}
-
-func (k *keyedRate) Acquire(ctx context.Context) (throttle.Permit, error) {
-	return k.ForKey("").Acquire(ctx)
-}
-
 // A key's meter that says how long until it has a permit (a rate) is taken
 // at its word: its inputs start when its tokens come, not at the next
 // poll of a meter that cannot say.
@@ -894,7 +870,9 @@ func TestPerKeyMeterThatSaysWhenIsTakenAtItsWord(t *testing.T) {
 	// One task at a time: the next input is chosen, and the clock waited
 	// on again, only once a task has noted its start.
 	runJobs(t, "RunOnEach", slices.Values(jobsOf(keys...)), fn, len(keys), trimeter.MaxAtOnce(1), trimeter.WithClock(clk),
-		trimeter.PerKey(jobKey, trimeter.WithMeter(&keyedRate{clk: clk, perSecond: 1000})))
+		trimeter.PerKey(jobKey, trimeter.WithMeter(&keyedMeters{newMeter: func() throttle.Meter {
+			return throttle.NewRate(1000, 1, throttle.WithClock(clk))
+		}})))
 	stop()
 	var want []time.Duration
 	for i := range len(keys) {

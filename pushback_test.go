@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -290,33 +289,9 @@ func pushBackTogether(t *testing.T, meter throttle.Meter, clk clockwork.Clock, p
 	}
 }
 
-// keyedConcurrency is a family of Concurrency meters, one per key, shared
-// by the calls that use it.
-type keyedConcurrency struct {
-	clk clockwork.Clock
-	mu  sync.Mutex
-	m   map[string]*throttle.Concurrency
-}
-
-func (k *keyedConcurrency) ForKey(key string) throttle.Meter {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.m == nil {
-		k.m = make(map[string]*throttle.Concurrency)
-	}
-	if k.m[key] == nil {
-		k.m[key] = throttle.NewConcurrency(10, throttle.WithClock(k.clk))
-	}
-	return k.m[key]
-}
-
-func (k *keyedConcurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
-	return k.ForKey("").Acquire(ctx)
-}
-
 func TestPushbackPausesAKeysSharedMeterForOtherCalls(t *testing.T) {
 	clk := newFakeClock()
-	meters := &keyedConcurrency{clk: clk}
+	meters := &keyedMeters{newMeter: func() throttle.Meter { return throttle.NewConcurrency(10, throttle.WithClock(clk)) }}
 	perKey := trimeter.PerKey(jobKey, trimeter.WithMeter(meters))
 	err := trimeter.RunOnEach(context.Background(), slices.Values(jobsOf("a")), func(context.Context, job) error {
 		return trimeter.Pushback(2*time.Second, errBusy)

@@ -365,3 +365,27 @@ func soleRunError(t *testing.T, outcomes iter.Seq2[trimeter.Input[int], trimeter
 	}
 	return errs[0]
 }
+
+// keyedMeters is a family of meters that newMeter makes, one per key,
+// shared by the calls that use it.
+type keyedMeters struct {
+	newMeter func() throttle.Meter
+	mu       sync.Mutex
+	m        map[string]throttle.Meter
+}
+
+func (k *keyedMeters) ForKey(key string) throttle.Meter {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = make(map[string]throttle.Meter)
+	}
+	if k.m[key] == nil {
+		k.m[key] = k.newMeter()
+	}
+	return k.m[key]
+}
+
+func (k *keyedMeters) Acquire(ctx context.Context) (throttle.Permit, error) {
+	return k.ForKey("").Acquire(ctx)
+}

@@ -2,11 +2,11 @@ package redismeter
 
 import (
 	"context"
-	"math"
 	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/internal/unixnano"
 )
 
 // A gate is a time before which a meter sends nothing to Redis: the end of
@@ -18,21 +18,7 @@ type gate struct {
 
 // hold closes the gate until t, unless it is already closed for longer. A
 // t past the year 2262, where Unix nanoseconds end, holds it until then.
-func (g *gate) hold(t time.Time) {
-	n := int64(math.MaxInt64)
-	if !t.After(lastUnixNano) {
-		n = t.UnixNano()
-	}
-	for {
-		cur := g.until.Load()
-		if cur >= n || g.until.CompareAndSwap(cur, n) {
-			return
-		}
-	}
-}
-
-// lastUnixNano is the last instant whose UnixNano fits in an int64.
-var lastUnixNano = time.Unix(0, math.MaxInt64)
+func (g *gate) hold(t time.Time) { unixnano.Raise(&g.until, t) }
 
 // wait returns how long the gate stays closed after now.
 func (g *gate) wait(now time.Time) time.Duration {

@@ -1,11 +1,11 @@
 package throttle
 
 import (
-	"math"
 	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/internal/unixnano"
 )
 
 // Stats is a snapshot of what a run or a meter has done so far. Once a run
@@ -113,20 +113,8 @@ func (m *Monitor) SetPause(until time.Time) {
 		m.pause.Store(0)
 		return
 	}
-	end := int64(math.MaxInt64)
-	if !until.After(lastUnixNano) {
-		end = until.UnixNano()
-	}
-	for {
-		old := m.pause.Load()
-		if old >= end || m.pause.CompareAndSwap(old, end) {
-			return
-		}
-	}
+	unixnano.Raise(&m.pause, until)
 }
-
-// lastUnixNano is the last instant whose UnixNano fits in an int64.
-var lastUnixNano = time.Unix(0, math.MaxInt64)
 
 // Stats returns a snapshot of the counts. The figures are read one by one,
 // so a snapshot taken while work runs may be off by the attempts that moved
