@@ -27,8 +27,9 @@ import (
 // Errors: by default the first error cancels the context of every call
 // still running, starts nothing more, and is yielded once after the results
 // that had finished before it, those waiting in the buffer included (under
-// [Ordered], those that come in input order before the first input that
-// had not finished); then the loop ends. Results and errors of the
+// [Ordered], those that come in input order before the failed input or
+// the first input that had not finished, whichever comes first); then the
+// loop ends. Results and errors of the
 // cancelled calls are not reported. With [KeepGoing] every error is yielded in its turn and
 // the run goes on. When ctx ends, the run stops and yields ctx.Err() once.
 //

@@ -1334,3 +1334,19 @@ func TestNestedPanicComesOutOnce(t *testing.T) {
 		t.Errorf("stack does not show the inner fn:\n%s", pe.Stack)
 	}
 }
+
+// A nil *PanicError is a panic like any other: it comes out of the call as
+// a *PanicError whose Value is that nil pointer.
+func TestNilPanicErrorInFnIsRaised(t *testing.T) {
+	fn := func(ctx context.Context, v int) error {
+		if v == 0 {
+			panic((*trimeter.PanicError)(nil))
+		}
+		return nil
+	}
+	v := catch(func() { _ = trimeter.RunOnEach(context.Background(), newProbe(3).seq(), fn, trimeter.MaxAtOnce(2)) })
+	pe, ok := v.(*trimeter.PanicError)
+	if !ok || pe == nil || pe.Value != (*trimeter.PanicError)(nil) {
+		t.Fatalf("recovered %#v, want a *PanicError carrying the nil one", v)
+	}
+}

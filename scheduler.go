@@ -547,8 +547,8 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 	for {
 		// After a task's failure, the results that finished before it
 		// still go out, ahead of its error; after any other stop (a
-		// panic even after a failure), none.
-		if e.stopped && (!e.failed || e.panicked != nil) {
+		// panic, or the parent's end, even after a failure), none.
+		if e.stopped && (!e.failed || e.panicked != nil || e.parent.Err() != nil) {
 			return r, false
 		}
 		if r, ok = e.out.pop(); ok {

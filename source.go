@@ -48,7 +48,7 @@ func capturePanics[T any](seq iter.Seq2[T, error]) iter.Seq2[T, error] {
 // asPanicError returns r as a *PanicError, taking the stack of the
 // current goroutine if r is not one already.
 func asPanicError(r any) *PanicError {
-	if p, ok := r.(*PanicError); ok {
+	if p, ok := r.(*PanicError); ok && p != nil {
 		return p
 	}
 	return &PanicError{Value: r, Stack: debug.Stack()}
