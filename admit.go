@@ -1,6 +1,7 @@
 package trimeter
 
 import (
+	"slices"
 	"time"
 
 	"github.com/trimeter-go/trimeter/throttle"
@@ -87,16 +88,28 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 // It stops at the first meter that refuses, returning its index and the
 // wait it asked for (or its error); blocked is -1 when all gave a permit.
 func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, ps *[]throttle.Permit) (blocked int, wait time.Duration, err error) {
+	returned := false
 	defer func() {
-		if r := recover(); r != nil {
-			// A meter panicked: give back the permits taken so far, so
-			// that a shared meter does not lose them for good, and let the
-			// panic go on, with the stack where it happened.
-			p := asPanicError(r)
-			e.giveBack(*ps, heldP, held, len(*ps))
-			panic(p)
+		if returned {
+			return
+		}
+		// A meter panicked or called runtime.Goexit: give back the
+		// permits taken so far, so that a shared meter does not lose them
+		// for good, and let the panic (with the stack where it happened)
+		// or the Goexit go on.
+		r := recover()
+		e.giveBack(*ps, heldP, held, len(*ps))
+		if r != nil {
+			panic(asPanicError(r))
 		}
 	}()
+	blocked, wait, err = e.tryEach(k, n, held, heldP, ps)
+	returned = true
+	return blocked, wait, err
+}
+
+// tryEach is tryAll without its guard.
+func (e *engine[T, R]) tryEach(k *keyState, n, held int, heldP throttle.Permit, ps *[]throttle.Permit) (blocked int, wait time.Duration, err error) {
 	for i := 0; i < n; i++ {
 		p := heldP
 		if i != held {
@@ -123,10 +136,10 @@ func (e *engine[T, R]) await(k *keyState, i int) (throttle.Permit, error) {
 // giveBack returns the permits taken before meter i failed: those in ps,
 // and the held one if it comes after i (and so is not in ps yet).
 func (e *engine[T, R]) giveBack(ps []throttle.Permit, heldP throttle.Permit, held, i int) {
-	release(ps, throttle.Unused)
 	if held > i {
-		heldP.Done(throttle.Outcome{Status: throttle.Unused})
+		ps = append(slices.Clip(ps), heldP)
 	}
+	release(ps, throttle.Unused)
 }
 
 // try asks m for a permit without waiting when it can; a meter that cannot

@@ -3,11 +3,13 @@ package trimeter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -189,6 +191,51 @@ func TestGoexitInMeter(t *testing.T) {
 				_ = trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil }, opts...)
 			}))
 			checkCleanedUp(t, p)
+		})
+	}
+}
+
+// exitingMeter calls runtime.Goexit in its permits' Done, or in
+// TryAcquire.
+type exitingMeter struct{ inTry bool }
+
+type exitingPermit struct{}
+
+func (exitingPermit) Done(throttle.Outcome) { runtime.Goexit() }
+
+func (m exitingMeter) Acquire(context.Context) (throttle.Permit, error) {
+	return exitingPermit{}, nil
+}
+
+func (m exitingMeter) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	if m.inTry {
+		runtime.Goexit()
+	}
+	return exitingPermit{}, 0, nil
+}
+
+// A Goexit in a meter, in a permit's Done or in TryAcquire, does not keep
+// the call's other meters from getting their permits back: a shared meter
+// loses none for good.
+func TestGoexitInAMeterGivesBackTheOtherMetersPermits(t *testing.T) {
+	for _, inTry := range []bool{false, true} {
+		t.Run(fmt.Sprintf("in TryAcquire %v", inTry), func(t *testing.T) {
+			shared := throttle.NewConcurrency(1)
+			// In Done, the exiting meter's permit is done first; in
+			// TryAcquire, the shared meter's permit is taken first.
+			meters := []trimeter.Option{trimeter.WithMeter(exitingMeter{}), trimeter.WithMeter(shared)}
+			if inTry {
+				meters = []trimeter.Option{trimeter.WithMeter(shared), trimeter.WithMeter(exitingMeter{inTry: true})}
+			}
+			opts := append([]trimeter.Option{trimeter.MaxAtOnce(2)}, meters...)
+			e := callAlone(func() {
+				for range trimeter.AMap(context.Background(), newProbe(1).seq(), func(_ context.Context, v int) (int, error) { return v, nil }, opts...) {
+				}
+			})
+			checkGoexitEnding(t, e)
+			if s := shared.Stats(); s.InFlight != 0 {
+				t.Errorf("the shared meter has %d permits in flight after the run, want 0", s.InFlight)
+			}
 		})
 	}
 }

@@ -1350,3 +1350,33 @@ func TestNilPanicErrorInFnIsRaised(t *testing.T) {
 		t.Fatalf("recovered %#v, want a *PanicError carrying the nil one", v)
 	}
 }
+
+// boomOnDone is a meter whose permits panic in Done.
+type boomOnDone struct{}
+
+type boomPermit struct{}
+
+func (boomPermit) Done(throttle.Outcome) { panic("boom on Done") }
+
+func (boomOnDone) Acquire(context.Context) (throttle.Permit, error) { return boomPermit{}, nil }
+
+// A panic in a permit's Done while the permits of a task that a later
+// meter refused are given back does not keep the others from going back.
+func TestMeterPanicWhileGivingBackGivesBackTheRest(t *testing.T) {
+	shared := throttle.NewConcurrency(5)
+	rate := throttle.NewRate(1, 1) // input 0 takes the token: input 1 is refused
+	fn := func(ctx context.Context, v int) error {
+		if v == 0 {
+			<-ctx.Done() // until input 1's give-back has panicked
+		}
+		return nil
+	}
+	r := catch(func() {
+		_ = trimeter.RunOnEach(context.Background(), newProbe(2).seq(), fn, trimeter.MaxAtOnce(2),
+			trimeter.WithMeter(boomOnDone{}), trimeter.WithMeter(shared), trimeter.WithMeter(rate))
+	})
+	checkPanicError(t, r, "boom on Done", "boomPermit")
+	if s := shared.Stats(); s.InFlight != 0 {
+		t.Errorf("the shared meter has %d permits in flight after the run, want 0", s.InFlight)
+	}
+}

@@ -118,19 +118,39 @@ func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time
 		if timed {
 			o.Latency = e.clock.Since(start)
 		}
-		var panicked *PanicError
-		for i, p := range ps {
+		finish(ps, func(i int) throttle.Outcome {
 			po := o
 			if _, _, own := e.meterAt(k, i); own {
 				po.Pause = 0 // the scheduler keeps its own pauses
 			}
-			if pe := done(p, po); pe != nil && panicked == nil {
-				panicked = pe
+			return po
+		})
+	}
+}
+
+// finish tells each permit of ps how its attempt went, outcome(i) for the
+// i-th. A panic or a runtime.Goexit in one permit's Done does not keep the
+// others from being done, so that no shared meter loses a permit for
+// good: the first panic is raised again once every permit is done, and a
+// Goexit goes on once every permit is done.
+func finish(ps []throttle.Permit, outcome func(i int) throttle.Outcome) {
+	var panicked *PanicError
+	i, returned := 0, false
+	defer func() {
+		if !returned { // ps[i]'s Done called runtime.Goexit
+			for i++; i < len(ps); i++ {
+				done(ps[i], outcome(i))
 			}
 		}
-		if panicked != nil {
-			panic(panicked) // once every other permit is done
+	}()
+	for ; i < len(ps); i++ {
+		if pe := done(ps[i], outcome(i)); pe != nil && panicked == nil {
+			panicked = pe
 		}
+	}
+	returned = true
+	if panicked != nil {
+		panic(panicked)
 	}
 }
 
@@ -243,8 +263,8 @@ func (e *engine[T, R]) sleep(d time.Duration) bool {
 	}
 }
 
+// release tells every permit of ps that its attempt ended with status s,
+// as finish does.
 func release(ps []throttle.Permit, s throttle.Status) {
-	for _, p := range ps {
-		p.Done(throttle.Outcome{Status: s})
-	}
+	finish(ps, func(int) throttle.Outcome { return throttle.Outcome{Status: s} })
 }
