@@ -221,11 +221,14 @@ func TestGoexitInAMeterGivesBackTheOtherMetersPermits(t *testing.T) {
 	for _, inTry := range []bool{false, true} {
 		t.Run(fmt.Sprintf("in TryAcquire %v", inTry), func(t *testing.T) {
 			shared := throttle.NewConcurrency(1)
-			// In Done, the exiting meter's permit is done first; in
+			// In Done, the exiting meters' permits are done first; in
 			// TryAcquire, the shared meter's permit is taken first.
-			meters := []trimeter.Option{trimeter.WithMeter(exitingMeter{}), trimeter.WithMeter(shared)}
+			// Two exiting meters: a Goexit in the give-back of one does
+			// not end it for the other's.
+			meters := []trimeter.Option{trimeter.WithMeter(exitingMeter{}), trimeter.WithMeter(exitingMeter{}), trimeter.WithMeter(shared)}
 			if inTry {
-				meters = []trimeter.Option{trimeter.WithMeter(shared), trimeter.WithMeter(exitingMeter{inTry: true})}
+				meters = []trimeter.Option{trimeter.WithMeter(exitingMeter{}), trimeter.WithMeter(exitingMeter{}),
+					trimeter.WithMeter(shared), trimeter.WithMeter(exitingMeter{inTry: true})}
 			}
 			opts := append([]trimeter.Option{trimeter.MaxAtOnce(2)}, meters...)
 			e := callAlone(func() {

@@ -134,13 +134,20 @@ func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time
 // good: the first panic is raised again once every permit is done, and a
 // Goexit goes on once every permit is done.
 func finish(ps []throttle.Permit, outcome func(i int) throttle.Outcome) {
-	var panicked *PanicError
-	i, returned := 0, false
+	if panicked := finishFrom(ps, 0, outcome); panicked != nil {
+		panic(panicked)
+	}
+}
+
+// finishFrom does the permits of ps from the i-th on, and returns the
+// first panic of their Done. When a Done calls runtime.Goexit, its
+// deferred call does the rest, in a call of its own: a further Goexit
+// ends that call alone, and its own deferred call goes on.
+func finishFrom(ps []throttle.Permit, i int, outcome func(i int) throttle.Outcome) (panicked *PanicError) {
+	returned := false
 	defer func() {
 		if !returned { // ps[i]'s Done called runtime.Goexit
-			for i++; i < len(ps); i++ {
-				done(ps[i], outcome(i))
-			}
+			finishFrom(ps, i+1, outcome)
 		}
 	}()
 	for ; i < len(ps); i++ {
@@ -149,9 +156,7 @@ func finish(ps []throttle.Permit, outcome func(i int) throttle.Outcome) {
 		}
 	}
 	returned = true
-	if panicked != nil {
-		panic(panicked)
-	}
+	return panicked
 }
 
 // done calls p.Done(o) and returns what it panicked with, if it did, so
