@@ -47,11 +47,10 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 // returns the first result that comes without an error, cancelling the
 // calls still running and starting no more. If every function fails, it
 // returns an error that joins theirs, each as an [*ItemError], in the order
-// of fns; if there are
-// none, [ErrNoTasks]. When ctx ends first, it returns ctx.Err(). A panic is
-// raised again in the calling goroutine as a [*PanicError] once every call
-// has returned, and bad options return an error wrapping [ErrBadOption]
-// before anything runs.
+// of fns; if there are none, [ErrNoTasks]. When ctx ends first, it returns
+// ctx.Err(). A panic is raised again in the calling goroutine as a
+// [*PanicError] once every call has returned, and bad options return an
+// error wrapping [ErrBadOption] before anything runs.
 func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, error)], opts ...Option) (R, error) {
 	var zero R
 	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) {

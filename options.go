@@ -198,7 +198,8 @@ func WithMeter(m throttle.Meter) Option {
 // Ordered makes AMap, Then and Outcomes yield results in input order.
 // Results that finish early wait, holding their slots, until those before
 // them are delivered; so memory stays bounded by MaxAtOnce + BufferSize
-// (plus the lookahead under [PerKey]), and a slow task at the head delays delivery of everything behind it.
+// (plus the lookahead under [PerKey]), and a slow task at the head delays
+// delivery of everything behind it.
 // RunAll is always ordered; RunOnEach, which yields no results, and
 // RunAny, which returns the first success to finish, ignore it.
 func Ordered() Option {

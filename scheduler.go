@@ -337,21 +337,17 @@ func use([]byte) {}
 // mu, so mu is free again by the time either gets here.
 func (e *engine[T, R]) guarded(f func()) {
 	returned := false
-	defer func() { e.recordEscaped(recover(), returned) }()
+	defer func() {
+		r := recover()
+		if r == nil && !returned {
+			r = ErrGoexit
+		}
+		if r != nil {
+			e.recordPanic(asPanicError(r))
+		}
+	}()
 	f()
 	returned = true
-}
-
-// recordEscaped records r, what a guarded function panicked with, as the
-// run's panic; a function that neither returned nor panicked called
-// runtime.Goexit.
-func (e *engine[T, R]) recordEscaped(r any, returned bool) {
-	if r == nil && !returned {
-		r = ErrGoexit
-	}
-	if r != nil {
-		e.recordPanic(asPanicError(r))
-	}
 }
 
 // work starts and runs tasks until no task will start any more.
@@ -545,10 +541,7 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for {
-		// After a task's failure, the results that finished before it
-		// still go out, ahead of its error; after any other stop (a
-		// panic, or the parent's end, even after a failure), none.
-		if e.stopped && (!e.failed || e.panicked != nil || e.parent.Err() != nil) {
+		if e.stopped && !e.drainingLocked() {
 			return r, false
 		}
 		if r, ok = e.out.pop(); ok {
@@ -564,6 +557,13 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 		<-e.ready
 		e.mu.Lock()
 	}
+}
+
+// drainingLocked says whether a stopped run still hands out the results
+// that finished before it stopped, ahead of its error: only after a
+// task's failure, and no more once a panic came or the parent ended.
+func (e *engine[T, R]) drainingLocked() bool {
+	return e.failed && e.panicked == nil && e.parent.Err() == nil
 }
 
 // isContextError says whether err comes from a context ending.
