@@ -276,8 +276,12 @@ func TestConcurrencyCloseWaitsForACallInFlight(t *testing.T) {
 		_, err := m.Acquire(ctx)
 		second <- err
 	}()
-	for m.Stats().Waiting < 2 {
-		time.Sleep(time.Millisecond) // until the second caller waits its turn
+	deadline := time.Now().Add(20 * time.Second)
+	for m.Stats().Waiting < 2 { // until the second caller waits its turn
+		if time.Now().After(deadline) {
+			t.Fatal("the second caller is not waiting after 20 s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	closed := make(chan struct{})
 	go func() {
