@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/trimeter-go/trimeter/internal/tokengap"
 )
 
 // gcraScript keeps a token bucket as a theoretical arrival time (the
@@ -108,7 +109,7 @@ type gcra struct {
 // checkRate), and a burst of burst tokens. The interval is rounded up to a
 // whole nanosecond, so a rate above 10^9 per second counts as 10^9.
 func newGCRA(perSecond float64, burst int) gcra {
-	iv := max(1, int64(math.Ceil(float64(time.Second)/perSecond)))
+	iv := max(1, int64(tokengap.Of(perSecond)))
 	n := min(int64(max(burst, 1)), max(1, maxOffset/iv))
 	return gcra{interval: time.Duration(iv), offset: time.Duration(n * iv)}
 }

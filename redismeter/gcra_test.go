@@ -233,6 +233,7 @@ func TestNewGCRARoundsTheIntervalUpAndCapsTheOffset(t *testing.T) {
 	}{
 		{1000, 5, gcra{time.Millisecond, 5 * time.Millisecond}},
 		{3, 1, gcra{333333334, 333333334}},
+		{6.6666666666666664e7, 1, gcra{16, 16}}, // 10⁹ over it rounds to 15 in float64
 		{0.2, 2, gcra{5 * time.Second, 10 * time.Second}},
 		{1e9, 1, gcra{1, 1}},
 		{3e9, 7, gcra{1, 7}},

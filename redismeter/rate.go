@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/trimeter-go/trimeter/internal/tokengap"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -76,7 +77,7 @@ func checkRate(key string, perSecond float64, burst int) error {
 		return badValue("NewRate: key is empty")
 	case !(perSecond > 0) || math.IsInf(perSecond, 0):
 		return badValue("NewRate(perSecond %v): must be positive and finite", perSecond)
-	case !(math.Ceil(float64(time.Second)/perSecond) < math.MaxInt64):
+	case !(tokengap.Of(perSecond) < math.MaxInt64):
 		return badValue("NewRate(perSecond %v): too small, one start would take longer than %v", perSecond, time.Duration(math.MaxInt64))
 	case burst < 1:
 		return badValue("NewRate(burst %d): must be at least 1", burst)

@@ -261,3 +261,16 @@ func TestBucketRefundsKeepTheBound(t *testing.T) {
 		}
 	}
 }
+
+// A rate just below 10⁹/15 needs 16 ns between tokens: 15 would run faster
+// than the rate, a little beyond the bound over a long enough window.
+// 10⁹ divided by it rounds to exactly 15 in float64.
+func TestRateRoundsItsIntervalUpExactly(t *testing.T) {
+	r := NewRate(6.6666666666666664e7, 1)
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r.b.interval != 16 {
+		t.Errorf("interval = %d ns, want 16", r.b.interval)
+	}
+}

@@ -2,6 +2,8 @@ package throttle
 
 import (
 	"math"
+
+	"github.com/trimeter-go/trimeter/internal/tokengap"
 )
 
 // bucket is a token bucket kept as a theoretical arrival time (the
@@ -105,7 +107,7 @@ func toInterval(perSecond float64) (int64, string) {
 	if !(perSecond > 0) || math.IsInf(perSecond, 0) {
 		return 0, "must be positive and finite"
 	}
-	iv := math.Ceil(1e9 / perSecond)
+	iv := tokengap.Of(perSecond)
 	if iv > maxInterval {
 		return 0, "is below the slowest rate, one per 13 days"
 	}
