@@ -45,7 +45,7 @@ type Watcher interface {
 // gives one that reads another clock (for the Rate figure and pauses).
 type Monitor struct {
 	clock    clockwork.Clock
-	first    atomic.Int64 // unix nanos of the first start, 0 before it
+	first    atomic.Pointer[time.Time] // when the first start was, nil before it
 	started  atomic.Int64
 	finished atomic.Int64
 	failed   atomic.Int64
@@ -71,8 +71,9 @@ func (m *Monitor) now() time.Time {
 // Start records that an attempt started; retry says whether it repeats an
 // earlier attempt of the same task.
 func (m *Monitor) Start(retry bool) {
-	if m.first.Load() == 0 {
-		m.first.CompareAndSwap(0, m.now().UnixNano())
+	if m.first.Load() == nil {
+		now := m.now()
+		m.first.CompareAndSwap(nil, &now)
 	}
 	m.started.Add(1)
 	m.inFlight.Add(1)
@@ -133,8 +134,8 @@ func (m *Monitor) Stats() Stats {
 	if p := m.pause.Load(); p > now.UnixNano() {
 		s.PausedUntil = time.Unix(0, p)
 	}
-	if first := m.first.Load(); first != 0 {
-		if d := now.Sub(time.Unix(0, first)).Seconds(); d > 0 {
+	if first := m.first.Load(); first != nil {
+		if d := now.Sub(*first).Seconds(); d > 0 {
 			s.Rate = float64(s.Started) / d
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/throttle"
 )
@@ -27,5 +28,19 @@ func TestMonitorKeepsTheLongestPause(t *testing.T) {
 	m.SetPause(time.Time{})
 	if got := m.Stats().PausedUntil; !got.IsZero() {
 		t.Errorf("PausedUntil = %v after the zero time, want none", got)
+	}
+}
+
+// The rate counts from the first start wherever the clock stands, the
+// Unix epoch (0 ns) included.
+func TestMonitorRateCountsFromAFirstStartAtTheEpoch(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Unix(0, 0))
+	m := throttle.NewMonitor(clock)
+	m.Start(false)
+	clock.Advance(time.Second)
+	m.Start(false)
+	clock.Advance(time.Second)
+	if got := m.Stats().Rate; got != 1 {
+		t.Errorf("Rate = %v, want 1 (2 starts in 2 s)", got)
 	}
 }
