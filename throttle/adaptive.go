@@ -32,9 +32,9 @@ import (
 // halves the limit and a failure takes a tenth off, once for all the
 // attempts admitted before that cut. Attempts that ended [Canceled] or
 // [Unused] teach nothing, and latencies of attempts that ran while fewer
-// than L/2 were in flight only update the latency estimates, not the
-// limit. After a push-back cut, base is
-// measured afresh.
+// than L/2 were in flight (at most, from the attempt's start to its end)
+// only update the latency estimates, not the limit. After a push-back
+// cut, base is measured afresh.
 //
 // Measured against a simulated service of capacity C = 32 (2ms per
 // request; beyond C at once requests queue; with 2C in the system they
@@ -46,8 +46,10 @@ import (
 // pushed back.
 type Adaptive struct {
 	core
-	s slots
-	v vegas
+	s     slots
+	v     vegas
+	peaks peaks
+	cutAt uint64 // the grants made until the last cut
 }
 
 // NewAdaptive returns an Adaptive whose limit starts at min and stays
@@ -76,7 +78,7 @@ func (a *Adaptive) slack() int64 { return a.s.slack() }
 
 func (a *Adaptive) take(now int64) uint64 {
 	a.s.take(now)
-	return a.v.gen
+	return a.peaks.granted(a.s.inFlight)
 }
 
 // Acquire waits for a free slot under the current limit and returns its
@@ -89,11 +91,11 @@ func (a *Adaptive) take(now int64) uint64 {
 // The permit's Done frees the slot and teaches the meter from the
 // outcome's status and latency. Call Done exactly once.
 func (a *Adaptive) Acquire(ctx context.Context) (Permit, error) {
-	gen, err := a.acquire(ctx)
+	grant, err := a.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &adaptivePermit{a: a, gen: gen}, nil
+	return &adaptivePermit{a: a, grant: grant}, nil
 }
 
 // TryAcquire takes a slot when one is free for this caller now (after
@@ -103,11 +105,11 @@ func (a *Adaptive) Acquire(ctx context.Context) (Permit, error) {
 // full, meaning until a permit is done.
 // Errors are as for Acquire; it never blocks.
 func (a *Adaptive) TryAcquire(ctx context.Context) (Permit, time.Duration, error) {
-	gen, ok, wait, err := a.try(ctx)
+	grant, ok, wait, err := a.try(ctx)
 	if !ok {
 		return nil, wait, err
 	}
-	return &adaptivePermit{a: a, gen: gen}, 0, nil
+	return &adaptivePermit{a: a, grant: grant}, 0, nil
 }
 
 // Err returns the error of a meter built with a bad value, or nil.
@@ -119,14 +121,16 @@ func (a *Adaptive) Err() error { return a.err }
 func (a *Adaptive) Stats() Stats { return a.stats() }
 
 type adaptivePermit struct {
-	a   *Adaptive
-	gen uint64
+	a     *Adaptive
+	grant uint64 // its number, from peaks
 }
 
 func (p *adaptivePermit) Done(o Outcome) {
 	a := p.a
 	a.mu.Lock()
-	a.v.learn(o, p.gen, a.s.inFlight)
+	if a.v.learn(o, p.grant > a.cutAt, a.peaks.since(p.grant)) {
+		a.cutAt = a.peaks.n
+	}
 	a.s.inFlight--
 	a.s.limit = a.v.current()
 	a.mon.SetLimit(int64(a.s.limit))

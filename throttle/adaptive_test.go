@@ -270,3 +270,34 @@ func TestAdaptiveLatePushbackKeepsTheBase(t *testing.T) {
 			limits[throttle.PushedBack], limits[throttle.Failed])
 	}
 }
+
+// A round trip whose attempts all run together and end together doubles
+// the limit at first: each ran beside the whole batch, though the first to
+// end leaves fewer than half in flight behind it.
+func TestAdaptiveDoublesPerRoundTripAtFirst(t *testing.T) {
+	a := throttle.NewAdaptive(1, 1000, throttle.WithClock(testclock.New()))
+	var limits []int64
+	for range 6 {
+		limits = append(limits, a.Stats().Limit)
+		var batch []throttle.Permit
+		for {
+			p, _, err := a.TryAcquire(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p == nil {
+				break
+			}
+			batch = append(batch, p)
+		}
+		for _, p := range batch {
+			p.Done(throttle.Outcome{Status: throttle.Succeeded, Latency: 10 * time.Millisecond})
+		}
+	}
+	want := []int64{1, 2, 4, 8, 16, 32}
+	for i := range want {
+		if limits[i] != want[i] {
+			t.Fatalf("limit at each round trip: %v, want %v", limits, want)
+		}
+	}
+}

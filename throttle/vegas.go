@@ -21,8 +21,9 @@ import (
 // per round trip (1/L per finished attempt); at first it grows by one per
 // attempt (doubling each round trip, as TCP's slow start) until a queue
 // shows. A push-back halves the limit and a failure takes a tenth off, at
-// most once for the attempts that were admitted before the last such cut,
-// so a burst of push-backs from one round trip cuts once. Cancelled and
+// most once for the attempts that were admitted before the last such cut
+// (only a fresh attempt, admitted after it, cuts), so a burst of
+// push-backs from one round trip cuts once. Cancelled and
 // unused attempts teach nothing. While fewer than half the limit are in
 // flight the limit is not what holds the work back, and latencies then
 // only update the latency estimates (base and the smoothed latency), not
@@ -39,7 +40,6 @@ type vegas struct {
 	base     float64 // smallest smoothed latency seen
 	rebase   bool
 	slow     bool
-	gen      uint64 // cuts made so far
 }
 
 // smoothing is the weight of one latency in the smoothed latency: a
@@ -60,39 +60,42 @@ func (v *vegas) current() int {
 	return min(max(int(v.limit), v.lo), v.hi)
 }
 
-// learn takes the outcome of an attempt admitted at cut gen, finished
-// while inFlight attempts (itself included) were running.
-func (v *vegas) learn(o Outcome, gen uint64, inFlight int) {
+// learn takes the outcome of an attempt, fresh when it was admitted after
+// the last cut, that ran beside inFlight attempts at most (itself
+// included). It reports whether it cut the limit: the attempts admitted
+// until then are no longer fresh.
+func (v *vegas) learn(o Outcome, fresh bool, inFlight int) (cut bool) {
 	switch o.Status {
 	case PushedBack:
-		if v.cut(gen, 0.5) {
+		if v.cut(fresh, 0.5) {
 			v.rebase = true
+			return true
 		}
 	case Failed:
-		v.cut(gen, 0.9)
+		return v.cut(fresh, 0.9)
 	case Succeeded:
-		v.sample(o.Latency, gen, inFlight)
+		v.sample(o.Latency, fresh, inFlight)
 	}
+	return false
 }
 
-// cut lowers the limit by factor for an attempt admitted at cut gen, and
-// reports whether it did: not for one admitted before the last cut, which
-// already answered it.
-func (v *vegas) cut(gen uint64, factor float64) bool {
-	if gen != v.gen {
+// cut lowers the limit by factor for a fresh attempt, and reports whether
+// it did: not for one admitted before the last cut, which already answered
+// it.
+func (v *vegas) cut(fresh bool, factor float64) bool {
+	if !fresh {
 		return false
 	}
-	v.gen++
 	v.slow = false
 	v.set(v.limit * factor)
 	return true
 }
 
-func (v *vegas) sample(lat time.Duration, gen uint64, inFlight int) {
+func (v *vegas) sample(lat time.Duration, fresh bool, inFlight int) {
 	if lat <= 0 {
 		return
 	}
-	if v.lat == 0 || (v.rebase && gen == v.gen) {
+	if v.lat == 0 || (v.rebase && fresh) {
 		v.lat, v.base, v.rebase = float64(lat), float64(lat), false
 	}
 	v.lat += (float64(lat) - v.lat) * smoothing
