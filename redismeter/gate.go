@@ -2,27 +2,30 @@ package redismeter
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/trimeter-go/trimeter/internal/unixnano"
+	"github.com/trimeter-go/trimeter/internal/latest"
 )
 
 // A gate is a time before which a meter sends nothing to Redis: the end of
 // a pause it knows of, or the moment Redis said the next token is due.
 // Holding it keeps waiting callers from asking Redis again and again.
 type gate struct {
-	until atomic.Int64 // unix nanos on the meter's clock
+	until latest.Time // on the meter's clock
 }
 
-// hold closes the gate until t, unless it is already closed for longer. A
-// t past the year 2262, where Unix nanoseconds end, holds it until then.
-func (g *gate) hold(t time.Time) { unixnano.Raise(&g.until, t) }
+// hold closes the gate until t, unless it is already closed for longer.
+func (g *gate) hold(t time.Time) { g.until.Raise(t) }
 
-// wait returns how long the gate stays closed after now.
+// wait returns how long the gate stays closed after now, or 0 or less
+// when it is open.
 func (g *gate) wait(now time.Time) time.Duration {
-	return time.Duration(g.until.Load() - now.UnixNano())
+	until, ok := g.until.Load()
+	if !ok {
+		return 0
+	}
+	return until.Sub(now)
 }
 
 // sleep waits d on clk, or until ctx ends or wake or stop is closed (each

@@ -194,3 +194,22 @@ func TestRateWaitEndsAtOnceOnCancel(t *testing.T) {
 		t.Fatalf("Acquire after cancel = %v, want context.Canceled", err)
 	}
 }
+
+// A meter whose clock reads a time before 1970 asks Redis as any other
+// does: its gate, which no answer has closed yet, is open.
+func TestRateOnAClockBefore1970(t *testing.T) {
+	srv := startRedis(t)
+	clock := clockwork.NewFakeClockAt(time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, m := range []interface {
+		TryAcquire(context.Context) (throttle.Permit, time.Duration, error)
+	}{
+		NewRate(srv.client(t), "old-rate", 100, 1, WithClock(clock)),
+		NewConcurrency(srv.client(t), "old-slots", 1, time.Second, WithClock(clock)),
+	} {
+		p, wait, err := m.TryAcquire(ctx)
+		if p == nil || err != nil {
+			t.Fatalf("%T: TryAcquire = %v, %v, %v; want a permit", m, p, wait, err)
+		}
+		p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	}
+}

@@ -264,14 +264,15 @@ func TestConcurrencyBadValues(t *testing.T) {
 	}
 }
 
-// A pause too long for Unix nanoseconds (Pause: math.MaxInt64, "for good")
-// still shows in Stats, at the last instant they reach.
+// A pause as long as a time.Duration goes (Pause: math.MaxInt64, "for
+// good") shows in Stats, some 292 years after the meter was made.
 func TestSlotsPauseForGood(t *testing.T) {
 	forEachSlotMeter(t, func(t *testing.T, make func(int, ...throttle.Option) slotMeter) {
-		c := make(1, throttle.WithClock(testclock.New()))
+		clock := testclock.New()
+		c := make(1, throttle.WithClock(clock))
 		ps := holdAll(t, c, 1)
 		ps[0].Done(throttle.Outcome{Status: throttle.PushedBack, Pause: math.MaxInt64})
-		if got, want := c.Stats().PausedUntil, time.Unix(0, math.MaxInt64); !got.Equal(want) {
+		if got, want := c.Stats().PausedUntil, clock.Now().Add(math.MaxInt64); !got.Equal(want) {
 			t.Fatalf("PausedUntil = %v; want %v", got, want)
 		}
 	})

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/trimeter-go/trimeter/internal/unixnano"
+	"github.com/trimeter-go/trimeter/internal/latest"
 )
 
 // Stats is a snapshot of what a run or a meter has done so far. Once a run
@@ -53,7 +53,7 @@ type Monitor struct {
 	inFlight atomic.Int64
 	waiting  atomic.Int64
 	limit    atomic.Int64
-	pause    atomic.Int64 // unix nanos of the end of the pause, 0 for none
+	pause    latest.Time // the end of the pause in force, if any
 }
 
 // NewMonitor returns a Monitor that reads clock.
@@ -106,15 +106,14 @@ func (m *Monitor) SetLimit(n int64) { m.limit.Store(n) }
 
 // SetPause records the end of a pause in force. A shorter pause never
 // shortens a longer one recorded, so a monitor that watches several calls
-// or meters shows the longest; the zero time clears it. An end past the
-// year 2262, where Unix nanoseconds end, is kept as the last instant they
-// reach.
+// or meters shows the longest; the zero time clears it. Any instant
+// works, on a clock set before 1970 too.
 func (m *Monitor) SetPause(until time.Time) {
 	if until.IsZero() {
-		m.pause.Store(0)
+		m.pause.Clear()
 		return
 	}
-	unixnano.Raise(&m.pause, until)
+	m.pause.Raise(until)
 }
 
 // Stats returns a snapshot of the counts. The figures are read one by one,
@@ -131,8 +130,8 @@ func (m *Monitor) Stats() Stats {
 		Limit:    m.limit.Load(),
 	}
 	now := m.now()
-	if p := m.pause.Load(); p > now.UnixNano() {
-		s.PausedUntil = time.Unix(0, p)
+	if p, ok := m.pause.Load(); ok && p.After(now) {
+		s.PausedUntil = p
 	}
 	if first := m.first.Load(); first != nil {
 		if d := now.Sub(*first).Seconds(); d > 0 {

@@ -1,6 +1,7 @@
 package throttle_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -42,5 +43,26 @@ func TestMonitorRateCountsFromAFirstStartAtTheEpoch(t *testing.T) {
 	clock.Advance(time.Second)
 	if got := m.Stats().Rate; got != 1 {
 		t.Errorf("Rate = %v, want 1 (2 starts in 2 s)", got)
+	}
+}
+
+// On a clock set before 1970, a fresh monitor shows no pause, and a pause
+// in force shows its end.
+func TestMonitorPauseOnAClockBefore1970(t *testing.T) {
+	for _, at := range []time.Time{{}, time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		clock := clockwork.NewFakeClockAt(at)
+		m := throttle.NewMonitor(clock)
+		if got := m.Stats().PausedUntil; !got.IsZero() {
+			t.Errorf("clock at %v: a fresh monitor's PausedUntil = %v, want the zero time", at, got)
+		}
+		c := throttle.NewConcurrency(1, throttle.WithClock(clock))
+		p, err := c.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Done(throttle.Outcome{Status: throttle.PushedBack, Pause: time.Hour})
+		if want, got := clock.Now().Add(time.Hour), c.Stats().PausedUntil; !got.Equal(want) {
+			t.Errorf("clock at %v: PausedUntil = %v during an hour's pause, want %v", at, got, want)
+		}
 	}
 }
