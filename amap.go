@@ -88,6 +88,10 @@ func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Con
 // back while a stage waits on its input, so that wait is at most the time of
 // the quickest call in flight upstream; under [Ordered] upstream, the time
 // of the call at the head of its order, which the others wait behind.
+//
+// Everything else is as for AMap: when ctx ends, the stage stops its calls
+// and its input and yields ctx.Err() once; a bad option is yielded once as
+// an error wrapping [ErrBadOption], and nothing is pulled from in.
 func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
 	return func(yield func(R, error) bool) {
 		e, err := prepare(ctx, seqArg(in), fn, opts, toConsumer, nil, resolveKey[T])
@@ -101,8 +105,7 @@ func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context
 
 // Outcomes is [AMap] that keeps going: every call's outcome, value or
 // error, is yielded beside its input (its index in the input sequence and
-// its value), and a failure does not stop the run. It is trimeter's
-// capture_outcome with include_index and include_value.
+// its value), and a failure does not stop the run.
 //
 // Everything else is as for AMap: limits, laziness, break, panics. When ctx
 // ends, or an option is bad, Outcomes yields once an outcome with that error
@@ -125,6 +128,11 @@ func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context
 // the same Input, so every outcome still tells which original input it came
 // from. A failed outcome of in passes through as a failed outcome, without
 // calling fn. Like [Outcomes], it keeps going.
+//
+// Break and panics are as for [Then]: a break stops this stage and every
+// stage before it, and a panic in any stage reaches the loop's goroutine.
+// When ctx ends, or an option is bad, ThenOutcomes yields once an outcome
+// with that error beside an Input whose Index is -1, and ends.
 func ThenOutcomes[I, T, R any](ctx context.Context, in iter.Seq2[Input[I], Outcome[T]], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[Input[I], Outcome[R]] {
 	return func(yield func(Input[I], Outcome[R]) bool) {
 		e, err := prepareTraced[I](ctx, in, fn, opts)

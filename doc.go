@@ -1,6 +1,7 @@
-// Package trimeter runs many tasks concurrently, with rich control over how
-// many run at once and how many start per second, and hands their results
-// back as they finish, as Go 1.23 iterators.
+// Package trimeter calls a function on every value of an iterator, many
+// calls at a time, under limits on how many run at once and how many start
+// each second, and hands back the results as they finish, as Go 1.23
+// iterators.
 //
 // # Entry points
 //
@@ -48,10 +49,11 @@
 // failure instead. Cancelling the parent context stops the run promptly
 // with its error.
 //
-// Breaking out of a range loop over [AMap], [Then] or [Outcomes] cancels
-// the calls in flight, stops the input sequence (its deferred cleanup
-// runs), and returns only once every goroutine of the run has returned. A
-// call that ignores its context delays that return until it does.
+// Breaking out of a range loop over [AMap], [Outcomes], [Then] or
+// [ThenOutcomes] cancels the calls in flight, stops the input sequence (its
+// deferred cleanup runs), and returns only once every goroutine of the run
+// has returned. A call that ignores its context delays that return until
+// it does.
 //
 // A panic in a task or in the input sequence is never let loose in a worker
 // goroutine: it stops the run, and once every goroutine has returned it is

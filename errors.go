@@ -37,6 +37,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error returns "panic: " and the value, then a blank line and the stack.
 func (p *PanicError) Error() string {
 	return fmt.Sprintf("panic: %v\n\n%s", p.Value, p.Stack)
 }
@@ -55,6 +56,7 @@ type ItemError struct {
 	Err   error
 }
 
+// Error returns "input " and the index, then the failure's message.
 func (e *ItemError) Error() string { return "input " + strconv.Itoa(e.Index) + ": " + errText(e.Err) }
 
 // joinInOrder joins errs, every one an *ItemError, in the order of their

@@ -1,8 +1,8 @@
 package trimeter
 
-// Outcome is what one call of fn came to: a value, or an error. It is the
-// Go form of a captured outcome: the error does not end the run, it is kept
-// beside the input it belongs to.
+// Outcome is what one call of fn came to: a value, or an error. Where runs
+// yield outcomes ([Outcomes], [ThenOutcomes]), an error does not end the
+// run: it is kept beside the input it belongs to.
 type Outcome[R any] struct {
 	Value R
 	Err   error

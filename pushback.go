@@ -11,7 +11,9 @@ import (
 // [PerKey] that is the task's key; otherwise the whole call. Every meter
 // the attempt went through ([WithMeter]) is paused too, on its own clock,
 // so other calls sharing it hold off as well. A shorter pause never
-// shortens a longer one already in force.
+// shortens a longer one already in force. An after of zero or less holds
+// nothing off: the attempt still counts as pushed back, and under [Retry]
+// the next attempt starts without a backoff.
 //
 // errors.Is and errors.As see through the result to err. Under [Retry] the
 // next attempt waits for the pause instead of the computed backoff. Without
@@ -28,6 +30,8 @@ type PushbackError struct {
 	Err   error
 }
 
+// Error returns Err's message followed by the pause, in parentheses, or
+// the pause alone when Err is nil.
 func (e *PushbackError) Error() string {
 	if e.Err == nil {
 		return "pushed back for " + e.After.String()

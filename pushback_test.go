@@ -425,3 +425,23 @@ func TestPushbackHoldsATaskWaitingForItsToken(t *testing.T) {
 		t.Errorf("input 1 started %v into the run, during the push-back's pause of 1h", at)
 	}
 }
+
+// A push-back of zero or less holds nothing off, and the retry after it
+// takes no backoff: the clock never moves, so a backoff would never end.
+func TestPushbackOfNoTimeRetriesAtOnce(t *testing.T) {
+	for _, after := range []time.Duration{0, -time.Second} {
+		clock := testclock.New()
+		var attempts atomic.Int32
+		fn := func(context.Context, int) error {
+			if attempts.Add(1) == 1 {
+				return trimeter.Pushback(after, errors.New("busy"))
+			}
+			return nil
+		}
+		err := trimeter.RunOnEach(context.Background(), slices.Values([]int{1}), fn,
+			trimeter.Retry(2), trimeter.Backoff(time.Hour, time.Hour), trimeter.WithClock(clock))
+		if err != nil || attempts.Load() != 2 {
+			t.Errorf("Pushback(%v): %d attempts, err %v; want 2 and nil", after, attempts.Load(), err)
+		}
+	}
+}

@@ -58,6 +58,8 @@ type RetryError struct {
 	Errs []error
 }
 
+// Error returns the last attempt's message followed by the number of
+// attempts.
 func (e *RetryError) Error() string {
 	n := len(e.Errs)
 	if n == 0 {

@@ -100,6 +100,7 @@ const (
 
 var statusNames = [...]string{"unused", "succeeded", "failed", "pushed back", "canceled"}
 
+// String returns the status's name in lower case, such as "pushed back".
 func (s Status) String() string {
 	if int(s) < len(statusNames) {
 		return statusNames[s]

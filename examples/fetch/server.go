@@ -21,7 +21,7 @@ type page struct {
 
 // planPages decides every page's latency, status and size from seed: most
 // pages are quick, some slow, a few very slow, and about one in sixteen
-// fails. slowness scales every latency (1 for the demo).
+// fails. slowness scales every latency (0.5 for the demo).
 func planPages(n int, seed uint64, slowness float64) []page {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	pages := make([]page, n)
