@@ -33,7 +33,7 @@ func (e *engine[T, R]) enqueue(t task[T]) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.waitPauseLocked() // one may have begun while the input was produced
-	if e.stopped {
+	if e.stoppedLocked() {
 		e.unreserveLocked()
 		return false
 	}
@@ -74,7 +74,7 @@ func (e *engine[T, R]) summonLocked() {
 func (e *engine[T, R]) runQueued() {
 	var ps []throttle.Permit
 	e.mu.Lock()
-	for !e.stopped {
+	for !e.stoppedLocked() {
 		if e.tasks.n > 0 && e.pausedLocked() {
 			// A push-back's pause began after these inputs were queued:
 			// they wait it out, as on every other path.

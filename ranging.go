@@ -45,7 +45,7 @@ func (e *engine[T, R]) rangeInputs(hand func(task[T]) bool) {
 // input the sequence will produce next. It returns false when the run has
 // stopped.
 func (e *engine[T, R]) reserveLocked() bool {
-	for !e.stopped {
+	for !e.stoppedLocked() {
 		switch {
 		case e.pausedLocked():
 			e.sleepLocked(e.pausedUntil)

@@ -130,7 +130,8 @@ type engine[T, R any] struct {
 	waiting     bool           // the consumer waits on ready
 	ready       chan struct{}  // wakes the consumer
 	stopParent  func() bool
-	parentDone  chan struct{} // closed when the parent's AfterFunc has run
+	parentDone  chan struct{}   // closed when the parent's AfterFunc has run
+	parentEnd   <-chan struct{} // the parent's Done: nil when it cannot end
 }
 
 // newEngine checks the options and prepares a run; nothing is pulled or
@@ -266,6 +267,7 @@ func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 	} else {
 		e.src = newSource(seq)
 	}
+	e.parentEnd = e.parent.Done()
 	e.parentDone = make(chan struct{})
 	e.stopParent = context.AfterFunc(e.parent, func() {
 		defer close(e.parentDone)
@@ -422,6 +424,21 @@ func (e *engine[T, R]) stopLocked(err error) {
 	e.wakeConsumerLocked()
 }
 
+// stoppedLocked says whether the run has stopped, stopping it first when
+// the parent context has ended. The parent's AfterFunc stops the run too,
+// but from a goroutine of its own, which may run late: a cancel made in the
+// loop body or in fn is seen here, before the next start or delivery.
+func (e *engine[T, R]) stoppedLocked() bool {
+	if !e.stopped {
+		select {
+		case <-e.parentEnd:
+			e.stopLocked(e.parent.Err())
+		default:
+		}
+	}
+	return e.stopped
+}
+
 // failLocked records a task's failure under fail-fast. A failure that
 // comes after the run stopped (the task saw our own cancel) is dropped;
 // once the parent context has ended, its error is the run's.
@@ -541,7 +558,7 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for {
-		if e.stopped && !e.drainingLocked() {
+		if e.stoppedLocked() && !e.drainingLocked() {
 			return r, false
 		}
 		if r, ok = e.out.pop(); ok {

@@ -27,21 +27,31 @@ func newSource[T any](seq iter.Seq2[T, error]) *source[T] {
 // or in the consumer when the sequence panics in its cleanup. A
 // *PanicError from an earlier stage of a pipeline passes through as it is.
 //
+// A runtime.Goexit in seq is raised alike, as a *PanicError of ErrGoexit
+// with the stack where it was called: iter.Pull would otherwise call
+// Goexit again in the worker, whose own stack tells nothing of the input.
+//
 // It ranges over seq rather than calling it, so that a sequence that goes
 // on yielding after yield returned false panics, as the runtime makes it
 // in a range loop, instead of looping for ever inside iter.Pull's stop.
 func capturePanics[T any](seq iter.Seq2[T, error]) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
+		returned := false
 		defer func() {
-			if r := recover(); r != nil {
+			r := recover()
+			if r == nil && !returned {
+				r = ErrGoexit
+			}
+			if r != nil {
 				panic(asPanicError(r))
 			}
 		}()
 		for v, err := range seq {
 			if !yield(v, err) {
-				return
+				break
 			}
 		}
+		returned = true
 	}
 }
 

@@ -90,7 +90,7 @@ func (e *engine[T, R]) unstart(t task[T], err error) {
 func (e *engine[T, R]) choose() (t task[T], ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for !e.stopped {
+	for !e.stoppedLocked() {
 		now := clockReading{clock: e.clock}
 		var retry time.Time
 		switch {
@@ -202,8 +202,9 @@ func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 	defer func() {
 		r := recover()
 		if r == nil && !returned {
-			// The sequence or the key function called runtime.Goexit:
-			// this goroutine ends here, so stop the run now. Its callers'
+			// The key function called runtime.Goexit (the sequence's
+			// comes as a panic: see capturePanics): this goroutine ends
+			// here, so stop the run now. Its callers'
 			// deferred calls unlock mu as it unwinds: take mu back first.
 			e.recordPanic(&PanicError{Value: ErrGoexit, Stack: debug.Stack()})
 			e.mu.Lock()
