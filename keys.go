@@ -2,6 +2,7 @@ package trimeter
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -45,8 +46,7 @@ func resolveKey[T any](c *config) (func(T) any, error) {
 	}
 	k, ok := c.perKey.keyer.(keyer[T])
 	if !ok {
-		var zero T
-		return nil, badOption("PerKey: the key function takes %v, but the inputs are %T", c.perKey.keyType, zero)
+		return nil, badOption("PerKey: the key function takes %v, but the inputs are %v", c.perKey.keyType, reflect.TypeFor[T]())
 	}
 	for _, m := range c.perKey.meters {
 		if _, ok := m.(throttle.Keyed); !ok {

@@ -49,6 +49,9 @@ type config struct {
 
 // fail records the first bad option.
 func (c *config) fail(format string, args ...any) {
+	if c.inKey {
+		format = "PerKey: " + format // the option was given inside PerKey
+	}
 	if c.err == nil {
 		c.err = badOption(format, args...)
 	}
@@ -62,7 +65,7 @@ func badOption(format string, args ...any) error {
 // callOnly reports a call-level option used inside PerKey.
 func (c *config) callOnly(name string) bool {
 	if c.inKey {
-		c.fail("PerKey does not take %s: only MaxAtOnce, MaxPerSecond, MaxBurst and WithMeter apply per key", name)
+		c.fail("%s does not apply per key: only MaxAtOnce, MaxPerSecond, MaxBurst and WithMeter do", name)
 		return false
 	}
 	return true

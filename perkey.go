@@ -40,7 +40,8 @@ const defaultLookahead = 64
 // that is not equal to itself (a NaN), which no other input could share.
 func PerKey[T any, K comparable](key func(T) K, opts ...Option) Option {
 	return optionFunc(func(c *config) {
-		if !c.callOnly("PerKey inside PerKey") {
+		if c.inKey {
+			c.fail("a PerKey inside PerKey: only MaxAtOnce, MaxPerSecond, MaxBurst and WithMeter apply per key")
 			return
 		}
 		if key == nil {

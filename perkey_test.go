@@ -468,10 +468,10 @@ func TestPerKeyBadOptions(t *testing.T) {
 		{trimeter.PerKey(intKey, trimeter.WithClock(newFakeClock())), []string{"PerKey", "WithClock"}},
 		{trimeter.PerKey(intKey, trimeter.Watch(mon)), []string{"PerKey", "Watch"}},
 		{trimeter.PerKey(intKey, trimeter.PerKey(intKey)), []string{"PerKey inside PerKey"}},
-		{trimeter.PerKey(intKey, trimeter.MaxAtOnce(0)), []string{"MaxAtOnce(0)"}},
-		{trimeter.PerKey(intKey, trimeter.MaxPerSecond(-1)), []string{"MaxPerSecond(-1)"}},
-		{trimeter.PerKey(intKey, trimeter.MaxBurst(0)), []string{"MaxBurst(0)"}},
-		{trimeter.PerKey(intKey, nil), []string{"nil"}},
+		{trimeter.PerKey(intKey, trimeter.MaxAtOnce(0)), []string{"PerKey: MaxAtOnce(0)"}},
+		{trimeter.PerKey(intKey, trimeter.MaxPerSecond(-1)), []string{"PerKey: MaxPerSecond(-1)"}},
+		{trimeter.PerKey(intKey, trimeter.MaxBurst(0)), []string{"PerKey: MaxBurst(0)"}},
+		{trimeter.PerKey(intKey, nil), []string{"PerKey: option 0 is nil"}},
 		{trimeter.PerKey(intKey, trimeter.WithMeter(nonKeyed{})), []string{"PerKey", "throttle.Keyed"}},
 		{trimeter.PerKey[int, int](nil), []string{"PerKey(nil)"}},
 		{trimeter.PerKey(func(s string) string { return s }), []string{"PerKey", "string", "int"}},
@@ -761,6 +761,13 @@ func TestPerKeyReportsTheFirstBadOption(t *testing.T) {
 	err := trimeter.RunOnEach(context.Background(), newProbe(1).seq(), func(context.Context, int) error { return nil },
 		trimeter.MaxAtOnce(0), trimeter.PerKey(intKey, trimeter.MaxAtOnce(-1)))
 	checkBadOption(t, err, "MaxAtOnce(0)")
+}
+
+// The input type is named even when it is an interface type.
+func TestPerKeyNamesAnInterfaceInputType(t *testing.T) {
+	err := trimeter.RunOnEach(context.Background(), slices.Values([]any{1}), func(context.Context, any) error { return nil },
+		trimeter.PerKey(func(s string) string { return s }))
+	checkBadOption(t, err, "the inputs are interface {}")
 }
 
 // Ordered has no results to order in RunOnEach: under PerKey it must not
