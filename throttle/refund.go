@@ -18,8 +18,11 @@ import "sort"
 // The later grants' smallest deficits are kept as a stack whose deficits
 // grow from the oldest entry to the newest: the answer for a permit is the
 // first entry granted after it. The stack holds at most maxLows entries;
-// beyond that its two oldest merge into one that answers with the smaller
-// deficit, which may give back less than allowed but never more.
+// beyond that its oldest half merge into one that answers with the
+// smallest of their deficits, which may give back less than allowed but
+// never more. (Merging half at once, rather than the two oldest, moves
+// the stack once in maxLows/2 grants, not at every grant of a burst, whose
+// deficits grow from one grant to the next.)
 type refunds struct {
 	floor uint64 // permits with a tag at or below floor get nothing back
 	lows  []low
@@ -40,8 +43,9 @@ func (r *refunds) granted(seq uint64, deficit int64) {
 	}
 	r.lows = append(r.lows[:i], low{seq, deficit})
 	if len(r.lows) > maxLows {
-		r.lows[1].deficit = r.lows[0].deficit
-		r.lows = r.lows[:copy(r.lows, r.lows[1:])]
+		const k = maxLows / 2 // lows[0:k+1] merge into lows[k]
+		r.lows[k].deficit = r.lows[0].deficit
+		r.lows = r.lows[:copy(r.lows, r.lows[k:])]
 	}
 }
 
