@@ -17,11 +17,14 @@ const defaultLookahead = 64
 //
 // An input whose key is at its limit (or paused by a [Pushback]) does not
 // hold up inputs of other keys: it waits aside while the scheduler pulls
-// further inputs, up to the lookahead ([Lookahead], 64 by default). When
-// that many inputs are waiting for their keys, pulling stops until one of
-// them can start: that stall is the backpressure the key's limit asks for,
-// and it keeps memory bounded. Size the lookahead above the longest run of
-// inputs of one slow key that you expect between inputs of other keys.
+// further inputs, looking past as many waiting inputs as the lookahead
+// ([Lookahead], 64 by default). With that many waiting, the next input is
+// still pulled, and starts if its key allows; when it must wait too,
+// pulling stops until one of them can start: that stall is the
+// backpressure the key's limit asks for, and it keeps memory bounded. So
+// another key's input gets past a run of up to lookahead blocked inputs;
+// size the lookahead to the longest run of inputs of one slow key that you
+// expect between inputs of other keys.
 // A key's WithMeter meter that cannot answer without waiting (one that is
 // not a [throttle.Trier]) is waited for by the starter, which holds up
 // every key meanwhile; the meters of package throttle and of redismeter
@@ -62,9 +65,12 @@ func PerKey[T any, K comparable](key func(T) K, opts ...Option) Option {
 	})
 }
 
-// Lookahead sets how many pulled inputs may wait aside for their keys under
-// [PerKey]; the default is 64. n must be at least 1. Without PerKey it has
-// no effect.
+// Lookahead sets how many inputs waiting aside for their keys the
+// scheduler looks past under [PerKey]: with n waiting, it still pulls the
+// next input, which starts if its key allows; when that one must wait too,
+// n+1 wait and pulling stops until one of them can start. So an input of
+// another key gets past a run of up to n blocked inputs. The default is
+// 64. n must be at least 1. Without PerKey it has no effect.
 func Lookahead(n int) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly(fmt.Sprintf("Lookahead(%d)", n)) {

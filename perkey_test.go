@@ -889,3 +889,41 @@ func TestPerKeyMeterThatSaysWhenIsTakenAtItsWord(t *testing.T) {
 		t.Errorf("started at %v, want one a millisecond: %v", got, want)
 	}
 }
+
+// Another key's input gets past a run of as many blocked inputs as the
+// lookahead: 64 by default.
+func TestPerKeyLookaheadGetsPastARunOfThatManyBlockedInputs(t *testing.T) {
+	for _, lc := range []struct {
+		name string
+		run  int
+		opts []trimeter.Option
+	}{
+		{"default lookahead, a run of 64", 64, nil},
+		{"Lookahead(3), a run of 3", 3, []trimeter.Option{trimeter.Lookahead(3)}},
+		{"Lookahead(1), a run of 1", 1, []trimeter.Option{trimeter.Lookahead(1)}},
+	} {
+		t.Run(lc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+			defer cancel()
+			// a starts and holds its key; a run of a's waits aside; b comes last.
+			inputs := append(slices.Repeat([]string{"a"}, lc.run+1), "b")
+			bStarted := make(chan struct{})
+			fn := func(ctx context.Context, k string) error {
+				if k == "b" {
+					close(bStarted)
+					return nil
+				}
+				select {
+				case <-bStarted:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			opts := append([]trimeter.Option{trimeter.MaxAtOnce(8), trimeter.PerKey(func(k string) string { return k }, trimeter.MaxAtOnce(1))}, lc.opts...)
+			if err := trimeter.RunOnEach(ctx, slices.Values(inputs), fn, opts...); err != nil {
+				t.Fatalf("RunOnEach = %v: b did not get past the run of %d blocked a's", err, lc.run)
+			}
+		})
+	}
+}

@@ -112,7 +112,7 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 				e.lanesDue = false
 			}
 			retry = e.lanesAt
-			if !e.pulledAll && e.parked < e.cfg.lookahead {
+			if !e.pulledAll && e.parked <= e.cfg.lookahead {
 				if t, ok = e.pullLocked(); !ok {
 					continue
 				}
