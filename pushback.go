@@ -19,7 +19,10 @@ import (
 // next attempt waits for the pause instead of the computed backoff. Without
 // Retry, err is reported as usual: under fail-fast the call ends with it
 // (the shared meters stay paused for the other calls); under [KeepGoing]
-// the call's or the key's pause also holds for the rest of the call.
+// the call's or the key's pause also holds for the rest of the call. A
+// pause holds up starts, not the end: the next input is pulled during it
+// (and then waits for its end), so a call whose input has ended returns
+// without waiting the pause out.
 func Pushback(after time.Duration, err error) error {
 	return &PushbackError{After: after, Err: err}
 }

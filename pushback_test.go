@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -443,5 +444,54 @@ func TestPushbackOfNoTimeRetriesAtOnce(t *testing.T) {
 		if err != nil || attempts.Load() != 2 {
 			t.Errorf("Pushback(%v): %d attempts, err %v; want 2 and nil", after, attempts.Load(), err)
 		}
+	}
+}
+
+// Under KeepGoing, a push-back on the last input ends the run at once: the
+// pause holds up the starts of later inputs, and there are none. (The
+// clock never moves here, so a run that waited for the pause would never
+// end.)
+func TestPushbackOnTheLastInputDoesNotHoldTheRunOpen(t *testing.T) {
+	for _, lc := range limitCases {
+		if strings.Contains(lc.name, "meter") {
+			// The push-back would pause the meter the cases share; a
+			// meter of this test's own, which each run makes anew.
+			lc.opts = []trimeter.Option{trimeter.MaxAtOnce(3)}
+		}
+		t.Run(lc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+			defer cancel()
+			busy := errors.New("busy")
+			fn := func(_ context.Context, v int) (int, error) {
+				if v == 1 {
+					return 0, trimeter.Pushback(time.Minute, busy)
+				}
+				return v, nil
+			}
+			opts := func() []trimeter.Option {
+				o := append(slices.Clone(lc.opts), trimeter.WithClock(testclock.New()))
+				if strings.Contains(lc.name, "meter") {
+					o = append(o, trimeter.WithMeter(throttle.NewConcurrency(1000)))
+				}
+				return o
+			}
+			n := 0
+			for in, out := range trimeter.Outcomes(ctx, slices.Values([]int{0, 1}), fn, opts()...) {
+				if in.Index < 0 {
+					t.Fatalf("the run ended with %v: it waited for the pause", out.Err)
+				}
+				n++
+			}
+			if n != 2 {
+				t.Errorf("%d outcomes, want 2", n)
+			}
+			err := trimeter.RunOnEach(ctx, slices.Values([]int{0, 1}), func(ctx context.Context, v int) error {
+				_, err := fn(ctx, v)
+				return err
+			}, append(opts(), trimeter.KeepGoing())...)
+			if !errors.Is(err, busy) || errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("RunOnEach = %v, want the push-back's error alone", err)
+			}
+		})
 	}
 }

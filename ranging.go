@@ -41,22 +41,23 @@ func (e *engine[T, R]) rangeInputs(hand func(task[T]) bool) {
 	returned = true
 }
 
-// reserveLocked waits until a task may take a slot and takes it for the
-// input the sequence will produce next. It returns false when the run has
-// stopped.
+// reserveLocked waits until a slot is free and takes it for the input the
+// sequence will produce next. It returns false when the run has stopped.
+//
+// The call's push-back pause holds up starts, not pulls: the input pulled
+// on this slot waits for the pause before it starts (enqueue, runNow), so
+// that a sequence that has ended ends the run at once, not when the pause
+// is over.
 func (e *engine[T, R]) reserveLocked() bool {
 	for !e.stoppedLocked() {
-		switch {
-		case e.pausedLocked():
-			e.sleepLocked(e.pausedUntil)
-		case !e.hasRoom():
+		if !e.hasRoom() {
 			e.waitRoomLocked()
-		default:
-			e.open++
-			e.running++
-			e.reserved = true
-			return true
+			continue
 		}
+		e.open++
+		e.running++
+		e.reserved = true
+		return true
 	}
 	return false
 }

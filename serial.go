@@ -23,6 +23,11 @@ func (e *engine[T, R]) serve() {
 // lock, hands its result on and reserves a slot for the next input. It
 // returns false when the run has stopped.
 func (e *engine[T, R]) runNow(t task[T], ps *[]throttle.Permit) bool {
+	// The input waits for the call's push-back pause. Only this goroutine's
+	// tasks set one, so pausedUntil is read here without mu while none has.
+	if t.err == nil && !e.pausedUntil.IsZero() && !e.waitPause() {
+		return false // the run stopped: rangeInputs gives the slot back
+	}
 	var (
 		v   R
 		err error
@@ -38,4 +43,13 @@ func (e *engine[T, R]) runNow(t task[T], ps *[]throttle.Permit) bool {
 	e.reserved = false
 	e.finishLocked(t, v, err)
 	return e.reserveLocked()
+}
+
+// waitPause waits until the call's push-back pause, if one is in force, has
+// ended. It returns false when the run has stopped meanwhile.
+func (e *engine[T, R]) waitPause() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.waitPauseLocked()
+	return !e.stopped
 }

@@ -87,6 +87,11 @@ func (e *engine[T, R]) unstart(t task[T], err error) {
 // choose waits until a task may take a slot and returns it with its slots
 // taken: an input that waited aside for its key and may now start, or the
 // next input of the source.
+//
+// The call's push-back pause holds up starts, not pulls: with a slot free,
+// the next input is pulled during the pause and waits for its end, so that
+// a sequence that has ended ends the run at once, not when the pause is
+// over.
 func (e *engine[T, R]) choose() (t task[T], ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -94,30 +99,32 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 		now := clockReading{clock: e.clock}
 		var retry time.Time
 		switch {
-		case !e.pausedUntil.IsZero() && now.get().Before(e.pausedUntil):
-			retry = e.pausedUntil
 		case !e.hasRoom():
 			// wait for a slot
 		default:
-			if !e.lanesDue && !e.lanesAt.IsZero() && !now.get().Before(e.lanesAt) {
-				// The clock has let an input waiting aside start: it goes
-				// before the next input of the source.
-				e.lanesDue = true
-			}
-			if e.lanesDue {
-				if t, e.lanesAt, ok = e.unparkLocked(&now); ok {
-					e.takeLocked(&t)
-					return t, true
+			if !e.pausedUntil.IsZero() && now.get().Before(e.pausedUntil) {
+				retry = e.pausedUntil // nothing waiting aside starts before
+			} else {
+				if !e.lanesDue && !e.lanesAt.IsZero() && !now.get().Before(e.lanesAt) {
+					// The clock has let an input waiting aside start: it
+					// goes before the next input of the source.
+					e.lanesDue = true
 				}
-				e.lanesDue = false
+				if e.lanesDue {
+					if t, e.lanesAt, ok = e.unparkLocked(&now); ok {
+						e.takeLocked(&t)
+						return t, true
+					}
+					e.lanesDue = false
+				}
+				retry = e.lanesAt
 			}
-			retry = e.lanesAt
 			if !e.pulledAll && e.parked <= e.cfg.lookahead {
 				if t, ok = e.pullLocked(); !ok {
 					continue
 				}
-				// A push-back may have paused the call while the input
-				// was produced: it waits for the pause like the next one.
+				// The input waits for the call's pause, in force when
+				// it was pulled or begun while it was produced.
 				if e.waitPauseLocked(); e.stopped {
 					return t, false
 				}
