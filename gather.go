@@ -16,7 +16,9 @@ import (
 // failed, and the error joins each failure as an [*ItemError]. When ctx
 // ends, RunAll returns ctx.Err(). A panic is raised again in the calling
 // goroutine as a [*PanicError] once every call has returned, and bad
-// options return an error wrapping [ErrBadOption] before anything runs.
+// options return an error wrapping [ErrBadOption] before anything runs. A
+// nil function among fns fails, as if it had returned an error, without a
+// panic.
 func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, error)], opts ...Option) ([]R, error) {
 	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) { c.ordered = true }, resolveKey[func(context.Context) (R, error)])
 	if err != nil {
@@ -50,7 +52,8 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 // of fns; if there are none, [ErrNoTasks]. When ctx ends first, it returns
 // ctx.Err(). A panic is raised again in the calling goroutine as a
 // [*PanicError] once every call has returned, and bad options return an
-// error wrapping [ErrBadOption] before anything runs.
+// error wrapping [ErrBadOption] before anything runs. A nil function among
+// fns fails, as if it had returned an error, without a panic.
 func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, error)], opts ...Option) (R, error) {
 	var zero R
 	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) {
@@ -90,5 +93,12 @@ func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 }
 
 func callFunc[R any](ctx context.Context, f func(context.Context) (R, error)) (R, error) {
+	if f == nil {
+		var zero R
+		return zero, errNilFunc
+	}
 	return f(ctx)
 }
+
+// errNilFunc is the failure of a nil function among RunAll's or RunAny's.
+var errNilFunc = errors.New("trimeter: the function is nil")

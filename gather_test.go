@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,5 +272,19 @@ func TestRunAnyIgnoresOrdered(t *testing.T) {
 	got, err := trimeter.RunAny(ctx, slices.Values([]func(context.Context) (string, error){slow, fast}), trimeter.Ordered())
 	if got != "fast" || err != nil {
 		t.Fatalf("RunAny = %q, %v; want the first to finish, fast", got, err)
+	}
+}
+
+// A nil function among the functions is a failure, not a panic.
+func TestRunAllAndRunAnyReportANilFunction(t *testing.T) {
+	one := func(context.Context) (int, error) { return 1, nil }
+	_, err := trimeter.RunAll(context.Background(), slices.Values([]func(context.Context) (int, error){one, nil}))
+	if err == nil || !strings.Contains(err.Error(), "nil") {
+		t.Errorf("RunAll = %v, want the nil function's error", err)
+	}
+	_, err = trimeter.RunAny(context.Background(), slices.Values([]func(context.Context) (int, error){nil}))
+	var ie *trimeter.ItemError
+	if !errors.As(err, &ie) || ie.Index != 0 || !strings.Contains(err.Error(), "nil") {
+		t.Errorf("RunAny = %v, want input 0's nil function error", err)
 	}
 }

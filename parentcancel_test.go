@@ -60,10 +60,10 @@ func TestParentCancelInFnStartsNothingMore(t *testing.T) {
 			defer cancel()
 			var started, atCancel atomic.Int64
 			fn := func(_ context.Context, v int) error {
-				n := started.Add(1)
+				started.Add(1)
 				if v == 0 {
 					cancel()
-					atCancel.Store(n)
+					atCancel.Store(started.Load()) // counted once cancel has returned
 				}
 				return nil
 			}
@@ -71,8 +71,8 @@ func TestParentCancelInFnStartsNothingMore(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("RunOnEach = %v, want context.Canceled", err)
 			}
-			// Besides the call that cancelled, the others admitted before it
-			// did: at most MaxAtOnce-1 of them.
+			// Calls that start after the cancel are those admitted before
+			// it: at most MaxAtOnce-1 besides the one that cancelled.
 			if later := started.Load() - atCancel.Load(); later > int64(lc.atOnce-1) {
 				t.Errorf("%d calls started after the cancel, want at most %d", later, lc.atOnce-1)
 			}

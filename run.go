@@ -9,6 +9,7 @@ import (
 // run runs t and hands its result on.
 func (e *engine[T, R]) run(t task[T], ps *[]throttle.Permit) {
 	v, err := e.call(t, ps)
+	e.failSoon(err)
 	e.finish(t, v, err)
 }
 
