@@ -8,37 +8,38 @@ import (
 )
 
 // A task's error under fail-fast stops the run before its worker takes mu
-// (failSoon): a worker that goes on takes no queued input, and the error
-// of a call that the failure cancelled, recorded first, is not the run's.
-// Left to the scheduler, the gap between fn's return and its worker taking
-// mu is too short to test, so the test makes it as long as it likes.
-func TestAFailureStopsTheRunBeforeItsWorkerTakesTheLock(t *testing.T) {
-	var calls atomic.Int32
+// (failSoon). Left to the scheduler, the gap between fn's return and its
+// worker taking mu is too short to test, so these tests make it as long as
+// they like.
+
+// failFastEngine returns a fed run, begun, whose fn counts its calls.
+func failFastEngine(t *testing.T, calls *atomic.Int32) *engine[int, struct{}] {
+	t.Helper()
 	fn := func(context.Context, int) (struct{}, error) {
 		calls.Add(1)
 		return struct{}{}, nil
 	}
-	cfg := newConfig([]Option{MaxAtOnce(4)})
-	e, err := newEngine(context.Background(), fn, nil, cfg, discard)
+	e, err := newEngine(context.Background(), fn, nil, newConfig([]Option{MaxAtOnce(4)}), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.begin(func(func(int, error) bool) {})
-	defer e.shutdown()
+	return e
+}
 
+// A worker that goes on after the failure takes no queued input, and the
+// failure is the run's.
+func TestAFailureStopsTheRunBeforeItsWorkerTakesTheLock(t *testing.T) {
+	var calls atomic.Int32
+	e := failFastEngine(t, &calls)
+	defer e.shutdown()
 	boom := errors.New("boom")
 	e.failSoon(boom) // a task returned boom; its worker has not taken mu yet
 	if e.ctx.Err() == nil {
 		t.Fatal("the calls in flight were not cancelled")
 	}
-
 	e.mu.Lock()
-	// A call cancelled by the failure ends first.
-	e.open++
-	e.running++
-	e.finishLocked(task[int]{index: 1}, struct{}{}, context.Canceled)
-	// An input queued meanwhile, and a worker free to take it.
-	e.open++
+	e.open++ // an input queued meanwhile, and a worker free to take it
 	e.running++
 	e.tasks.push(task[int]{index: 2, value: 2})
 	e.pulledAll = true
@@ -47,12 +48,29 @@ func TestAFailureStopsTheRunBeforeItsWorkerTakesTheLock(t *testing.T) {
 	e.goRun(e.runQueued)
 	e.mu.Unlock()
 	e.wg.Wait()
-
 	if n := calls.Load(); n != 0 {
 		t.Errorf("%d calls started after the failure, want none", n)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !errors.Is(e.err, boom) {
+		t.Errorf("the run's error is %v, want boom", e.err)
+	}
+}
+
+// The error of a call that the failure cancelled, recorded before the
+// failure's own, is not the run's.
+func TestACancelledCallDoesNotReplaceTheFailure(t *testing.T) {
+	var calls atomic.Int32
+	e := failFastEngine(t, &calls)
+	defer e.shutdown()
+	boom := errors.New("boom")
+	e.failSoon(boom)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.open++
+	e.running++
+	e.finishLocked(task[int]{index: 1}, struct{}{}, context.Canceled)
 	if !errors.Is(e.err, boom) {
 		t.Errorf("the run's error is %v, want boom", e.err)
 	}

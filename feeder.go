@@ -97,7 +97,9 @@ func (e *engine[T, R]) runQueued() {
 			// mu is not held here: if fn calls runtime.Goexit, the
 			// goroutine ends with nothing locked (call records it).
 			v, err := e.call(t, &ps)
-			e.failSoon(err)
+			if err != nil { // see run
+				e.failSoon(err)
+			}
 			e.mu.Lock()
 			e.awake++
 			e.finishLocked(t, v, err)

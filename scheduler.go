@@ -131,7 +131,7 @@ type engine[T, R any] struct {
 	ready       chan struct{}  // wakes the consumer
 	stopParent  func() bool
 	parentDone  chan struct{}         // closed when the parent's AfterFunc has run
-	ctxDone     <-chan struct{}       // ctx's Done: closed by a stop, a failure or the parent's end
+	parentEnd   <-chan struct{}       // the parent's Done: nil when it cannot end
 	failing     atomic.Pointer[error] // a task's error under fail-fast, before mu records it
 }
 
@@ -268,7 +268,7 @@ func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 	} else {
 		e.src = newSource(seq)
 	}
-	e.ctxDone = e.ctx.Done()
+	e.parentEnd = e.parent.Done()
 	e.parentDone = make(chan struct{})
 	e.stopParent = context.AfterFunc(e.parent, func() {
 		defer close(e.parentDone)
@@ -425,35 +425,38 @@ func (e *engine[T, R]) stopLocked(err error) {
 	e.wakeConsumerLocked()
 }
 
-// stoppedLocked says whether the run has stopped, stopping it first when
-// the run's context has ended: the parent's end, or a task's failure
-// (failSoon) that mu has not recorded yet. The parent's AfterFunc and the
+// stoppedLocked says whether the run has stopped, stopping it first for
+// the parent context's end, or for a task's failure (failSoon) that mu has
+// not recorded yet. The parent's AfterFunc and the
 // failed task's worker stop the run too, but they may take mu late: a
 // cancel made in the loop body or in fn, or an error returned by fn, is
 // seen here, before the next start or delivery.
 func (e *engine[T, R]) stoppedLocked() bool {
-	if !e.stopped {
-		select {
-		case <-e.ctxDone:
-			if p := e.failing.Load(); p != nil && e.parent.Err() == nil {
-				e.failLocked(*p)
-			} else {
-				e.stopLocked(e.parent.Err())
-			}
-		default:
-		}
+	if !e.stopped && (e.parentEnd != nil || e.failing.Load() != nil) {
+		e.stopIfEndedLocked()
 	}
 	return e.stopped
+}
+
+// stopIfEndedLocked is stoppedLocked's own slow path.
+func (e *engine[T, R]) stopIfEndedLocked() {
+	select {
+	case <-e.parentEnd:
+		e.stopLocked(e.parent.Err())
+	default:
+		if p := e.failing.Load(); p != nil {
+			e.failLocked(*p)
+		}
+	}
 }
 
 // failSoon makes a task's error stop the run at once, before the worker
 // that has it takes mu: under fail-fast it cancels the calls in flight
 // and keeps anything more from starting (stoppedLocked), while the worker
-// makes its way to finishLocked. An error of a call cancelled by it is not
-// the run's: finishLocked records the first error, which stoppedLocked
-// takes from here.
+// makes its way to finishLocked. The first error signalled is the run's
+// (failLocked), not that of a call it cancelled that took mu first.
 func (e *engine[T, R]) failSoon(err error) {
-	if err == nil || err == errPanicked || e.cfg.keepGoing {
+	if err == errPanicked || e.cfg.keepGoing {
 		return // a panic stopped the run already; KeepGoing goes on
 	}
 	if e.failing.CompareAndSwap(nil, &err) {
@@ -472,6 +475,9 @@ func (e *engine[T, R]) failLocked(err error) {
 		err = perr
 	} else {
 		e.failed = true
+		if p := e.failing.Load(); p != nil {
+			err = *p // the first failure signalled (failSoon) is the run's
+		}
 	}
 	e.stopLocked(err)
 }
@@ -508,7 +514,6 @@ func (e *engine[T, R]) finish(t task[T], v R, err error) {
 }
 
 func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
-	e.stoppedLocked() // a failure signalled before this one is the run's
 	e.running--
 	if err != nil && (!e.cfg.keepGoing || e.parent.Err() != nil) {
 		e.failLocked(err) // under KeepGoing, only the parent's end stops the run
