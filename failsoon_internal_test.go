@@ -5,6 +5,9 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/trimeter-go/trimeter/internal/testclock"
 )
 
 // A task's error under fail-fast stops the run before its worker takes mu
@@ -71,6 +74,44 @@ func TestACancelledCallDoesNotReplaceTheFailure(t *testing.T) {
 	e.open++
 	e.running++
 	e.finishLocked(task[int]{index: 1}, struct{}{}, context.Canceled)
+	if !errors.Is(e.err, boom) {
+		t.Errorf("the run's error is %v, want boom", e.err)
+	}
+}
+
+// A worker waiting out a push-back's pause, woken by a failure's cancel
+// before the failed task's worker takes mu, stops the run with the
+// failure's error, not with none.
+func TestAFailureEndsAWaitForAPauseWithItsError(t *testing.T) {
+	clock := testclock.New()
+	fn := func(context.Context, int) (struct{}, error) { return struct{}{}, nil }
+	e, err := newEngine(context.Background(), fn, nil, newConfig([]Option{MaxAtOnce(4), WithClock(clock)}), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.begin(func(func(int, error) bool) {})
+	defer e.shutdown()
+
+	e.mu.Lock()
+	e.pausedUntil = clock.Now().Add(time.Hour) // a push-back's pause
+	e.open++                                   // an input queued before it
+	e.running++
+	e.tasks.push(task[int]{index: 2, value: 2})
+	e.workers++
+	e.awake++
+	e.goRun(e.runQueued)
+	e.mu.Unlock()
+	clock.WaitFor(t, 1) // the worker waits out the pause
+
+	boom := errors.New("boom")
+	e.failSoon(boom) // a task returned boom; its worker has not taken mu yet
+	e.wg.Wait()      // the waiting worker woke and returned first
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.open++
+	e.running++
+	e.finishLocked(task[int]{index: 1}, struct{}{}, boom)
 	if !errors.Is(e.err, boom) {
 		t.Errorf("the run's error is %v, want boom", e.err)
 	}

@@ -125,9 +125,11 @@ func (e *engine[T, R]) awaitPauseLocked() {
 	ok := e.sleep(d)
 	e.mu.Lock()
 	if !ok {
-		// Only a stop (done already) or the parent's end (whose own
-		// callback may not have run yet) ends the context.
-		e.stopLocked(e.parent.Err())
+		// A stop (done already), the parent's end (whose own callback may
+		// not have run yet) or a failure (failSoon, whose worker may not
+		// have taken mu yet) ended the context: stoppedLocked records
+		// which, with its error.
+		e.stoppedLocked()
 	}
 }
 
