@@ -3,7 +3,6 @@ package trimeter_test
 import (
 	"context"
 	"errors"
-	"iter"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -11,17 +10,6 @@ import (
 
 	"github.com/trimeter-go/trimeter"
 )
-
-// count yields 0..n-1.
-func count(n int) iter.Seq[int] {
-	return func(yield func(int) bool) {
-		for i := range n {
-			if !yield(i) {
-				return
-			}
-		}
-	}
-}
 
 // A cancel of the parent context in the loop body ends the run at once:
 // the next thing the loop gets is ctx.Err(), whatever results had
@@ -34,7 +22,7 @@ func TestParentCancelInTheLoopBodyIsTheLastThingYielded(t *testing.T) {
 		fn := func(_ context.Context, v int) (int, error) { return v, nil }
 		var after []error
 		first := true
-		for _, err := range trimeter.AMap(ctx, count(1000), fn, opts...) {
+		for _, err := range trimeter.AMap(ctx, newProbe(1000).seq(), fn, opts...) {
 			if first {
 				first = false
 				cancel()
@@ -67,7 +55,7 @@ func TestParentCancelInFnStartsNothingMore(t *testing.T) {
 				}
 				return nil
 			}
-			err := trimeter.RunOnEach(ctx, count(100000), fn, lc.opts...)
+			err := trimeter.RunOnEach(ctx, newProbe(100000).seq(), fn, lc.opts...)
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("RunOnEach = %v, want context.Canceled", err)
 			}
