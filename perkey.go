@@ -28,8 +28,8 @@ const defaultLookahead = 64
 // A key's WithMeter meter that cannot answer without waiting (one that is
 // not a [throttle.Trier]) is waited for by the starter, which holds up
 // every key meanwhile; the meters of package throttle and of redismeter
-// all can. In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs are pulled
-// beyond the results the consumer has received.
+// all can. In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs
+// are pulled beyond the results the consumer has received.
 //
 // A key's state is dropped while none of its tasks is in flight and its
 // bucket is full, so a stream of many distinct keys keeps a flat heap.

@@ -427,10 +427,10 @@ func (e *engine[T, R]) stopLocked(err error) {
 
 // stoppedLocked says whether the run has stopped, stopping it first for
 // the parent context's end, or for a task's failure (failSoon) that mu has
-// not recorded yet. The parent's AfterFunc and the
-// failed task's worker stop the run too, but they may take mu late: a
-// cancel made in the loop body or in fn, or an error returned by fn, is
-// seen here, before the next start or delivery.
+// not recorded yet. The parent's AfterFunc and the failed task's worker
+// stop the run too, but they may take mu late: a cancel made in the loop
+// body or in fn, or an error returned by fn, is seen here, before the next
+// start or delivery.
 func (e *engine[T, R]) stoppedLocked() bool {
 	if !e.stopped && (e.parentEnd != nil || e.failing.Load() != nil) {
 		e.stopIfEndedLocked()

@@ -104,19 +104,10 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 		default:
 			if !e.pausedUntil.IsZero() && now.get().Before(e.pausedUntil) {
 				retry = e.pausedUntil // nothing waiting aside starts before
+			} else if t, ok = e.dueLocked(&now); ok {
+				e.takeLocked(&t)
+				return t, true
 			} else {
-				if !e.lanesDue && !e.lanesAt.IsZero() && !now.get().Before(e.lanesAt) {
-					// The clock has let an input waiting aside start: it
-					// goes before the next input of the source.
-					e.lanesDue = true
-				}
-				if e.lanesDue {
-					if t, e.lanesAt, ok = e.unparkLocked(&now); ok {
-						e.takeLocked(&t)
-						return t, true
-					}
-					e.lanesDue = false
-				}
 				retry = e.lanesAt
 			}
 			if !e.pulledAll && e.parked <= e.cfg.lookahead {
@@ -145,6 +136,22 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 			}
 		}
 		e.sleepLocked(retry)
+	}
+	return t, false
+}
+
+// dueLocked takes an input that waited aside for its key and may start
+// now, if there is one: it goes before the next input of the source.
+// Otherwise lanesAt says when one may start by the clock.
+func (e *engine[T, R]) dueLocked(now *clockReading) (t task[T], ok bool) {
+	if !e.lanesDue && !e.lanesAt.IsZero() && !now.get().Before(e.lanesAt) {
+		e.lanesDue = true // the clock has let one start
+	}
+	if e.lanesDue {
+		if t, e.lanesAt, ok = e.unparkLocked(now); ok {
+			return t, true
+		}
+		e.lanesDue = false
 	}
 	return t, false
 }
@@ -211,8 +218,8 @@ func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 		if r == nil && !returned {
 			// The key function called runtime.Goexit (the sequence's
 			// comes as a panic: see capturePanics): this goroutine ends
-			// here, so stop the run now. Its callers'
-			// deferred calls unlock mu as it unwinds: take mu back first.
+			// here, so stop the run now. Its callers' deferred calls
+			// unlock mu as it unwinds: take mu back first.
 			e.recordPanic(&PanicError{Value: ErrGoexit, Stack: debug.Stack()})
 			e.mu.Lock()
 			return

@@ -36,12 +36,12 @@ import (
 // The new tat is stored as seconds with nine decimals,
 // "312428856.000000000", with an expiry at that time rounded up to the
 // millisecond, so that the key outlives the debt. The library
-// github.com/go-redis/redis_rate, which earlier versions of this package
-// used, stored the same seconds since 2017 as a floating-point number,
-// which Redis writes as a decimal ("312428856.78265297", up to 7.0) or in
-// exponent form ("3.1242885678265297e+08", from 7.2): the script reads
-// both, so processes of either version can share a bucket while an
-// upgrade rolls out (the earlier ones with their floating-point rounding).
+// github.com/go-redis/redis_rate stores the same seconds since 2017 as a
+// floating-point number, which Redis writes as a decimal
+// ("312428856.78265297", up to 7.0) or in exponent form
+// ("3.1242885678265297e+08", from 7.2): the script reads both, so
+// processes using redis_rate and processes using this meter can share a
+// bucket (the former with their floating-point rounding).
 var gcraScript = redis.NewScript(`
 redis.replicate_commands()
 local paused = redis.call('PTTL', KEYS[2])

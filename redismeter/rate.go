@@ -28,8 +28,7 @@ const minRetry = 100 * time.Microsecond
 //
 // The script's arithmetic is exact: it keeps its times in Redis as whole
 // seconds and nanoseconds, and charges each start one interval of
-// ⌈10⁹/perSecond⌉ nanoseconds, so rounding can only slow the bucket down
-// (but for the float64 quotient's own rounding, some parts in 10¹⁷).
+// ⌈10⁹/perSecond⌉ nanoseconds, so rounding can only slow the bucket down.
 // Processes are not served in turn: each asks again when Redis says the
 // next token is due, and whoever asks first gets it. A permit done
 // [throttle.Unused] does not give its token back (the bucket keeps no

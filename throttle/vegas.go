@@ -23,8 +23,8 @@ import (
 // shows. A push-back halves the limit and a failure takes a tenth off, at
 // most once for the attempts that were admitted before the last such cut
 // (only a fresh attempt, admitted after it, cuts), so a burst of
-// push-backs from one round trip cuts once. Cancelled and
-// unused attempts teach nothing. While fewer than half the limit are in
+// push-backs from one round trip cuts once. Cancelled and unused attempts
+// teach nothing. While fewer than half the limit are in
 // flight the limit is not what holds the work back, and latencies then
 // only update the latency estimates (base and the smoothed latency), not
 // the limit.
