@@ -59,6 +59,7 @@ func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) {
 		keepGoing(c)
 		unordered(c) // the first success to finish, whatever its place
+		c.untilSuccess = true
 	}, resolveKey[func(context.Context) (R, error)])
 	if err != nil {
 		return zero, err

@@ -170,18 +170,56 @@ func TestRunAnyFirstSuccessCancelsTheRest(t *testing.T) {
 }
 
 func TestRunAnyStopsPullingAtTheFirstSuccess(t *testing.T) {
-	var calls atomic.Int64
-	fail := func(context.Context) (int, error) { calls.Add(1); return 0, errBoom }
-	succeed := func(context.Context) (int, error) { calls.Add(1); return 7, nil }
-	var pulled atomic.Int64
-	got, err := trimeter.RunAny(context.Background(), funcs(&pulled, fail, fail, succeed, fail, fail, fail, fail), trimeter.MaxAtOnce(1))
-	if got != 7 || err != nil {
-		t.Errorf("got %v, %v; want 7, nil", got, err)
+	// The worker that records the success would otherwise pull and start
+	// the next function before the caller had the result: run it often.
+	for range 200 {
+		var calls atomic.Int64
+		fail := func(context.Context) (int, error) { calls.Add(1); return 0, errBoom }
+		succeed := func(context.Context) (int, error) { calls.Add(1); return 7, nil }
+		var pulled atomic.Int64
+		got, err := trimeter.RunAny(context.Background(), funcs(&pulled, fail, fail, succeed, fail, fail, fail, fail), trimeter.MaxAtOnce(1))
+		if got != 7 || err != nil {
+			t.Fatalf("got %v, %v; want 7, nil", got, err)
+		}
+		if c, p := calls.Load(), pulled.Load(); c != 3 || p != 3 {
+			t.Fatalf("%d calls, %d functions pulled; want 3 of each: nothing starts after the first success", c, p)
+		}
 	}
-	// One slot: at most one more function may have started while the
-	// success was on its way to the caller.
-	if c, p := calls.Load(), pulled.Load(); c < 3 || c > 4 || p > 4 {
-		t.Errorf("%d calls, %d functions pulled; want 3 or 4 of each", c, p)
+	goleak.VerifyNone(t)
+}
+
+func TestRunAnyStartsNothingAfterTheFirstSuccess(t *testing.T) {
+	for _, lc := range limitCases {
+		if lc.atOnce < 2 {
+			continue // one at a time: above; no limit: everything starts at once
+		}
+		t.Run("the slot a success frees starts nothing "+lc.name, func(t *testing.T) {
+			for range 50 {
+				var b blocker
+				var late atomic.Int64
+				slow := func(ctx context.Context) (string, error) { return "", b.block(t, ctx) }
+				winner := func(context.Context) (string, error) {
+					b.started.await(t, lc.atOnce-1, "slow calls started")
+					return "winner", nil
+				}
+				after := func(context.Context) (string, error) { late.Add(1); return "late", nil }
+				var fns []func(context.Context) (string, error)
+				for range lc.atOnce - 1 {
+					fns = append(fns, slow)
+				}
+				fns = append(fns, winner, after, after, after)
+				var pulled atomic.Int64
+				got, err := trimeter.RunAny(context.Background(), funcs(&pulled, fns...), lc.opts...)
+				if got != "winner" || err != nil {
+					t.Fatalf("got %q, %v; want \"winner\", nil", got, err)
+				}
+				if n := late.Load(); n != 0 {
+					t.Fatalf("%d functions started after the first success, want 0", n)
+				}
+				b.checkAllCancelled(t)
+			}
+			goleak.VerifyNone(t)
+		})
 	}
 }
 

@@ -33,15 +33,16 @@ type limits struct {
 
 type config struct {
 	limits
-	ordered   bool
-	buffer    int
-	clock     clockwork.Clock
-	keepGoing bool
-	perKey    *perKeyConfig
-	lookahead int
-	attempts  int
-	backoff   backoff
-	monitor   *throttle.Monitor
+	ordered      bool
+	buffer       int
+	clock        clockwork.Clock
+	keepGoing    bool
+	untilSuccess bool // RunAny: the first success ends the run
+	perKey       *perKeyConfig
+	lookahead    int
+	attempts     int
+	backoff      backoff
+	monitor      *throttle.Monitor
 
 	inKey bool // applying the options given to PerKey
 	err   error

@@ -108,7 +108,7 @@ type engine[T, R any] struct {
 	running     int         // tasks started and not yet finished
 	pulledAll   bool        // the source has ended
 	stopped     bool        // no task starts any more
-	failed      bool        // a task's error stopped the run: finished results still go out
+	draining    bool        // a task's error, or RunAny's answer, stopped the run: finished results still go out
 	halted      atomic.Bool // stopped, readable without mu
 	err         error       // why the run failed, under fail-fast
 	errs        []error     // every failure, RunOnEach under KeepGoing
@@ -474,7 +474,7 @@ func (e *engine[T, R]) failLocked(err error) {
 	if perr := e.parent.Err(); perr != nil {
 		err = perr
 	} else {
-		e.failed = true
+		e.draining = true
 		if p := e.failing.Load(); p != nil {
 			err = *p // the first failure signalled (failSoon) is the run's
 		}
@@ -527,6 +527,13 @@ func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 	default:
 		e.out.push(t.index, result[T, R]{index: t.index, in: t.value, val: v, err: err, key: t.key})
 		e.wakeConsumerLocked()
+		if err == nil && e.cfg.untilSuccess {
+			// RunAny has its answer: the calls in flight are cancelled and
+			// nothing more starts, not even on the slot this frees before
+			// the caller has the answer, which still goes out.
+			e.draining = true
+			e.stopLocked(nil)
+		}
 	}
 	e.signalRoomLocked()
 }
@@ -606,9 +613,10 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 
 // drainingLocked says whether a stopped run still hands out the results
 // that finished before it stopped, ahead of its error: only after a
-// task's failure, and no more once a panic came or the parent ended.
+// task's failure or RunAny's answer, and no more once a panic came or the
+// parent ended.
 func (e *engine[T, R]) drainingLocked() bool {
-	return e.failed && e.panicked == nil && e.parent.Err() == nil
+	return e.draining && e.panicked == nil && e.parent.Err() == nil
 }
 
 // isContextError says whether err comes from a context ending.
