@@ -96,12 +96,18 @@ func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, p
 		// A meter panicked or called runtime.Goexit: give back the
 		// permits taken so far, so that a shared meter does not lose them
 		// for good, and let the panic (with the stack where it happened)
-		// or the Goexit go on.
+		// or the Goexit go on. The meter's panic came first: a panic of a
+		// Done in the give-back does not replace it.
 		r := recover()
-		e.giveBack(*ps, heldP, held, len(*ps))
-		if r != nil {
-			panic(asPanicError(r))
+		if r == nil {
+			e.giveBack(*ps, heldP, held, len(*ps))
+			return
 		}
+		func() {
+			defer func() { _ = recover() }()
+			e.giveBack(*ps, heldP, held, len(*ps))
+		}()
+		panic(asPanicError(r))
 	}()
 	blocked, wait, err = e.tryEach(k, n, held, heldP, ps)
 	returned = true

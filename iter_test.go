@@ -384,6 +384,39 @@ func TestMeterPanicGivesBackTheOtherMetersPermits(t *testing.T) {
 	}
 }
 
+// unusedPanics is a meter whose permits panic when given back unused.
+type unusedPanics struct{}
+
+func (unusedPanics) Acquire(context.Context) (throttle.Permit, error) { return unusedPanicsPermit{}, nil }
+
+func (unusedPanics) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	return unusedPanicsPermit{}, 0, nil
+}
+
+type unusedPanicsPermit struct{}
+
+func (unusedPanicsPermit) Done(o throttle.Outcome) {
+	if o.Status == throttle.Unused {
+		panic(meterBoom{"Done"})
+	}
+}
+
+// When a meter panics and giving back the permits taken before it panics
+// too, the meter's own panic is the one raised: the first one.
+func TestMeterPanicOutlivesAPanicInTheGiveBack(t *testing.T) {
+	for name, lim := range map[string][]trimeter.Option{"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)}, "MaxAtOnce(3)": {trimeter.MaxAtOnce(3)}} {
+		t.Run(name, func(t *testing.T) {
+			p := newProbe(20)
+			opts := append(slices.Clone(lim), trimeter.WithMeter(unusedPanics{}), trimeter.WithMeter(&panickyTrier{panickyMeter{where: "TryAcquire"}}))
+			r := catch(func() {
+				_ = trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil }, opts...)
+			})
+			checkPanicError(t, r, meterBoom{"TryAcquire"}, "panicky")
+			checkCleanedUp(t, p)
+		})
+	}
+}
+
 // A panic in a shared meter, in whichever goroutine calls it, stops the run
 // and is raised again in the caller like a panic in fn: it never ends the
 // process from a worker.
