@@ -29,9 +29,12 @@ import (
 // that had finished before it, those waiting in the buffer included (under
 // [Ordered], those that come in input order before the failed input or
 // the first input that had not finished, whichever comes first); then the
-// loop ends. Results and errors of the
-// cancelled calls are not reported. With [KeepGoing] every error is yielded in its turn and
-// the run goes on. When ctx ends, the run stops and yields ctx.Err() once.
+// loop ends. Results and errors of the cancelled calls are not reported.
+// With [KeepGoing] every error is yielded in its turn and the run goes on.
+// When ctx ends, the run stops and yields ctx.Err() once. If ctx ends while
+// the results that finished before a failure are being yielded, the rest
+// of them are dropped, and the error yielded is ctx.Err() or the failure's,
+// whichever the run saw first.
 //
 // Break: when the loop body breaks, returns or panics, AMap cancels the
 // context given to the calls in flight, stops pulling inputs (the input

@@ -223,6 +223,30 @@ func TestRunAnyStartsNothingAfterTheFirstSuccess(t *testing.T) {
 	}
 }
 
+// A success recorded before the parent context ends is RunAny's answer,
+// even when the context ends before the caller has it: the call must not
+// report that no function ran, or that every one failed.
+func TestRunAnyAnswerOutlivesALaterParentCancel(t *testing.T) {
+	for _, lc := range limitCases {
+		t.Run("the success comes back "+lc.name, func(t *testing.T) {
+			for range 50 {
+				ctx, cancel := context.WithCancel(context.Background())
+				fail := func(context.Context) (int, error) { return 0, errBoom }
+				succeed := func(context.Context) (int, error) { cancel(); return 7, nil }
+				var pulled atomic.Int64
+				got, err := trimeter.RunAny(ctx, funcs(&pulled, fail, succeed), lc.opts...)
+				cancel()
+				// The cancel comes from the successful call itself: either
+				// the answer or the context's error is right, nothing else.
+				if !(got == 7 && err == nil) && !errors.Is(err, context.Canceled) {
+					t.Fatalf("got %v, %v; want 7, nil or context.Canceled", got, err)
+				}
+			}
+			goleak.VerifyNone(t)
+		})
+	}
+}
+
 func TestRunAnyAllFail(t *testing.T) {
 	errs := []error{errors.New("mirror 0 down"), errors.New("mirror 1 down"), errors.New("mirror 2 down")}
 	// They fail last to first; the joined errors still come in their order.

@@ -387,7 +387,9 @@ func TestMeterPanicGivesBackTheOtherMetersPermits(t *testing.T) {
 // unusedPanics is a meter whose permits panic when given back unused.
 type unusedPanics struct{}
 
-func (unusedPanics) Acquire(context.Context) (throttle.Permit, error) { return unusedPanicsPermit{}, nil }
+func (unusedPanics) Acquire(context.Context) (throttle.Permit, error) {
+	return unusedPanicsPermit{}, nil
+}
 
 func (unusedPanics) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
 	return unusedPanicsPermit{}, 0, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,6 +92,53 @@ func TestGoexitInTheInputKeepsItsStack(t *testing.T) {
 			}
 			if !strings.Contains(string(pe.Stack), "exitAfterOne") {
 				t.Errorf("the stack does not show the input that called Goexit:\n%s", pe.Stack)
+			}
+		})
+	}
+}
+
+// A cancel of the parent context while the results that finished before a
+// failure are handed out cuts them short: the loop gets one error, the
+// failure's or ctx.Err(), and nothing more.
+func TestParentCancelCutsAFailuresResultsShort(t *testing.T) {
+	for _, lc := range limitCases {
+		if lc.atOnce != 0 && lc.atOnce < 3 {
+			continue // inputs 0 to 2 must run at once
+		}
+		t.Run("the loop gets one error "+lc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			fail := make(chan struct{})
+			fn := func(ctx context.Context, v int) (int, error) {
+				switch v {
+				case 0, 1:
+					return v, nil
+				case 2:
+					<-fail
+					return 0, errBoom
+				}
+				<-ctx.Done() // until the failure cancels it
+				return 0, ctx.Err()
+			}
+			opts := append(slices.Clone(lc.opts), trimeter.Ordered(), trimeter.BufferSize(3))
+			var got []int
+			var errs []error
+			for v, err := range trimeter.AMap(ctx, newProbe(4).seq(), fn, opts...) {
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				got = append(got, v)
+				if v == 0 {
+					close(fail)
+					cancel()
+				}
+			}
+			if !slices.Equal(got, []int{0}) {
+				t.Errorf("results %v, want [0]: result 1 had not gone out before the cancel", got)
+			}
+			if len(errs) != 1 || !(errors.Is(errs[0], errBoom) || errors.Is(errs[0], context.Canceled)) {
+				t.Errorf("errors %v, want one: the failure's or context.Canceled", errs)
 			}
 		})
 	}

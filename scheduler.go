@@ -613,10 +613,11 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 
 // drainingLocked says whether a stopped run still hands out the results
 // that finished before it stopped, ahead of its error: only after a
-// task's failure or RunAny's answer, and no more once a panic came or the
-// parent ended.
+// task's failure or RunAny's answer, and no more once a panic came. The
+// parent's end cuts a failure's short, but not RunAny's: its answer came
+// first, and is the call's.
 func (e *engine[T, R]) drainingLocked() bool {
-	return e.draining && e.panicked == nil && e.parent.Err() == nil
+	return e.draining && e.panicked == nil && (e.parent.Err() == nil || e.cfg.untilSuccess)
 }
 
 // isContextError says whether err comes from a context ending.
