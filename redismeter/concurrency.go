@@ -174,7 +174,7 @@ func (c *Concurrency) acquireRedis(ctx context.Context) (p throttle.Permit, full
 	defer c.turn.leave()
 	for {
 		freed := c.freed.wait()
-		p, wait, err := c.TryAcquire(ctx)
+		p, wait, err := c.try(ctx)
 		if p != nil || err != nil {
 			return p, false, err
 		}
@@ -214,9 +214,19 @@ func (c *Concurrency) acquireLocal(ctx context.Context) (throttle.Permit, error)
 
 // TryAcquire asks Redis for a slot once (one round trip) and returns a
 // permit when it got one. Otherwise it returns how long to wait before
-// asking again: the rest of a pause, or a short poll interval. Errors are
-// as for Acquire.
+// asking again: the rest of a pause, or a short poll interval, also while
+// the local meter of [FallbackShare] is full. Errors are as for Acquire.
 func (c *Concurrency) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	p, wait, err := c.try(ctx)
+	if p == nil && err == nil && wait <= 0 {
+		wait = jitter(poll) // a full local meter cannot say when a slot comes free
+	}
+	return p, wait, err
+}
+
+// try is TryAcquire, except that a full local meter returns a wait of 0:
+// Acquire then waits for the local meter itself.
+func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, error) {
 	if err := c.usable(ctx); err != nil {
 		return nil, 0, err
 	}

@@ -27,6 +27,7 @@ func TestConcurrencyBadValuesAreReportedNotPanicked(t *testing.T) {
 		{"zero n", NewConcurrency(client, "k", 0, time.Second), "n 0"},
 		{"short lease", NewConcurrency(client, "k", 1, time.Millisecond), "lease 1ms"},
 		{"bad share", NewConcurrency(client, "k", 1, time.Second, FallbackShare(-1)), "FallbackShare(-1)"},
+		{"nil pointer clock", NewConcurrency(client, "k", 1, time.Second, WithClock((*clockwork.FakeClock)(nil))), "WithClock(nil)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkBad(t, tc.m, tc.want)

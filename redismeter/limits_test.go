@@ -152,3 +152,21 @@ func TestFallbackShareOfLargeAndSmallValues(t *testing.T) {
 	checkBad(t, NewRate(client, "k", 1, math.MaxInt, FallbackShare(1)), "FallbackShare")
 	checkBad(t, NewRate(client, "k", 1e-6, 1, FallbackShare(0.5)), "FallbackShare")
 }
+
+// TryAcquire on a full local meter of FallbackShare says how long to wait,
+// as it does when Redis answers, rather than 0.
+func TestConcurrencyTryAcquireOnAFullLocalMeterSaysHowLong(t *testing.T) {
+	client := newClient("127.0.0.1:1") // refused: Redis is down
+	defer client.Close()
+	m := NewConcurrency(client, "k", 2, time.Second, FallbackShare(0.5))
+	defer m.Close()
+	p, _, err := m.TryAcquire(ctx) // the one local slot
+	if p == nil || err != nil {
+		t.Fatalf("TryAcquire with Redis down under FallbackShare = %v, %v; want the local slot", p, err)
+	}
+	defer p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	q, wait, err := m.TryAcquire(ctx)
+	if q != nil || err != nil || wait <= 0 {
+		t.Errorf("TryAcquire on the full local meter = %v, %v, %v; want no permit and a wait above 0", q, wait, err)
+	}
+}

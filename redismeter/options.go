@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/trimeter-go/trimeter/internal/nils"
 )
 
 // An Option changes how a meter of this package works. Options are built
@@ -66,6 +68,12 @@ func (c *config) fail(err error) {
 // by the local meter. share must be greater than 0 and at most 1. Without
 // this option a failed Redis call is an error that wraps
 // [ErrUnavailable].
+//
+// The local meter is one of package throttle, with its bounds: for a Rate,
+// share·perSecond must be at least one start per 13 days, and share·burst
+// tokens must accrue within 36 years. Values that Redis alone would take
+// beyond those make the meter's Err report a bad value whose message
+// begins "FallbackShare:" and names the local meter's values.
 func FallbackShare(share float64) Option {
 	return optionFunc(func(c *config) {
 		if !(share > 0 && share <= 1) {
@@ -95,10 +103,11 @@ func CallTimeout(d time.Duration) Option {
 // Redis calls, the pauses it keeps locally, lease renewal, the local meter
 // of [FallbackShare] and the second before Redis is asked again. Limits
 // kept in Redis are timed by the Redis server's clock whatever the clock.
-// The default is the real clock.
+// The default is the real clock. A nil clock, or a nil pointer of a clock
+// type, is a bad value.
 func WithClock(clk clockwork.Clock) Option {
 	return optionFunc(func(c *config) {
-		if clk == nil {
+		if nils.Is(clk) {
 			c.fail(badValue("WithClock(nil): needs a clock"))
 			return
 		}

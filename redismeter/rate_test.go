@@ -47,6 +47,7 @@ func TestRateBadValuesAreReportedNotPanicked(t *testing.T) {
 		{"zero share", NewRate(client, "k", 1, 1, FallbackShare(0)), "FallbackShare(0)"},
 		{"zero timeout", NewRate(client, "k", 1, 1, CallTimeout(0)), "CallTimeout(0s)"},
 		{"nil clock", NewRate(client, "k", 1, 1, WithClock(nil)), "WithClock(nil)"},
+		{"nil pointer clock", NewRate(client, "k", 1, 1, WithClock((*clockwork.FakeClock)(nil))), "WithClock(nil)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkBad(t, tc.m, tc.want)
