@@ -103,11 +103,14 @@ func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, p
 			e.giveBack(*ps, heldP, held, len(*ps))
 			return
 		}
+		// Recorded first, so that a Goexit in a Done cannot lose it.
+		pe := asPanicError(r)
+		e.recordPanic(pe)
 		func() {
 			defer func() { _ = recover() }()
 			e.giveBack(*ps, heldP, held, len(*ps))
 		}()
-		panic(asPanicError(r))
+		panic(pe)
 	}()
 	blocked, wait, err = e.tryEach(k, n, held, heldP, ps)
 	returned = true

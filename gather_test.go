@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
 )
 
 // funcs turns fns into the input of RunAll and RunAny, counting the
@@ -224,11 +225,11 @@ func TestRunAnyStartsNothingAfterTheFirstSuccess(t *testing.T) {
 }
 
 // A success recorded before the parent context ends is RunAny's answer,
-// even when the context ends before the caller has it: the call must not
-// report that no function ran, or that every one failed.
-func TestRunAnyAnswerOutlivesALaterParentCancel(t *testing.T) {
+// even when the context ends before the caller has it; a context that
+// ended before the success was recorded is the call's end.
+func TestRunAnyAnswerAndAParentCancel(t *testing.T) {
 	for _, lc := range limitCases {
-		t.Run("the success comes back "+lc.name, func(t *testing.T) {
+		t.Run("a cancel before the success returns ctx.Err() "+lc.name, func(t *testing.T) {
 			for range 50 {
 				ctx, cancel := context.WithCancel(context.Background())
 				fail := func(context.Context) (int, error) { return 0, errBoom }
@@ -236,11 +237,112 @@ func TestRunAnyAnswerOutlivesALaterParentCancel(t *testing.T) {
 				var pulled atomic.Int64
 				got, err := trimeter.RunAny(ctx, funcs(&pulled, fail, succeed), lc.opts...)
 				cancel()
-				// The cancel comes from the successful call itself: either
-				// the answer or the context's error is right, nothing else.
-				if !(got == 7 && err == nil) && !errors.Is(err, context.Canceled) {
-					t.Fatalf("got %v, %v; want 7, nil or context.Canceled", got, err)
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("got %v, %v; want context.Canceled: the context ended before the success", got, err)
 				}
+			}
+			goleak.VerifyNone(t)
+		})
+		if lc.atOnce == 1 {
+			continue // the cancel below comes from a call running beside the winner
+		}
+		t.Run("a cancel after the success returns the success "+lc.name, func(t *testing.T) {
+			for range 50 {
+				ctx, cancel := context.WithCancel(context.Background())
+				started := make(chan struct{})
+				// The success's stop cancels this call, which then
+				// cancels the parent: after the success was recorded.
+				other := func(callCtx context.Context) (int, error) {
+					close(started)
+					<-callCtx.Done()
+					cancel()
+					return 0, callCtx.Err()
+				}
+				succeed := func(context.Context) (int, error) { <-started; return 7, nil }
+				var pulled atomic.Int64
+				got, err := trimeter.RunAny(ctx, funcs(&pulled, other, succeed), lc.opts...)
+				cancel()
+				if got != 7 || err != nil {
+					t.Fatalf("got %v, %v; want 7, nil: the success came before the cancel", got, err)
+				}
+			}
+			goleak.VerifyNone(t)
+		})
+	}
+}
+
+// gatedTrier grants every permit, but its n-th TryAcquire, once it has
+// closed entered, waits for gate to close: the run stops meanwhile.
+type gatedTrier struct {
+	n       int64
+	calls   atomic.Int64
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func newGatedTrier(n int64) *gatedTrier {
+	return &gatedTrier{n: n, entered: make(chan struct{}), gate: make(chan struct{})}
+}
+
+func (m *gatedTrier) Acquire(ctx context.Context) (throttle.Permit, error) {
+	p, _, err := m.TryAcquire(ctx)
+	return p, err
+}
+
+func (m *gatedTrier) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	if m.calls.Add(1) == m.n {
+		close(m.entered)
+		<-m.gate
+	}
+	return nopPermit{}, 0, nil
+}
+
+// A task whose meter grants its permit after the run stopped (RunAny's
+// answer came, or a failure) does not start.
+func TestNothingStartsOnAPermitGrantedAfterTheStop(t *testing.T) {
+	for name, lim := range map[string][]trimeter.Option{"MaxAtOnce(3)": {trimeter.MaxAtOnce(3)}, "no MaxAtOnce": nil} {
+		t.Run("RunAny with "+name, func(t *testing.T) {
+			m := newGatedTrier(3)
+			var late atomic.Int64
+			blocked := func(ctx context.Context) (int, error) {
+				<-ctx.Done() // the stop cancels it
+				close(m.gate)
+				return 0, ctx.Err()
+			}
+			winner := func(context.Context) (int, error) { <-m.entered; return 7, nil }
+			after := func(context.Context) (int, error) { late.Add(1); return 8, nil }
+			var pulled atomic.Int64
+			got, err := trimeter.RunAny(context.Background(), funcs(&pulled, blocked, winner, after), append(slices.Clone(lim), trimeter.WithMeter(m))...)
+			if got != 7 || err != nil {
+				t.Errorf("got %v, %v; want 7, nil", got, err)
+			}
+			if n := late.Load(); n != 0 {
+				t.Errorf("%d functions started on a permit granted after the answer, want 0", n)
+			}
+			goleak.VerifyNone(t)
+		})
+		t.Run("fail-fast RunOnEach with "+name, func(t *testing.T) {
+			m := newGatedTrier(3)
+			var late atomic.Int64
+			fn := func(ctx context.Context, v int) error {
+				switch v {
+				case 0:
+					<-ctx.Done()
+					close(m.gate)
+					return ctx.Err()
+				case 1:
+					<-m.entered
+					return errBoom
+				}
+				late.Add(1)
+				return nil
+			}
+			err := trimeter.RunOnEach(context.Background(), newProbe(5).seq(), fn, append(slices.Clone(lim), trimeter.WithMeter(m))...)
+			if !errors.Is(err, errBoom) {
+				t.Errorf("RunOnEach = %v, want errBoom", err)
+			}
+			if n := late.Load(); n != 0 {
+				t.Errorf("%d tasks started on a permit granted after the failure, want 0", n)
 			}
 			goleak.VerifyNone(t)
 		})

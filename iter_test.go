@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -412,6 +413,39 @@ func TestMeterPanicOutlivesAPanicInTheGiveBack(t *testing.T) {
 			opts := append(slices.Clone(lim), trimeter.WithMeter(unusedPanics{}), trimeter.WithMeter(&panickyTrier{panickyMeter{where: "TryAcquire"}}))
 			r := catch(func() {
 				_ = trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil }, opts...)
+			})
+			checkPanicError(t, r, meterBoom{"TryAcquire"}, "panicky")
+			checkCleanedUp(t, p)
+		})
+	}
+}
+
+// goexitOnUnused is a meter whose permits call runtime.Goexit when given
+// back unused.
+type goexitOnUnused struct{ unusedPanics }
+
+func (goexitOnUnused) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	return goexitOnUnusedPermit{}, 0, nil
+}
+
+type goexitOnUnusedPermit struct{}
+
+func (goexitOnUnusedPermit) Done(o throttle.Outcome) {
+	if o.Status == throttle.Unused {
+		runtime.Goexit()
+	}
+}
+
+// A Goexit in a Done while the permits are given back after a meter's
+// panic does not lose the panic either.
+func TestMeterPanicOutlivesAGoexitInTheGiveBack(t *testing.T) {
+	for name, lim := range map[string][]trimeter.Option{"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)}, "MaxAtOnce(3)": {trimeter.MaxAtOnce(3)}} {
+		t.Run(name, func(t *testing.T) {
+			p := newProbe(20)
+			opts := append(slices.Clone(lim), trimeter.WithMeter(goexitOnUnused{}), trimeter.WithMeter(&panickyTrier{panickyMeter{where: "TryAcquire"}}))
+			r := catch(func() {
+				for range trimeter.AMap(context.Background(), p.seq(), square, opts...) {
+				}
 			})
 			checkPanicError(t, r, meterBoom{"TryAcquire"}, "panicky")
 			checkCleanedUp(t, p)

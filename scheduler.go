@@ -450,6 +450,22 @@ func (e *engine[T, R]) stopIfEndedLocked() {
 	}
 }
 
+// stopping says, without mu, whether the run has stopped or is about to:
+// for a failure failSoon signalled, or for the parent's end that mu has not
+// recorded yet. A task admitted meanwhile, while a meter took its time,
+// then does not start.
+func (e *engine[T, R]) stopping() bool {
+	if e.halted.Load() || e.failing.Load() != nil {
+		return true
+	}
+	select {
+	case <-e.parentEnd: // nil when the parent cannot end
+		return true
+	default:
+		return false
+	}
+}
+
 // failSoon makes a task's error stop the run at once, before the worker
 // that has it takes mu: under fail-fast it cancels the calls in flight
 // and keeps anything more from starting (stoppedLocked), while the worker
@@ -530,9 +546,11 @@ func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 		if err == nil && e.cfg.untilSuccess {
 			// RunAny has its answer: the calls in flight are cancelled and
 			// nothing more starts, not even on the slot this frees before
-			// the caller has the answer, which still goes out.
-			e.draining = true
-			e.stopLocked(nil)
+			// the caller has the answer, which still goes out, unless the
+			// parent ended first (its callback may not have run yet).
+			perr := e.parent.Err()
+			e.draining = perr == nil
+			e.stopLocked(perr)
 		}
 	}
 	e.signalRoomLocked()
