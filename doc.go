@@ -24,8 +24,9 @@
 // meter lets it through (the rate of [MaxPerSecond], shared meters given
 // with [WithMeter], and the limits of its key under [PerKey]), and no
 // push-back pause is in force ([Pushback]). Its input is pulled from the
-// sequence once a slot is free and no pause is in force; under a rate or a
-// meter it is then held until its permit comes. So at most one input is
+// sequence once a slot is free, and then held until the pause in force, if
+// any, is over (so a sequence that has ended ends the run at once) and,
+// under a rate or a meter, until its permit comes. So at most one input is
 // held beyond the tasks running and nothing more is read ahead: an
 // infinite input is fine and memory is bounded by the window of tasks, not
 // by the input.

@@ -199,7 +199,8 @@ func WithMeter(m throttle.Meter) Option {
 	})
 }
 
-// Ordered makes AMap, Then and Outcomes yield results in input order.
+// Ordered makes AMap, Outcomes, Then and ThenOutcomes yield results in
+// input order.
 // Results that finish early wait, holding their slots, until those before
 // them are delivered; so memory stays bounded by MaxAtOnce + BufferSize
 // (plus the lookahead under [PerKey]), and a slow task at the head delays
