@@ -15,6 +15,7 @@ import (
 
 	"github.com/trimeter-go/trimeter"
 	"github.com/trimeter-go/trimeter/throttle"
+	"go.uber.org/goleak"
 )
 
 // attemptErr is the error of one attempt at one input.
@@ -564,4 +565,36 @@ func TestRetryEndsWithTheErrorOfAMeterThatFailsBeforeARetry(t *testing.T) {
 	if n := calls.Load(); n != 1 {
 		t.Errorf("fn called %d times, want 1", n)
 	}
+}
+
+// A retry whose meter grants its permit after the run stopped does not
+// start.
+func TestNoRetryStartsOnAPermitGrantedAfterTheStop(t *testing.T) {
+	m := newGatedTrier(4) // the first attempts of inputs 0 to 2, then 0's retry
+	var attempts0 atomic.Int64
+	started2 := make(chan struct{})
+	fn := func(ctx context.Context, v int) error {
+		switch v {
+		case 0:
+			attempts0.Add(1)
+			<-started2
+			return errors.New("try again")
+		case 1:
+			<-m.entered // input 0's retry waits for its permit
+			return trimeter.Permanent(errBoom)
+		}
+		close(started2)
+		<-ctx.Done() // the failure cancels it
+		close(m.gate)
+		return ctx.Err()
+	}
+	err := trimeter.RunOnEach(context.Background(), newProbe(3).seq(), fn,
+		trimeter.MaxAtOnce(3), trimeter.Retry(2), trimeter.Backoff(time.Nanosecond, time.Nanosecond), trimeter.WithMeter(m))
+	if !errors.Is(err, errBoom) {
+		t.Errorf("RunOnEach = %v, want errBoom", err)
+	}
+	if n := attempts0.Load(); n != 1 {
+		t.Errorf("input 0 made %d attempts, want 1: its retry's permit came after the failure", n)
+	}
+	goleak.VerifyNone(t)
 }
