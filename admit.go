@@ -53,6 +53,10 @@ func (e *engine[T, R]) meterCount(k *keyState) int {
 // keeps the permit it got, and tries the others again. On a first attempt
 // a key's meter that is not ready makes admit return its wait instead, so
 // that the starter can set the input aside and start another key's.
+//
+// When the run stopped while the meters were asked (an answer, a failure
+// or the parent's end that mu has not recorded yet), the permits are given
+// back unused and admit returns errStopped: the task does not start.
 func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (time.Duration, error) {
 	n := e.meterCount(t.key)
 	if n == 0 {
@@ -64,6 +68,11 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 		*ps = (*ps)[:0]
 		blocked, wait, err := e.tryAll(t.key, n, held, heldP, ps)
 		if blocked < 0 {
+			if e.stopping() {
+				release(*ps, throttle.Unused)
+				*ps = (*ps)[:0]
+				return 0, errStopped
+			}
 			return 0, nil
 		}
 		e.giveBack(*ps, heldP, held, blocked)

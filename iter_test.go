@@ -385,71 +385,47 @@ func TestMeterPanicGivesBackTheOtherMetersPermits(t *testing.T) {
 	}
 }
 
-// unusedPanics is a meter whose permits panic when given back unused.
-type unusedPanics struct{}
+// failingGiveBack is a meter whose permits call fail when given back
+// unused.
+type failingGiveBack struct{ fail func() }
 
-func (unusedPanics) Acquire(context.Context) (throttle.Permit, error) {
-	return unusedPanicsPermit{}, nil
+func (m failingGiveBack) Acquire(context.Context) (throttle.Permit, error) {
+	return failingGiveBackPermit(m), nil
 }
 
-func (unusedPanics) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
-	return unusedPanicsPermit{}, 0, nil
+func (m failingGiveBack) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	return failingGiveBackPermit(m), 0, nil
 }
 
-type unusedPanicsPermit struct{}
+type failingGiveBackPermit failingGiveBack
 
-func (unusedPanicsPermit) Done(o throttle.Outcome) {
+func (p failingGiveBackPermit) Done(o throttle.Outcome) {
 	if o.Status == throttle.Unused {
-		panic(meterBoom{"Done"})
+		p.fail()
 	}
 }
 
 // When a meter panics and giving back the permits taken before it panics
-// too, the meter's own panic is the one raised: the first one.
-func TestMeterPanicOutlivesAPanicInTheGiveBack(t *testing.T) {
-	for name, lim := range map[string][]trimeter.Option{"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)}, "MaxAtOnce(3)": {trimeter.MaxAtOnce(3)}} {
-		t.Run(name, func(t *testing.T) {
-			p := newProbe(20)
-			opts := append(slices.Clone(lim), trimeter.WithMeter(unusedPanics{}), trimeter.WithMeter(&panickyTrier{panickyMeter{where: "TryAcquire"}}))
-			r := catch(func() {
-				_ = trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil }, opts...)
-			})
-			checkPanicError(t, r, meterBoom{"TryAcquire"}, "panicky")
-			checkCleanedUp(t, p)
-		})
+// too, or calls runtime.Goexit, the meter's own panic is the one raised:
+// the first one.
+func TestMeterPanicOutlivesTheGiveBack(t *testing.T) {
+	fails := map[string]func(){
+		"a panic":  func() { panic(meterBoom{"Done"}) },
+		"a Goexit": runtime.Goexit,
 	}
-}
-
-// goexitOnUnused is a meter whose permits call runtime.Goexit when given
-// back unused.
-type goexitOnUnused struct{ unusedPanics }
-
-func (goexitOnUnused) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
-	return goexitOnUnusedPermit{}, 0, nil
-}
-
-type goexitOnUnusedPermit struct{}
-
-func (goexitOnUnusedPermit) Done(o throttle.Outcome) {
-	if o.Status == throttle.Unused {
-		runtime.Goexit()
-	}
-}
-
-// A Goexit in a Done while the permits are given back after a meter's
-// panic does not lose the panic either.
-func TestMeterPanicOutlivesAGoexitInTheGiveBack(t *testing.T) {
-	for name, lim := range map[string][]trimeter.Option{"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)}, "MaxAtOnce(3)": {trimeter.MaxAtOnce(3)}} {
-		t.Run(name, func(t *testing.T) {
-			p := newProbe(20)
-			opts := append(slices.Clone(lim), trimeter.WithMeter(goexitOnUnused{}), trimeter.WithMeter(&panickyTrier{panickyMeter{where: "TryAcquire"}}))
-			r := catch(func() {
-				for range trimeter.AMap(context.Background(), p.seq(), square, opts...) {
-				}
+	for what, fail := range fails {
+		for name, lim := range map[string][]trimeter.Option{"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)}, "MaxAtOnce(3)": {trimeter.MaxAtOnce(3)}} {
+			t.Run(what+" in a Done with "+name, func(t *testing.T) {
+				p := newProbe(20)
+				opts := append(slices.Clone(lim), trimeter.WithMeter(failingGiveBack{fail}), trimeter.WithMeter(&panickyTrier{panickyMeter{where: "TryAcquire"}}))
+				r := catch(func() {
+					for range trimeter.AMap(context.Background(), p.seq(), square, opts...) {
+					}
+				})
+				checkPanicError(t, r, meterBoom{"TryAcquire"}, "panicky")
+				checkCleanedUp(t, p)
 			})
-			checkPanicError(t, r, meterBoom{"TryAcquire"}, "panicky")
-			checkCleanedUp(t, p)
-		})
+		}
 	}
 }
 

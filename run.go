@@ -217,11 +217,6 @@ func (e *engine[T, R]) readmit(t *task[T], ps *[]throttle.Permit) error {
 		return err
 	}
 	_, err := e.admitUnpaused(t, ps, false)
-	if err == nil && len(*ps) > 0 && e.stopping() {
-		// The run stopped while the meters were asked: no more attempts.
-		release(*ps, throttle.Unused)
-		return errStopped
-	}
 	return err
 }
 

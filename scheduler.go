@@ -453,7 +453,7 @@ func (e *engine[T, R]) stopIfEndedLocked() {
 // stopping says, without mu, whether the run has stopped or is about to:
 // for a failure failSoon signalled, or for the parent's end that mu has not
 // recorded yet. A task admitted meanwhile, while a meter took its time,
-// then does not start.
+// then does not start (admit).
 func (e *engine[T, R]) stopping() bool {
 	if e.halted.Load() || e.failing.Load() != nil {
 		return true

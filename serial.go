@@ -34,12 +34,6 @@ func (e *engine[T, R]) runNow(t task[T], ps *[]throttle.Permit) bool {
 	)
 	if t.err == nil { // an upstream error passes by every meter
 		_, err = e.admit(&t, ps, true)
-		if err == nil && len(*ps) > 0 && e.stopping() {
-			// The run stopped while the meters were asked: t does not
-			// start.
-			release(*ps, throttle.Unused)
-			err = errStopped
-		}
 	}
 	if err == nil {
 		v, err = e.call(t, ps)

@@ -37,13 +37,6 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 			e.repark(t, wait)
 			continue
 		}
-		if len(*ps) > 0 && e.stopping() {
-			// The run stopped while the meters were asked: t does not
-			// start, and choose sees the stop.
-			release(*ps, throttle.Unused)
-			e.unstart(t, errStopped)
-			continue
-		}
 		break
 	}
 	if e.hire {
