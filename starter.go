@@ -7,6 +7,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/trimeter-go/trimeter/internal/timing"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -266,11 +267,8 @@ func (e *engine[T, R]) sleepLocked(at time.Time) {
 			e.room.Broadcast()
 			e.mu.Unlock()
 		})
-		if e.jumps && !e.clock.Now().Equal(now) {
-			// The clock moved (a fake one, stepped by a test) between the
-			// reading d came from and the timer, which would fire late:
-			// look again.
-			e.wake.Stop()
+		if e.jumps && !timing.Settle(e.clock, e.wake, now, d) {
+			// The clock moved past at while the timer was set.
 			e.wake = nil
 			e.lanesDue = true
 			return

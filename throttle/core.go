@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/internal/timing"
 )
 
 // A gate is the limit a meter enforces. Its methods run under the meter's
@@ -40,7 +41,7 @@ type core struct {
 	clock   clockwork.Clock
 	epoch   time.Time // time zero of the meter's nanosecond times
 	precise bool      // the real clock: the head may wait precisely (pace)
-	jumps   bool      // not the real clock: it may move while a timer is set
+	jumps   bool      // not the real clock: it may move while a timer is set (see timing.Settle)
 	err     error     // set when the meter was built with a bad value
 	mon     *Monitor
 
@@ -163,11 +164,8 @@ func (c *core) wait(ctx context.Context, w *waiter) (uint64, error) {
 			} else {
 				timer.Reset(time.Duration(d))
 			}
-			if c.jumps && c.now() != now {
-				// The clock moved (a fake one, stepped by a test) between
-				// the reading d came from and the timer: the timer counts
-				// d from the new time and would fire late. Look again.
-				continue
+			if c.jumps && !timing.Settle(c.clock, timer, c.epoch.Add(time.Duration(now)), time.Duration(d)) {
+				continue // due already: the clock moved past it meanwhile
 			}
 			c.sleep(ctx, w, timer.Chan())
 		}

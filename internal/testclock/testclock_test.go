@@ -80,3 +80,20 @@ func TestWaitForFailsInsteadOfHanging(t *testing.T) {
 		t.Fatal("WaitFor did not fail with no waiter")
 	}
 }
+
+func TestCreepingMovesOnEveryReading(t *testing.T) {
+	c := testclock.NewCreeping(time.Millisecond)
+	c.Now()
+	c.Since(testclock.Start)
+	c.Until(testclock.Start)
+	if got, want := c.Clock.Elapsed(), 3*time.Millisecond; got != want {
+		t.Fatalf("after three readings the clock moved %v, want %v", got, want)
+	}
+	if got := c.Reads(); got != 3 {
+		t.Fatalf("Reads() = %d after three readings", got)
+	}
+	c.Advance(time.Second) // not a reading
+	if got := c.Reads(); got != 3 {
+		t.Fatalf("Reads() = %d after an Advance", got)
+	}
+}
