@@ -28,6 +28,11 @@ func (e *engine[T, R]) runNow(t task[T], ps *[]throttle.Permit) bool {
 	if t.err == nil && !e.pausedUntil.IsZero() && !e.waitPause() {
 		return false // the run stopped: rangeInputs gives the slot back
 	}
+	if e.stopping() {
+		// The run stopped, or is about to (a break, the parent's end or a
+		// failure) while the sequence produced t: t does not start.
+		return false
+	}
 	var (
 		v   R
 		err error

@@ -117,7 +117,7 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 				}
 				// The input waits for the call's pause, in force when
 				// it was pulled or begun while it was produced.
-				if e.waitPauseLocked(); e.stopped {
+				if e.waitPauseLocked(); e.stoppedLocked() {
 					return t, false
 				}
 				now = clockReading{clock: e.clock}
@@ -201,7 +201,9 @@ func (e *engine[T, R]) pullLocked() (t task[T], ok bool) {
 	case !ok:
 		e.endInputsLocked()
 		return t, false
-	case e.stopped:
+	case e.stoppedLocked():
+		// The run stopped while the source produced t (a failure or the
+		// parent's end, perhaps not recorded yet): t does not start.
 		return t, false
 	}
 	if e.keyOf != nil && t.err == nil {
