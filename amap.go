@@ -88,9 +88,14 @@ func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Con
 // out its next value. If the break comes while this stage is waiting for the
 // stage before it, which is itself waiting for its calls, the break waits
 // until that stage produces a value or ends. Finished results are never held
-// back while a stage waits on its input, so that wait is at most the time of
-// the quickest call in flight upstream; under [Ordered] upstream, the time
-// of the call at the head of its order, which the others wait behind.
+// back while a stage waits on its input, so when calls are in flight
+// upstream that wait is at most the time of the quickest one (under
+// [Ordered] upstream, of the call at the head of its order, which the others
+// wait behind). When none is, the wait lasts as long as the stage before it
+// waits to start one: for a rate's token, a push-back's pause, or a retry's
+// backoff, on that stage's clock. Cancelling a context that the stages
+// share just before the break ends those waits at once. A value that
+// arrives after the break is not given to fn: this stage has stopped.
 //
 // Everything else is as for AMap: when ctx ends, the stage stops its calls
 // and its input and yields ctx.Err() once; a bad option is yielded once as
