@@ -29,7 +29,10 @@ import (
 // that had finished before it, those waiting in the buffer included (under
 // [Ordered], those that come in input order before the failed input or
 // the first input that had not finished, whichever comes first); then the
-// loop ends. Results and errors of the cancelled calls are not reported.
+// loop ends. Results and errors of the calls that end after the failure
+// are not reported: the failure cancelled them. (A result whose fn returned
+// just before the failure, while its worker was still telling its meters,
+// can still come too late: the error does not wait for it.)
 // With [KeepGoing] every error is yielded in its turn and the run goes on.
 // When ctx ends, the run stops and yields ctx.Err() once. If ctx ends while
 // the results that finished before a failure are being yielded, the rest

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trimeter-go/trimeter/internal/testclock"
+	"github.com/trimeter-go/trimeter/throttle"
 )
 
 // A task's error under fail-fast stops the run before its worker takes mu
@@ -112,6 +113,77 @@ func TestAFailureEndsAWaitForAPauseWithItsError(t *testing.T) {
 	e.open++
 	e.running++
 	e.finishLocked(task[int]{index: 1}, struct{}{}, boom)
+	if !errors.Is(e.err, boom) {
+		t.Errorf("the run's error is %v, want boom", e.err)
+	}
+}
+
+// consumerEngine returns a run that hands results to a consumer, as AMap
+// does, begun, whose fn returns its input.
+func consumerEngine(t *testing.T) *engine[int, int] {
+	t.Helper()
+	fn := func(_ context.Context, v int) (int, error) { return v, nil }
+	e, err := newEngine(context.Background(), fn, nil, newConfig([]Option{MaxAtOnce(4)}), toConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.begin(func(func(int, error) bool) {})
+	return e
+}
+
+// A success that fn returns after a failure was signalled comes from a
+// call the failure cancelled: it is not handed out, even when its worker
+// takes mu before the failed task's does.
+func TestASuccessAfterTheFailureIsNotReported(t *testing.T) {
+	e := consumerEngine(t)
+	defer e.shutdown()
+	boom := errors.New("boom")
+	e.failSoon(boom) // a task returned boom; its worker has not taken mu yet
+	var ps []throttle.Permit
+	tk := task[int]{index: 1, value: 7}
+	e.mu.Lock()
+	e.open++
+	e.running++
+	e.mu.Unlock()
+	v, err := e.call(tk, &ps) // the cancelled call returns a value anyway
+	e.finish(tk, v, err)
+	if r, ok := e.receive(); ok {
+		t.Fatalf("the consumer got %+v from a call that returned after the failure", r)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !errors.Is(e.err, boom) {
+		t.Errorf("the run's error is %v, want boom", e.err)
+	}
+}
+
+// A success that fn returned before the failure was signalled is handed
+// out ahead of the failure's error, even when its worker takes mu after
+// the failed task's did (its meters' Done took a while, say).
+func TestASuccessBeforeTheFailureIsReportedWhenItsWorkerComesLate(t *testing.T) {
+	e := consumerEngine(t)
+	defer e.shutdown()
+	var ps []throttle.Permit
+	tk := task[int]{index: 0, value: 7}
+	e.mu.Lock()
+	e.open += 2 // this task and the one that fails
+	e.running += 2
+	e.mu.Unlock()
+	v, err := e.call(tk, &ps) // fn returns before the failure
+
+	boom := errors.New("boom")
+	e.failSoon(boom)
+	e.finish(task[int]{index: 1, value: 8}, 0, boom) // the failure is recorded
+	e.finish(tk, v, err)                             // then the success comes
+	r, ok := e.receive()
+	if !ok || r.val != 7 || r.err != nil {
+		t.Fatalf("the consumer got %+v, %v; want the success that came before the failure", r, ok)
+	}
+	if r, ok := e.receive(); ok {
+		t.Fatalf("the consumer got %+v after the success; want the end", r)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if !errors.Is(e.err, boom) {
 		t.Errorf("the run's error is %v, want boom", e.err)
 	}

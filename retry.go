@@ -91,5 +91,5 @@ func (b backoff) wait(n int) time.Duration {
 // retryable says whether an attempt that failed with err may be repeated.
 func retryable(err error) bool {
 	var p *permanentError
-	return !errors.As(err, &p) && !isContextError(err)
+	return err != errLate && !errors.As(err, &p) && !isContextError(err)
 }

@@ -1,6 +1,7 @@
 package trimeter
 
 import (
+	"errors"
 	"time"
 
 	"github.com/trimeter-go/trimeter/throttle"
@@ -72,7 +73,7 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 	if e.mon != nil {
 		e.mon.Start(retry)
 	}
-	returned := false
+	returned, late := false, false
 	defer func() {
 		if !returned {
 			// fn panicked, or called runtime.Goexit (t.FailNow, say).
@@ -92,11 +93,27 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 		if len(ps) > 0 || e.mon != nil || (err != nil && !e.halted.Load()) {
 			e.settle(t.key, ps, start, timed, err)
 		}
+		if late { // after the settling: to its meters the call succeeded
+			var zero R
+			v, err = zero, errLate
+		}
 	}()
 	v, err = e.fn(e.ctx, t.value)
+	// A success is reported only if fn returned it before a failure was
+	// signalled (failSoon): after it, it comes from a call the failure
+	// cancelled, or from one that ended along with it. The moment fn
+	// returned is what counts, not when the worker gets to finishLocked:
+	// a meter's Done may take its time, or another worker may take mu
+	// first.
+	late = err == nil && e.failing.Load() != nil
 	returned = true
 	return v, err
 }
+
+// errLate stands for a success that fn returned after a failure was
+// signalled. It ends the task as a failure would, and never reaches the
+// caller: failLocked reports the failure signalled first.
+var errLate = errors.New("trimeter: the call ended after the run failed")
 
 // timed says whether the permits of key k's attempts are told how long
 // they took: they are when a meter the scheduler did not make may use it.

@@ -535,7 +535,7 @@ func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 		e.failLocked(err) // under KeepGoing, only the parent's end stops the run
 	}
 	switch {
-	case e.mode == discard || e.stopped:
+	case !e.deliversLocked(err):
 		if err != nil && e.cfg.keepGoing && !e.stopped {
 			e.errs = append(e.errs, &ItemError{Index: t.index, Err: err})
 		}
@@ -554,6 +554,17 @@ func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 		}
 	}
 	e.signalRoomLocked()
+}
+
+// deliversLocked says whether a result that ended with err goes to the
+// consumer: until the run stops, and after it stopped for a task's
+// failure, a success that fn returned before the failure (attempt), while
+// the results that finished before the failure are handed out.
+func (e *engine[T, R]) deliversLocked(err error) bool {
+	if e.mode == discard {
+		return false
+	}
+	return !e.stopped || (err == nil && !e.cfg.untilSuccess && e.drainingLocked())
 }
 
 // waitRoomLocked waits on room until signalled.
