@@ -28,9 +28,9 @@
 // any, is over (so a sequence that has ended ends the run at once) and,
 // under a rate or a meter, until its permit comes. So at most one input is
 // held beyond the tasks running (plus the inputs that wait aside for their
-// key under [PerKey], no more than its [Lookahead]) and nothing more is
-// read ahead: an infinite input is fine and memory is bounded by the window
-// of tasks, not by the input.
+// key under [PerKey]: see [Lookahead]) and nothing more is read ahead: an
+// infinite input is fine and memory is bounded by the window of tasks, not
+// by the input.
 //
 // A task keeps its slot until its result has been handed to the consumer
 // (or into the buffer of [BufferSize]): a slow consumer slows the work

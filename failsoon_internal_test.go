@@ -188,3 +188,29 @@ func TestASuccessBeforeTheFailureIsReportedWhenItsWorkerComesLate(t *testing.T) 
 		t.Errorf("the run's error is %v, want boom", e.err)
 	}
 }
+
+// A failure that stops the run without being signalled first (a meter's
+// error before its task started) also makes a success that a call returns
+// after it late: the call was cancelled by it.
+func TestASuccessAfterAMetersFailureIsNotReported(t *testing.T) {
+	e := consumerEngine(t)
+	defer e.shutdown()
+	e.mu.Lock()
+	e.open += 2 // a running task, and one whose meter fails
+	e.running += 2
+	e.mu.Unlock()
+	meterDown := errors.New("meter down")
+	e.finish(task[int]{index: 2, value: 9}, 0, meterDown) // as unstart does
+	var ps []throttle.Permit
+	tk := task[int]{index: 1, value: 7}
+	v, err := e.call(tk, &ps) // the cancelled call returns a value anyway
+	e.finish(tk, v, err)
+	if r, ok := e.receive(); ok {
+		t.Fatalf("the consumer got %+v from a call that returned after the failure", r)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !errors.Is(e.err, meterDown) {
+		t.Errorf("the run's error is %v, want the meter's", e.err)
+	}
+}

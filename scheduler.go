@@ -491,9 +491,12 @@ func (e *engine[T, R]) failLocked(err error) {
 		err = perr
 	} else {
 		e.draining = true
-		if p := e.failing.Load(); p != nil {
-			err = *p // the first failure signalled (failSoon) is the run's
-		}
+		// The first failure signalled (failSoon) is the run's. One that
+		// came another way (a meter's error before its task started) is
+		// signalled now, before the cancel: a success a call returns after
+		// it is then known to be late (attempt).
+		e.failing.CompareAndSwap(nil, &err)
+		err = *e.failing.Load()
 	}
 	e.stopLocked(err)
 }
