@@ -209,7 +209,48 @@ func (c *Concurrency) acquireLocal(ctx context.Context) (throttle.Permit, error)
 	if cause := context.Cause(ctx); err != nil && (cause == ErrClosed || cause == errRecheck) {
 		return nil, cause
 	}
+	p, _, err = c.counted(p, 0, err)
 	return p, err
+}
+
+// counted records p, a permit of the local meter, as a slot this process
+// holds, so that the first renewal after Redis answers again counts its
+// task in Redis too (a renewal adds back the held slots Redis lacks). Once
+// the meter is closed nothing renews, and p stays the local meter's alone.
+func (c *Concurrency) counted(p throttle.Permit, wait time.Duration, err error) (throttle.Permit, time.Duration, error) {
+	if p == nil {
+		return p, wait, err
+	}
+	id := c.ids.next()
+	if c.leases.add(c.slotsKey(), id) != nil {
+		return p, wait, err
+	}
+	return &countedPermit{c: c, id: id, local: p}, wait, err
+}
+
+// countedPermit is a permit of the local meter whose task the leases
+// count in Redis, once Redis answers again.
+type countedPermit struct {
+	c     *Concurrency
+	id    string
+	local throttle.Permit
+	once  once
+}
+
+// Done gives the local slot back, and the slot in Redis that a renewal may
+// have added for it: at once while Redis answers, otherwise when its lease
+// ends, as for a slot held in Redis.
+func (p *countedPermit) Done(o throttle.Outcome) {
+	if !p.once.first() {
+		return
+	}
+	c := p.c
+	p.local.Done(o)
+	c.leases.remove(c.slotsKey(), p.id)
+	if !c.local() { // Redis answered in the last second: it may hold the slot
+		c.forget(p.id)
+	}
+	c.freed.fire()
 }
 
 // TryAcquire asks Redis for a slot once (one round trip) and returns a
@@ -234,7 +275,7 @@ func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, 
 		return nil, d, nil
 	}
 	if c.local() {
-		return tryLocal(ctx, &c.base, c.fallback)
+		return c.counted(tryLocal(ctx, &c.base, c.fallback))
 	}
 	id := c.ids.next()
 	granted, wait, paused, err := c.take(ctx, id)
@@ -245,7 +286,7 @@ func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, 
 		if err := c.failed(ctx, "concurrency", c.key, err); err != nil {
 			return nil, 0, err
 		}
-		return tryLocal(ctx, &c.base, c.fallback)
+		return c.counted(tryLocal(ctx, &c.base, c.fallback))
 	case paused:
 		c.hold(wait)
 		return nil, wait, nil

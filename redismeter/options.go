@@ -65,7 +65,14 @@ func (c *config) fail(err error) {
 // Redis again when that second is over, without waiting for a local slot,
 // and other callers do not wait behind it. Tasks that hold a Redis slot
 // of a Concurrency when Redis goes away keep running and are not counted
-// by the local meter. share must be greater than 0 and at most 1. Without
+// by the local meter. Tasks that the local meter of a Concurrency admits
+// are counted in Redis once it answers again: the first renewal after
+// that (within a third of a lease) adds their slots, as it adds back any
+// slot the process holds that Redis lacks; until then, other processes may
+// be granted slots as if they did not run. Each meter that ForKey returns
+// keeps a local meter of its own, so two meters that ForKey returned for
+// the same key (two trimeter runs sharing the meter, say) admit a share
+// each. share must be greater than 0 and at most 1. Without
 // this option a failed Redis call is an error that wraps
 // [ErrUnavailable].
 //

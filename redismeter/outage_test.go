@@ -356,3 +356,38 @@ func TestConcurrencyLocalWaitersAskRedisAgain(t *testing.T) {
 		}
 	}
 }
+
+// A task that the local meter of FallbackShare admitted while Redis was
+// down is counted in Redis by the first renewal once Redis answers again,
+// so that no more than n tasks run at once, and its Done gives that slot
+// back.
+func TestConcurrencyCountsLocalSlotsOnceRedisIsBack(t *testing.T) {
+	srv := startRedis(t)
+	clock := clockwork.NewFakeClock() // renewals run only when the test calls them
+	a := NewConcurrency(srv.client(t), "back", 2, 30*time.Second, FallbackShare(0.5), CallTimeout(200*time.Millisecond), WithClock(clock))
+	defer a.Close()
+	srv.stop()
+	local, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("Acquire with Redis down under FallbackShare: %v", err)
+	}
+	srv.start()
+	clock.Advance(2 * time.Second) // the meter asks Redis again
+	a.leases.renewOnce()
+	client := srv.client(t)
+	if n := client.ZCard(ctx, a.slotsKey()).Val(); n != 1 {
+		t.Fatalf("%d slots taken in Redis after the renewal, want 1: the local task's", n)
+	}
+	p, _, err := a.TryAcquire(ctx)
+	if p == nil || err != nil {
+		t.Fatalf("TryAcquire of the second slot = %v, %v; want a permit", p, err)
+	}
+	if q, _, err := a.TryAcquire(ctx); q != nil || err != nil {
+		t.Fatalf("TryAcquire of a third slot under n=2 = %v, %v; want none: the local task runs too", q, err)
+	}
+	local.Done(throttle.Outcome{Status: throttle.Succeeded})
+	if n := client.ZCard(ctx, a.slotsKey()).Val(); n != 1 {
+		t.Fatalf("%d slots taken in Redis after the local task's Done, want 1", n)
+	}
+	p.Done(throttle.Outcome{Status: throttle.Succeeded})
+}

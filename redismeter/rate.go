@@ -35,6 +35,11 @@ const minRetry = 100 * time.Microsecond
 // record of its grants, and a whole token given back after the bucket was
 // full could let one start too many through).
 //
+// The bound holds while Redis keeps the bucket. A bucket that Redis loses
+// (a restart without persistence, a flush, a failover to a replica that
+// had not got it yet) starts again full: one more burst may start in the
+// window that spans the loss.
+//
 // A Rate implements [throttle.Meter], [throttle.Trier], [throttle.Keyed],
 // [throttle.Checker] and [throttle.Watcher].
 type Rate struct {
