@@ -128,7 +128,9 @@ func (c *Concurrency) ForKey(k string) throttle.Meter {
 // been given back: about two call timeouts at most, one for the call and
 // one for the give-back. Slots still held are given back when their
 // permits are done (Close does not wait for such a give-back in flight),
-// or else when their leases end. Close makes no Redis call of its own, and
+// or else when their leases end; so is a slot whose give-back Redis did
+// not answer in time, which the renewing goroutine would have tried again
+// at its next ticks until Close. Close makes no Redis call of its own, and
 // returns nil.
 func (c *Concurrency) Close() error {
 	c.leases.close()
@@ -313,7 +315,9 @@ func (c *Concurrency) usable(ctx context.Context) error {
 // the request may have reached Redis, or succeeds after Close, the slot it
 // may have taken is given back at once rather than at the end of its
 // lease: in the background, so that the caller gets its error at once
-// rather than after one more call timeout, and Close waits for it.
+// rather than after one more call timeout, and Close waits for it. When
+// Redis does not answer that give-back in time either (it is busy), the
+// renewing goroutine tries again at its next ticks.
 func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
 	if err := c.leases.begin(); err != nil {
 		return false, 0, false, err
@@ -357,11 +361,15 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
-// forget removes holder id's slot, if it has one.
+// forget removes holder id's slot, if it has one. When Redis does not
+// answer in time, the renewer tries again at its next ticks.
 func (c *Concurrency) forget(id string) {
-	_ = c.detached(func(ctx context.Context) error {
+	err := c.detached(func(ctx context.Context) error {
 		return c.client.ZRem(ctx, c.slotsKey(), id).Err()
 	})
+	if err != nil {
+		c.leases.retry(c.slotsKey(), id)
+	}
 }
 
 func (c *Concurrency) slotsKey() string { return "slots:{" + hashTag(c.key) + "}" }
@@ -387,8 +395,9 @@ type slotPermit struct {
 // Done gives the slot back and wakes a caller of this process waiting for
 // one; o.Pause, when positive, pauses the key in Redis for every process.
 // It waits for that Redis call, at most the call timeout. When Redis
-// cannot be reached the slot comes back when its lease ends, and the
-// pause holds in this process only.
+// cannot be reached the renewing goroutine tries to give the slot back
+// again every third of a lease, until Redis answers or the lease has
+// ended, and the pause holds in this process only.
 func (p *slotPermit) Done(o throttle.Outcome) {
 	if !p.once.first() {
 		return
@@ -400,10 +409,13 @@ func (p *slotPermit) Done(o throttle.Outcome) {
 		c.hold(o.Pause)
 		pause = millis(o.Pause)
 	}
-	_ = c.detached(func(ctx context.Context) error {
+	err := c.detached(func(ctx context.Context) error {
 		keys := []string{c.slotsKey(), c.pauseKey()}
 		return releaseScript.Run(ctx, c.client, keys, p.id, pause).Err()
 	})
+	if err != nil {
+		c.leases.retry(c.slotsKey(), p.id)
+	}
 	c.freed.fire()
 	c.finish(o)
 }

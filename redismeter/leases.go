@@ -18,9 +18,14 @@ type leases struct {
 	b     *base
 	lease time.Duration
 
-	mu     sync.Mutex
-	held   map[string]map[string]struct{} // sorted set key -> holder ids
-	count  int
+	mu    sync.Mutex
+	held  map[string]map[string]struct{} // sorted set key -> holder ids
+	count int
+	// stale are slots given back, or taken by a call that failed, whose
+	// removal from Redis failed: sorted set key -> holder id -> when to
+	// stop trying. Each renewal tries again, so that a slot comes back
+	// soon after Redis answers again rather than when its lease ends.
+	stale  map[string]map[string]time.Time
 	stop   chan struct{} // closed to stop the running renewer; nil when none runs
 	done   chan struct{} // closed once every renewer started so far has exited
 	closed bool
@@ -57,7 +62,7 @@ func (l *leases) later(f func()) {
 }
 
 func newLeases(b *base, lease time.Duration) *leases {
-	l := &leases{b: b, lease: lease, held: make(map[string]map[string]struct{})}
+	l := &leases{b: b, lease: lease, held: make(map[string]map[string]struct{}), stale: make(map[string]map[string]time.Time)}
 	l.closing, l.endClosing = context.WithCancel(context.Background())
 	return l
 }
@@ -76,13 +81,42 @@ func (l *leases) add(key, id string) error {
 	}
 	ids[id] = struct{}{}
 	l.count++
+	l.start()
+	return nil
+}
+
+// start starts the renewer if none runs; l.mu is held.
+func (l *leases) start() {
 	if l.stop == nil {
 		l.stop = make(chan struct{})
 		prev := l.done
 		l.done = make(chan struct{})
 		go l.renew(l.stop, prev, l.done)
 	}
-	return nil
+}
+
+// retry records slots of the sorted set key whose removal failed, for
+// the renewer to remove at its next ticks. It stops trying after two
+// leases: by then Redis has ended any lease such a slot had. After close
+// nothing renews, and the slots end with their leases.
+func (l *leases) retry(key string, ids ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || len(ids) == 0 {
+		return
+	}
+	until := l.b.cfg.clock.Now().Add(2 * l.lease)
+	set := l.stale[key]
+	if set == nil {
+		set = make(map[string]time.Time)
+		l.stale[key] = set
+	}
+	for _, id := range ids {
+		if _, ok := set[id.(string)]; !ok { // tried until the first deadline
+			set[id.(string)] = until
+		}
+	}
+	l.start()
 }
 
 // remove forgets a slot, and stops the renewer when it was the last.
@@ -98,7 +132,13 @@ func (l *leases) remove(key, id string) {
 		delete(l.held, key)
 	}
 	l.count--
-	if l.count == 0 {
+	l.haltIfIdle()
+}
+
+// haltIfIdle stops the renewer once it has nothing to renew and nothing
+// to remove; l.mu is held.
+func (l *leases) haltIfIdle() {
+	if l.count == 0 && len(l.stale) == 0 {
 		l.halt()
 	}
 }
@@ -160,8 +200,9 @@ func (l *leases) renew(stop <-chan struct{}, prev, done chan struct{}) {
 // lease ended while renewals failed), so that its task is counted again.
 // A slot given back while the renewal was on its way may have been added
 // back too: it is removed again once the renewal has ended. A failed
-// renewal is tried again at the next tick.
+// renewal is tried again at the next tick, and so is a failed removal.
 func (l *leases) renewOnce() {
+	l.drop(l.staleNow())
 	batch := l.snapshot()
 	if len(batch) == 0 {
 		return
@@ -212,18 +253,68 @@ func (l *leases) givenBack(batch map[string][]any) map[string][]any {
 	return gone
 }
 
-// drop removes ids from their sorted sets, all in one pipeline.
+// staleNow returns the slots whose removal is to be tried again,
+// forgetting those tried for long enough, and stops the renewer when that
+// leaves it nothing to do.
+func (l *leases) staleNow() map[string][]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.b.cfg.clock.Now()
+	gone := make(map[string][]any, len(l.stale))
+	for key, set := range l.stale {
+		for id, until := range set {
+			if now.Before(until) {
+				gone[key] = append(gone[key], id)
+			} else {
+				delete(set, id)
+			}
+		}
+		if len(set) == 0 {
+			delete(l.stale, key)
+		}
+	}
+	l.haltIfIdle()
+	return gone
+}
+
+// removed forgets slots of the sorted set key that Redis has removed.
+func (l *leases) removed(key string, ids []any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	set := l.stale[key]
+	if set == nil {
+		return
+	}
+	for _, id := range ids {
+		delete(set, id.(string))
+	}
+	if len(set) == 0 {
+		delete(l.stale, key)
+		l.haltIfIdle()
+	}
+}
+
+// drop removes ids from their sorted sets, all in one pipeline. The ids
+// of a removal that failed are tried again (retry).
 func (l *leases) drop(gone map[string][]any) {
 	if len(gone) == 0 {
 		return
 	}
+	cmds := make(map[string]*redis.IntCmd, len(gone))
 	_ = l.b.detached(func(ctx context.Context) error {
 		_, err := l.b.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for key, ids := range gone {
-				pipe.ZRem(ctx, key, ids...)
+				cmds[key] = pipe.ZRem(ctx, key, ids...)
 			}
 			return nil
 		})
 		return err
 	})
+	for key, ids := range gone {
+		if cmd := cmds[key]; cmd == nil || cmd.Err() != nil {
+			l.retry(key, ids...)
+		} else {
+			l.removed(key, ids)
+		}
+	}
 }

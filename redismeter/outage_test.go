@@ -312,7 +312,9 @@ func (h *heldPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 func TestConcurrencyLocalWaitersAskRedisAgain(t *testing.T) {
 	srv := startRedis(t)
 	clock := clockwork.NewFakeClock()
-	m := NewConcurrency(srv.client(t), "recheck", 2, time.Second, FallbackShare(0.5), WithClock(clock), CallTimeout(200*time.Millisecond))
+	// n=3 at a share of 0.5: one local slot, and room in Redis for both
+	// waiters once the renewal counts the local task there.
+	m := NewConcurrency(srv.client(t), "recheck", 3, time.Second, FallbackShare(0.5), WithClock(clock), CallTimeout(200*time.Millisecond))
 	defer m.Close()
 	srv.stop()
 	local, err := m.Acquire(ctx) // the one local slot
@@ -390,4 +392,68 @@ func TestConcurrencyCountsLocalSlotsOnceRedisIsBack(t *testing.T) {
 		t.Fatalf("%d slots taken in Redis after the local task's Done, want 1", n)
 	}
 	p.Done(throttle.Outcome{Status: throttle.Succeeded})
+}
+
+// busyRedis keeps Redis busy for d with a script run from a client of its
+// own, as a slow command would, and returns once Redis has stopped
+// answering; the channel closes when the script has ended.
+func busyRedis(t *testing.T, srv *server, d time.Duration) <-chan struct{} {
+	t.Helper()
+	busy := srv.client(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		busy.Eval(context.Background(), `
+			local s = redis.call('TIME')
+			local t0 = s[1] * 1000000 + s[2]
+			repeat
+				local n = redis.call('TIME')
+			until n[1] * 1000000 + n[2] - t0 >= tonumber(ARGV[1])
+			return 1`, nil, d.Microseconds())
+	}()
+	probe := srv.client(t)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		err := probe.Ping(pctx).Err()
+		cancel()
+		if err != nil {
+			return done // busy
+		}
+	}
+}
+
+// A slot taken by an acquire call that timed out while Redis was busy, and
+// whose give-back timed out too, is given back by a renewal once Redis
+// answers again, not when its lease ends.
+func TestConcurrencyGivesBackAFailedCallsSlotOnceRedisAnswers(t *testing.T) {
+	srv := startRedis(t)
+	clock := clockwork.NewFakeClock() // renewals run only when the test calls them
+	m := NewConcurrency(srv.client(t), "busy", 1, 30*time.Second, CallTimeout(100*time.Millisecond), WithClock(clock))
+	defer m.Close()
+	warm, err := m.Acquire(ctx) // loads the acquire script
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm.Done(throttle.Outcome{Status: throttle.Succeeded})
+
+	done := busyRedis(t, srv, time.Second)
+	if _, err := m.Acquire(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Acquire while Redis is busy: %v, want ErrUnavailable", err)
+	}
+	<-done
+	client := srv.client(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for client.ZCard(ctx, m.slotsKey()).Val() != 1 {
+		// the acquire script that timed out runs once Redis is free
+		if time.Now().After(deadline) {
+			t.Fatal("the slot of the acquire call that timed out was never taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.leases.renewOnce()
+	if p, wait, err := m.TryAcquire(ctx); p == nil || err != nil {
+		t.Fatalf("TryAcquire after a renewal once Redis answers = %v, %v, %v; want the slot the failed call took", p, wait, err)
+	} else {
+		p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	}
 }
