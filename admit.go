@@ -161,10 +161,14 @@ func (e *engine[T, R]) giveBack(ps []throttle.Permit, heldP throttle.Permit, hel
 }
 
 // try asks m for a permit without waiting when it can; a meter that cannot
-// is waited for.
+// is waited for, and the wait counts in the monitor's Waiting.
 func try[T, R any](e *engine[T, R], m throttle.Meter) (throttle.Permit, time.Duration, error) {
 	if tr, ok := m.(throttle.Trier); ok {
 		return tr.TryAcquire(e.ctx)
+	}
+	if e.mon != nil {
+		e.mon.Wait(1)
+		defer e.mon.Wait(-1)
 	}
 	p, err := m.Acquire(e.ctx)
 	return p, 0, err

@@ -717,6 +717,22 @@ func TestBadOptions(t *testing.T) {
 				}
 			})
 		}
+		t.Run(ep.name+" reports a meter given twice and runs nothing", func(t *testing.T) {
+			rate := throttle.NewRate(1, 2)
+			twice := [][]trimeter.Option{
+				{trimeter.WithMeter(rate), trimeter.MaxAtOnce(2), trimeter.WithMeter(rate)},
+				{trimeter.PerKey(func(v int) int { return v }, trimeter.WithMeter(rate), trimeter.WithMeter(rate))},
+			}
+			for _, opts := range twice {
+				p := newProbe(3)
+				var calls atomic.Int64
+				fn := func(context.Context, int) (int, error) { calls.Add(1); return 0, nil }
+				checkBadOption(t, ep.call(t, p.seq(), fn, opts...), "WithMeter(*throttle.Rate): the same meter is given twice")
+				if calls.Load() != 0 || p.pulled.Load() != 0 {
+					t.Errorf("fn called %d times, %d inputs pulled; want none", calls.Load(), p.pulled.Load())
+				}
+			}
+		})
 		t.Run(ep.name+" reports a nil input sequence", func(t *testing.T) {
 			checkBadOption(t, ep.call(t, nil, square), "nil")
 		})
@@ -729,6 +745,16 @@ func TestBadOptions(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Two meters alike are two meters, not one given twice.
+func TestTwoMetersAlikeAreNotOneGivenTwice(t *testing.T) {
+	fn := func(context.Context, int) error { return nil }
+	err := trimeter.RunOnEach(context.Background(), newProbe(3).seq(), fn,
+		trimeter.WithMeter(throttle.NewConcurrency(2)), trimeter.WithMeter(throttle.NewConcurrency(2)))
+	if err != nil {
+		t.Fatalf("two meters alike: %v", err)
 	}
 }
 

@@ -3,6 +3,8 @@ package trimeter
 import (
 	"fmt"
 	"math"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -188,15 +190,46 @@ func MaxBurst(n int) Option {
 // goroutine before anything runs, so a panic there goes straight through.
 //
 // Inside [PerKey], m must implement [throttle.Keyed]: each key then goes
-// through m.ForKey(fmt.Sprint(key)).
+// through m.ForKey(fmt.Sprint(key)). The same meter given twice (in the
+// call, or twice inside PerKey) is a bad option.
+//
+// A meter that does not implement [throttle.Trier] cannot be asked without
+// waiting: the attempt waits in its Acquire while it holds the permits of
+// the meters asked before it. Under [MaxPerSecond] the rate's token may
+// then be spent before the attempt starts, and the bound on start times
+// holds exactly only when every meter implements throttle.Trier, as those
+// of package throttle do.
 func WithMeter(m throttle.Meter) Option {
 	return optionFunc(func(c *config) {
 		if nils.Is(m) {
 			c.fail("WithMeter(nil): needs a meter")
 			return
 		}
+		if slices.ContainsFunc(c.meters, func(o throttle.Meter) bool { return sameMeter(o, m) }) {
+			// An attempt would hold one permit of m while it waits for
+			// another, which m may never grant.
+			c.fail("WithMeter(%T): the same meter is given twice", m)
+			return
+		}
 		c.meters = append(c.meters, m)
 	})
+}
+
+// sameMeter says whether a and b are one meter: equal values of a type
+// that can be compared (a pointer, most often). A value that cannot be
+// compared after all (a struct holding a slice in an interface field) is
+// another meter.
+func sameMeter(a, b throttle.Meter) (same bool) {
+	ta := reflect.TypeOf(a)
+	if ta != reflect.TypeOf(b) || !ta.Comparable() {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // Ordered makes AMap, Outcomes, Then and ThenOutcomes yield results in

@@ -28,8 +28,21 @@ const defaultLookahead = 64
 // A key's WithMeter meter that cannot answer without waiting (one that is
 // not a [throttle.Trier]) is waited for by the starter, which holds up
 // every key meanwhile; the meters of package throttle and of redismeter
-// all can. In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs
+// all can. An input waiting aside for its key's meter asks it again when
+// the wait the meter gave has passed (every 5 ms on the call's clock, for
+// a meter that cannot say how long): a limit changed meanwhile reaches it
+// then. In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs
 // are pulled beyond the results the consumer has received.
+//
+// The worker that pulls the next input holds the turn to start tasks
+// until the sequence yields it: while the sequence works out its next
+// value, no input waiting aside starts, even one whose key has come free.
+// A sequence that blocks until the run's own results come back (a crawler
+// that feeds the links it finds back into its input, say) can wait for
+// ever when the input that would produce them waits aside for its key;
+// such a sequence should not wait on results while inputs of a limited
+// key may wait aside, or should take its limits from shared meters and
+// MaxAtOnce instead of PerKey.
 //
 // A key's state is dropped while none of its tasks is in flight and its
 // bucket is full, so a stream of many distinct keys keeps a flat heap.

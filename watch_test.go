@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -219,4 +220,42 @@ func TestWatchAfterARunStopsWithInputsWaitingForTheirKey(t *testing.T) {
 		}
 		checkSettled(t, mon.Stats())
 	})
+}
+
+// acquireOnly hides a meter's TryAcquire: the run must wait in its
+// Acquire.
+type acquireOnly struct{ m throttle.Meter }
+
+func (a acquireOnly) Acquire(ctx context.Context) (throttle.Permit, error) { return a.m.Acquire(ctx) }
+
+// A task waiting for a shared meter counts as Waiting, whether the run
+// asks the meter first (a throttle.Trier) or waits in its Acquire at once.
+func TestWatchSeesATaskWaitingForAMeterThatCannotBeAsked(t *testing.T) {
+	for _, trier := range []bool{true, false} {
+		t.Run(fmt.Sprintf("trier=%v", trier), func(t *testing.T) {
+			sem := throttle.NewConcurrency(1)
+			var m throttle.Meter = sem
+			if !trier {
+				m = acquireOnly{sem}
+			}
+			mon := throttle.NewMonitor(newFakeClock())
+			release := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				done <- trimeter.RunOnEach(context.Background(), slices.Values([]int{0, 1}), func(context.Context, int) error {
+					<-release
+					return nil
+				}, trimeter.MaxAtOnce(2), trimeter.WithMeter(m), trimeter.Watch(mon))
+			}()
+			// The monitor counts a wait before the meter does.
+			eventually(t, func() bool { return sem.Stats().Waiting == 1 }, "the second task waiting in the meter")
+			if s := mon.Stats(); s.InFlight != 1 || s.Waiting != 1 {
+				t.Errorf("Watch shows %d in flight and %d waiting; want 1 and 1", s.InFlight, s.Waiting)
+			}
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
