@@ -190,8 +190,8 @@ func MaxBurst(n int) Option {
 // goroutine before anything runs, so a panic there goes straight through.
 //
 // Inside [PerKey], m must implement [throttle.Keyed]: each key then goes
-// through m.ForKey(fmt.Sprint(key)). The same meter given twice (in the
-// call, or twice inside PerKey) is a bad option.
+// through m.ForKey(fmt.Sprint(key)). The same meter (one pointer) given
+// twice, in the call or inside PerKey, is a bad option.
 //
 // A meter that does not implement [throttle.Trier] cannot be asked without
 // waiting: the attempt waits in its Acquire while it holds the permits of
@@ -215,21 +215,10 @@ func WithMeter(m throttle.Meter) Option {
 	})
 }
 
-// sameMeter says whether a and b are one meter: equal values of a type
-// that can be compared (a pointer, most often). A value that cannot be
-// compared after all (a struct holding a slice in an interface field) is
-// another meter.
-func sameMeter(a, b throttle.Meter) (same bool) {
-	ta := reflect.TypeOf(a)
-	if ta != reflect.TypeOf(b) || !ta.Comparable() {
-		return false
-	}
-	defer func() {
-		if recover() != nil {
-			same = false
-		}
-	}()
-	return a == b
+// sameMeter says whether a and b are one meter: the same pointer. (Meters
+// of other kinds are values: two equal ones share no state.)
+func sameMeter(a, b throttle.Meter) bool {
+	return reflect.TypeOf(a).Kind() == reflect.Pointer && a == b
 }
 
 // Ordered makes AMap, Outcomes, Then and ThenOutcomes yield results in
