@@ -7,26 +7,63 @@ import (
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
-// The meters an attempt passes, in order: the call's shared meters
-// (WithMeter), the call's rate (MaxPerSecond), the key's shared meters and
-// the key's rate. meterAt returns the i-th of them for key k, and whether
-// it belongs to the key and whether the scheduler made it (its pauses are
-// then kept by the scheduler, not by the meter).
+// The meters an attempt passes, in order: first those that are not a
+// throttle.Trier (the call's shared meters, then the key's), which are
+// waited for in their Acquire; then the rest at one instant: the call's
+// shared meters (WithMeter), the call's rate (MaxPerSecond), the key's
+// shared meters and the key's rate. So no permit of a meter that answers
+// at once (a rate's token) is held while the attempt waits in another's
+// Acquire. (blockingFirst puts the meters that are not a Trier first in
+// e.meters and in each key's, and counts them.) meterAt returns the i-th
+// of them for key k, and whether it belongs to the key and whether the
+// scheduler made it (its pauses are then kept by the scheduler, not by the
+// meter).
 func (e *engine[T, R]) meterAt(k *keyState, i int) (m throttle.Meter, ofKey, own bool) {
-	if i < len(e.meters) {
+	if i < e.blocking {
 		return e.meters[i], false, false
 	}
-	i -= len(e.meters)
+	i -= e.blocking
+	if k != nil {
+		if i < k.blocking {
+			return k.meters[i], true, false
+		}
+		i -= k.blocking
+	}
+	if i < len(e.meters)-e.blocking {
+		return e.meters[e.blocking+i], false, false
+	}
+	i -= len(e.meters) - e.blocking
 	if e.rate != nil {
 		if i == 0 {
 			return e.rate, false, true
 		}
 		i--
 	}
-	if i < len(k.meters) {
-		return k.meters[i], true, false
+	if i < len(k.meters)-k.blocking {
+		return k.meters[k.blocking+i], true, false
 	}
 	return k.rate, true, true
+}
+
+// blockingFirst returns ms with the meters that are not a throttle.Trier
+// first, each part in the order given, and how many those are.
+func blockingFirst(ms []throttle.Meter) ([]throttle.Meter, int) {
+	if !slices.ContainsFunc(ms, func(m throttle.Meter) bool { return !isTrier(m) }) {
+		return ms, 0 // the common case: every meter answers at once
+	}
+	out := make([]throttle.Meter, 0, len(ms))
+	for _, m := range ms {
+		if !isTrier(m) {
+			out = append(out, m)
+		}
+	}
+	n := len(out)
+	for _, m := range ms {
+		if isTrier(m) {
+			out = append(out, m)
+		}
+	}
+	return out, n
 }
 
 func (e *engine[T, R]) meterCount(k *keyState) int {
@@ -50,7 +87,10 @@ func (e *engine[T, R]) meterCount(k *keyState) int {
 //
 // When a meter is not ready, the permits taken so far are given back, the
 // task waits for that meter alone (through its Acquire, on its own clock),
-// keeps the permit it got, and tries the others again. On a first attempt
+// keeps the permit it got, and tries the others again. When another of its
+// meters is not a throttle.Trier, though, asking that one means waiting in
+// its Acquire: the task then holds nothing while it waits, but sleeps for
+// the wait the meter that was not ready gave, and asks them all again. On a first attempt
 // a key's meter that is not ready makes admit return its wait instead, so
 // that the starter can set the input aside and start another key's.
 //
@@ -85,11 +125,42 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 			}
 			return wait, nil
 		}
+		if e.blocksInAcquire(t.key, n) {
+			// A meter of t's cannot be asked without waiting, and t
+			// would wait in it holding this meter's permit (a rate's
+			// token, spent long before t starts): t waits out this
+			// meter's wait on the call's clock instead, holding nothing,
+			// and asks every meter again.
+			if wait <= 0 {
+				wait = keyPoll // the meter cannot say how long
+			}
+			if !e.sleep(wait) {
+				return 0, e.ctx.Err()
+			}
+			held, heldP = -1, nil
+			continue
+		}
 		if heldP, err = e.await(t.key, blocked); err != nil {
 			return 0, err
 		}
 		held = blocked
 	}
+}
+
+// blocksInAcquire says whether one of the n meters of key k is not a
+// throttle.Trier: asking it means waiting in its Acquire.
+func (e *engine[T, R]) blocksInAcquire(k *keyState, n int) bool {
+	for i := range n {
+		if m, _, _ := e.meterAt(k, i); !isTrier(m) {
+			return true
+		}
+	}
+	return false
+}
+
+func isTrier(m throttle.Meter) bool {
+	_, ok := m.(throttle.Trier)
+	return ok
 }
 
 // tryAll takes a permit from each of the n meters of key k in turn into

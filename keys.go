@@ -17,7 +17,8 @@ type keyState struct {
 	open        int // tasks of this key holding its slot
 	waiting     int // inputs of this key set aside
 	rate        *throttle.Rate
-	meters      []throttle.Meter // from the Keyed meters of PerKey
+	meters      []throttle.Meter // from the Keyed meters of PerKey, blocking ones first
+	blocking    int              // how many of meters are not a throttle.Trier (see meterAt)
 	pausedUntil time.Time        // a push-back's pause
 	retryAt     time.Time        // a keyed meter asked to wait until then
 	readyAt     time.Time        // the rate has no token before then
@@ -69,9 +70,11 @@ func (e *engine[T, R]) keyLocked(id any) *keyState {
 	k.rate, _ = pk.newRate(e.clock) // checked by newEngine
 	if len(pk.meters) > 0 {
 		name := fmt.Sprint(id)
+		ms := make([]throttle.Meter, 0, len(pk.meters))
 		for _, m := range pk.meters {
-			k.meters = append(k.meters, m.(throttle.Keyed).ForKey(name))
+			ms = append(ms, m.(throttle.Keyed).ForKey(name))
 		}
+		k.meters, k.blocking = blockingFirst(ms)
 	}
 	e.keys[id] = k
 	return k

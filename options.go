@@ -194,11 +194,12 @@ func MaxBurst(n int) Option {
 // twice, in the call or inside PerKey, is a bad option.
 //
 // A meter that does not implement [throttle.Trier] cannot be asked without
-// waiting: the attempt waits in its Acquire while it holds the permits of
-// the meters asked before it. Under [MaxPerSecond] the rate's token may
-// then be spent before the attempt starts, and the bound on start times
-// holds exactly only when every meter implements throttle.Trier, as those
-// of package throttle do.
+// waiting: an attempt waits in its Acquire before it asks the other meters,
+// so that it holds no rate token while it waits. When one of those is not
+// ready then, the attempt gives every permit back, sleeps on the call's
+// clock for the wait that meter gave (5 ms when it cannot say), and asks
+// again from the start. The meters of package throttle and of redismeter
+// all implement throttle.Trier.
 func WithMeter(m throttle.Meter) Option {
 	return optionFunc(func(c *config) {
 		if nils.Is(m) {

@@ -71,20 +71,21 @@ type result[T, R any] struct {
 }
 
 type engine[T, R any] struct {
-	parent context.Context
-	ctx    context.Context // given to fn; cancelled when the run stops
-	cancel context.CancelCauseFunc
-	fn     func(context.Context, T) (R, error)
-	keyOf  func(T) any // nil without PerKey
-	cfg    *config
-	clock  clockwork.Clock
-	jumps  bool // clock is not the real one: it may move while a timer is set
-	mode   sinkMode
-	mon    *throttle.Monitor // nil unless Watch
-	meters []throttle.Meter  // the call's shared meters (WithMeter)
-	rate   *throttle.Rate    // the call's MaxPerSecond, or nil
-	limit  int               // MaxAtOnce, or 0 for none
-	window int               // MaxAtOnce + BufferSize, or 0 for none
+	parent   context.Context
+	ctx      context.Context // given to fn; cancelled when the run stops
+	cancel   context.CancelCauseFunc
+	fn       func(context.Context, T) (R, error)
+	keyOf    func(T) any // nil without PerKey
+	cfg      *config
+	clock    clockwork.Clock
+	jumps    bool // clock is not the real one: it may move while a timer is set
+	mode     sinkMode
+	mon      *throttle.Monitor // nil unless Watch
+	meters   []throttle.Meter  // the call's shared meters (WithMeter), blocking ones first
+	blocking int               // how many of meters are not a throttle.Trier (see meterAt)
+	rate     *throttle.Rate    // the call's MaxPerSecond, or nil
+	limit    int               // MaxAtOnce, or 0 for none
+	window   int               // MaxAtOnce + BufferSize, or 0 for none
 
 	src     *source[T]
 	seq     iter.Seq2[T, error] // the inputs, when one goroutine ranges over them (serve, feed)
@@ -163,7 +164,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	e.taskReady.L = &e.mu
 	e.turn.L = &e.mu
 	e.out.ordered = cfg.ordered
-	e.meters = cfg.meters
+	e.meters, e.blocking = blockingFirst(cfg.meters)
 	if err := checkMeters(e.meters); err != nil {
 		return nil, err
 	}
