@@ -240,8 +240,9 @@ type countedPermit struct {
 }
 
 // Done gives the local slot back, and the slot in Redis that a renewal may
-// have added for it: at once while Redis answers, otherwise when its lease
-// ends, as for a slot held in Redis.
+// have added for it: at once when Redis answers, as for a slot held in
+// Redis; while Redis is taken to be down, without waiting for it, by the
+// renewing goroutine at its next ticks.
 func (p *countedPermit) Done(o throttle.Outcome) {
 	if !p.once.first() {
 		return
@@ -249,7 +250,9 @@ func (p *countedPermit) Done(o throttle.Outcome) {
 	c := p.c
 	p.local.Done(o)
 	c.leases.remove(c.slotsKey(), p.id)
-	if !c.local() { // Redis answered in the last second: it may hold the slot
+	if c.local() {
+		c.leases.retry(c.slotsKey(), p.id)
+	} else {
 		c.forget(p.id)
 	}
 	c.freed.fire()
@@ -396,8 +399,9 @@ type slotPermit struct {
 // one; o.Pause, when positive, pauses the key in Redis for every process.
 // It waits for that Redis call, at most the call timeout. When Redis
 // cannot be reached the renewing goroutine tries to give the slot back
-// again every third of a lease, until Redis answers or the lease has
-// ended, and the pause holds in this process only.
+// again every third of a lease, until Redis answers (for two leases at
+// most: by then the lease has ended), and the pause holds in this process
+// only.
 func (p *slotPermit) Done(o throttle.Outcome) {
 	if !p.once.first() {
 		return

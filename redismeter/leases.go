@@ -202,20 +202,25 @@ func (l *leases) renew(stop <-chan struct{}, prev, done chan struct{}) {
 // back too: it is removed again once the renewal has ended. A failed
 // renewal is tried again at the next tick, and so is a failed removal.
 func (l *leases) renewOnce() {
-	l.drop(l.staleNow())
+	stale := l.staleNow()
 	batch := l.snapshot()
-	if len(batch) == 0 {
+	if len(batch) == 0 && len(stale) == 0 {
 		return
 	}
+	removals := make(map[string]*redis.IntCmd, len(stale))
 	_ = l.b.detached(func(ctx context.Context) error {
 		_, err := l.b.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for key, args := range batch {
 				renewScript.Eval(ctx, pipe, []string{key}, args...)
 			}
+			for key, ids := range stale {
+				removals[key] = pipe.ZRem(ctx, key, ids...)
+			}
 			return nil
 		})
 		return err
 	})
+	l.settle(stale, removals)
 	l.drop(l.givenBack(batch))
 }
 
@@ -310,6 +315,12 @@ func (l *leases) drop(gone map[string][]any) {
 		})
 		return err
 	})
+	l.settle(gone, cmds)
+}
+
+// settle books the removals of gone that cmds made: the ids of one that
+// went through are forgotten, those of one that failed tried again.
+func (l *leases) settle(gone map[string][]any, cmds map[string]*redis.IntCmd) {
 	for key, ids := range gone {
 		if cmd := cmds[key]; cmd == nil || cmd.Err() != nil {
 			l.retry(key, ids...)

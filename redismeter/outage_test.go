@@ -457,3 +457,30 @@ func TestConcurrencyGivesBackAFailedCallsSlotOnceRedisAnswers(t *testing.T) {
 		p.Done(throttle.Outcome{Status: throttle.Succeeded})
 	}
 }
+
+// A local task that ends while Redis is still taken to be down, after a
+// renewal counted it in Redis, gives that slot back through the next
+// renewal: Done does not wait for Redis, and the slot does not stay taken
+// for its lease.
+func TestConcurrencyLocalTaskEndingBeforeTheRecheckGivesItsRedisSlotBack(t *testing.T) {
+	srv := startRedis(t)
+	clock := clockwork.NewFakeClock() // renewals run only when the test calls them
+	a := NewConcurrency(srv.client(t), "soon", 1, 30*time.Second, FallbackShare(1), CallTimeout(200*time.Millisecond), WithClock(clock))
+	defer a.Close()
+	srv.stop()
+	local, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("Acquire with Redis down under FallbackShare: %v", err)
+	}
+	srv.start()
+	a.leases.renewOnce()
+	client := srv.client(t)
+	if n := client.ZCard(ctx, a.slotsKey()).Val(); n != 1 {
+		t.Fatalf("%d slots taken in Redis after the renewal, want 1: the local task's", n)
+	}
+	local.Done(throttle.Outcome{Status: throttle.Succeeded}) // within the second after the failure
+	a.leases.renewOnce()
+	if n := client.ZCard(ctx, a.slotsKey()).Val(); n != 0 {
+		t.Fatalf("%d slots taken in Redis after the local task's Done and a renewal, want 0", n)
+	}
+}
