@@ -73,8 +73,15 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 	if e.mon != nil {
 		e.mon.Start(retry)
 	}
-	returned, late := false, false
+	returned := false
 	defer func() {
+		// A success is reported only if fn returned it before a failure
+		// was signalled (failSoon): after it, it comes from a call the
+		// failure cancelled, or from one that ended along with it. The
+		// moment fn returned is what counts, read here before the
+		// settling, not when the worker gets to finishLocked: a meter's
+		// Done may take its time, or another worker may take mu first.
+		late := false
 		if !returned {
 			// fn panicked, or called runtime.Goexit (t.FailNow, say).
 			r := recover()
@@ -83,6 +90,8 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 			}
 			e.recordPanic(asPanicError(r))
 			err = errPanicked
+		} else if err == nil && e.failing.Load() != nil {
+			late = true
 		}
 		// Without permits or a monitor, only a push-back's pause is left
 		// to settle, and none matters once the run has stopped. (halted,
@@ -99,13 +108,6 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 		}
 	}()
 	v, err = e.fn(e.ctx, t.value)
-	// A success is reported only if fn returned it before a failure was
-	// signalled (failSoon): after it, it comes from a call the failure
-	// cancelled, or from one that ended along with it. The moment fn
-	// returned is what counts, not when the worker gets to finishLocked:
-	// a meter's Done may take its time, or another worker may take mu
-	// first.
-	late = err == nil && e.failing.Load() != nil
 	returned = true
 	return v, err
 }

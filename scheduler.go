@@ -459,6 +459,9 @@ func (e *engine[T, R]) stopping() bool {
 	if e.halted.Load() || e.failing.Load() != nil {
 		return true
 	}
+	if e.parentEnd == nil {
+		return false
+	}
 	select {
 	case <-e.parentEnd: // nil when the parent cannot end
 		return true
