@@ -82,30 +82,31 @@ func (e *engine[T, R]) meterCount(k *keyState) int {
 
 // admit takes t's permits from every meter into *ps, all at one instant,
 // so that a rate meter's token is spent when the task starts, never while
-// it waits for another meter. Meters that cannot answer at once
-// (throttle.Trier) are waited for in order.
+// it waits for another meter. Meters that cannot answer at once (they are
+// not a throttle.Trier) come first (meterAt), and are waited for in order,
+// in their Acquire.
 //
-// When a meter is not ready, the permits taken so far are given back, the
-// task waits for that meter alone (through its Acquire, on its own clock),
-// keeps the permit it got, and tries the others again. When another of its
-// meters is not a throttle.Trier, though, asking that one means waiting in
-// its Acquire: the task then holds nothing while it waits, but sleeps for
-// the wait the meter that was not ready gave, and asks them all again. On a first attempt
-// a key's meter that is not ready makes admit return its wait instead, so
-// that the starter can set the input aside and start another key's.
+// When a meter that answers at once is not ready, the task gives back the
+// permits taken from such meters, keeps those of the meters that cannot,
+// waits for that meter alone (through its Acquire, on its own clock, so it
+// keeps its place in that meter's line), keeps the permit it got, and tries
+// the others again. On a first attempt a key's meter that is not ready
+// makes admit give back every permit and return its wait instead, so that
+// the starter can set the input aside and start another key's.
 //
 // When the run stopped while the meters were asked (an answer, a failure
 // or the parent's end that mu has not recorded yet), the permits are given
 // back unused and admit returns errStopped: the task does not start.
 func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (time.Duration, error) {
 	n := e.meterCount(t.key)
+	*ps = (*ps)[:0]
 	if n == 0 {
-		*ps = (*ps)[:0]
 		return 0, nil
 	}
+	kept := 0 // permits of meters that cannot answer at once, kept while the task waits
 	held, heldP := -1, throttle.Permit(nil)
 	for {
-		*ps = (*ps)[:0]
+		*ps = (*ps)[:kept]
 		blocked, wait, err := e.tryAll(t.key, n, held, heldP, ps)
 		if blocked < 0 {
 			if e.stopping() {
@@ -115,58 +116,44 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 			}
 			return 0, nil
 		}
-		e.giveBack(*ps, heldP, held, blocked)
-		if err != nil {
-			return 0, err
-		}
-		if _, ofKey, _ := e.meterAt(t.key, blocked); ofKey && first {
+		if _, ofKey, _ := e.meterAt(t.key, blocked); err != nil || (ofKey && first) {
+			e.giveBack(*ps, heldP, held, blocked)
+			*ps = (*ps)[:0]
+			if err != nil {
+				return 0, err
+			}
 			if wait <= 0 {
 				wait = keyPoll // the meter cannot say how long
 			}
 			return wait, nil
 		}
-		if e.blocksInAcquire(t.key, n) {
-			// A meter of t's cannot be asked without waiting, and t
-			// would wait in it holding this meter's permit (a rate's
-			// token, spent long before t starts): t waits out this
-			// meter's wait on the call's clock instead, holding nothing,
-			// and asks every meter again.
-			if wait <= 0 {
-				wait = keyPoll // the meter cannot say how long
-			}
-			if !e.sleep(wait) {
-				return 0, e.ctx.Err()
-			}
-			held, heldP = -1, nil
-			continue
-		}
+		kept = min(e.blockingCount(t.key), blocked)
+		e.giveBack((*ps)[kept:], heldP, held, blocked)
 		if heldP, err = e.await(t.key, blocked); err != nil {
+			release((*ps)[:kept], throttle.Unused)
+			*ps = (*ps)[:0]
 			return 0, err
 		}
 		held = blocked
 	}
 }
 
-// blocksInAcquire says whether one of the n meters of key k is not a
-// throttle.Trier: asking it means waiting in its Acquire.
-func (e *engine[T, R]) blocksInAcquire(k *keyState, n int) bool {
-	for i := range n {
-		if m, _, _ := e.meterAt(k, i); !isTrier(m) {
-			return true
-		}
+// blockingCount returns how many meters of key k cannot answer at once:
+// the first ones in meterAt's order.
+func (e *engine[T, R]) blockingCount(k *keyState) int {
+	if k == nil {
+		return e.blocking
 	}
-	return false
-}
-
-func isTrier(m throttle.Meter) bool {
-	_, ok := m.(throttle.Trier)
-	return ok
+	return e.blocking + k.blocking
 }
 
 // tryAll takes a permit from each of the n meters of key k in turn into
-// ps, without waiting; the held-th meter's permit, heldP, is taken already.
-// It stops at the first meter that refuses, returning its index and the
-// wait it asked for (or its error); blocked is -1 when all gave a permit.
+// ps, from the first whose permit ps does not hold yet, without waiting
+// for those that answer at once; the held-th meter's permit, heldP, is
+// taken already. It stops at the first meter that refuses, returning its
+// index and the wait it asked for (or its error); blocked is -1 when all
+// gave a permit. On a panic or a Goexit in a meter, every permit in ps is
+// given back.
 func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, ps *[]throttle.Permit) (blocked int, wait time.Duration, err error) {
 	returned := false
 	defer func() {
@@ -199,7 +186,7 @@ func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, p
 
 // tryEach is tryAll without its guard.
 func (e *engine[T, R]) tryEach(k *keyState, n, held int, heldP throttle.Permit, ps *[]throttle.Permit) (blocked int, wait time.Duration, err error) {
-	for i := 0; i < n; i++ {
+	for i := len(*ps); i < n; i++ { // the permits in ps already are kept
 		p := heldP
 		if i != held {
 			m, _, _ := e.meterAt(k, i)
@@ -243,4 +230,9 @@ func try[T, R any](e *engine[T, R], m throttle.Meter) (throttle.Permit, time.Dur
 	}
 	p, err := m.Acquire(e.ctx)
 	return p, 0, err
+}
+
+func isTrier(m throttle.Meter) bool {
+	_, ok := m.(throttle.Trier)
+	return ok
 }

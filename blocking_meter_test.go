@@ -17,17 +17,32 @@ type keyedAcquireOnly struct{ acquireOnly }
 
 func (k keyedAcquireOnly) ForKey(string) throttle.Meter { return k.acquireOnly }
 
+// endRun lets the blocked first task return and waits for the run; after
+// a failure, when a task may wait for ever, it cancels the run first.
+func endRun(t *testing.T, cancel context.CancelFunc, release chan struct{}, done <-chan error) {
+	t.Helper()
+	close(release)
+	if t.Failed() {
+		cancel()
+	}
+	err := <-done
+	cancel()
+	if err != nil && !t.Failed() {
+		t.Fatal(err)
+	}
+}
+
 // A meter that cannot be asked without waiting (it is not a
 // throttle.Trier) holds up no rate token: a task waits in its Acquire
-// before it takes the token, so that the token is spent when the task
-// starts and MaxPerSecond's bound holds on start times, whether the meter
-// is the call's or its key's.
+// first and keeps its permit while the rate makes it wait, so that the
+// token is spent when the task starts and MaxPerSecond's bound holds on
+// start times, whether the meter is the call's or its key's.
 func TestAMeterThatBlocksHoldsNoRateToken(t *testing.T) {
 	cases := []struct {
 		name string
 		opt  func(m throttle.Meter) trimeter.Option
 	}{
-		{"the call's meter", func(m throttle.Meter) trimeter.Option { return trimeter.WithMeter(m) }},
+		{"the call's meter", func(m throttle.Meter) trimeter.Option { return trimeter.WithMeter(acquireOnly{m}) }},
 		{"a key's meter", func(m throttle.Meter) trimeter.Option {
 			return trimeter.PerKey(func(int) int { return 0 }, trimeter.WithMeter(keyedAcquireOnly{acquireOnly{m}}))
 		}},
@@ -36,10 +51,6 @@ func TestAMeterThatBlocksHoldsNoRateToken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := testclock.New()
 			sem := throttle.NewConcurrency(3, throttle.WithClock(clk))
-			meter := throttle.Meter(acquireOnly{sem})
-			if tc.name == "a key's meter" {
-				meter = sem // wrapped by the option
-			}
 			starts := make(chan time.Duration, 3)
 			release := make(chan struct{})
 			fn := func(_ context.Context, i int) error {
@@ -49,38 +60,80 @@ func TestAMeterThatBlocksHoldsNoRateToken(t *testing.T) {
 				}
 				return nil
 			}
+			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
-				done <- trimeter.RunOnEach(context.Background(), slices.Values([]int{0, 1, 2}), fn, trimeter.WithClock(clk),
-					trimeter.MaxAtOnce(3), trimeter.MaxPerSecond(1), trimeter.MaxBurst(1), tc.opt(meter))
+				done <- trimeter.RunOnEach(ctx, slices.Values([]int{0, 1, 2}), fn, trimeter.WithClock(clk),
+					trimeter.MaxAtOnce(3), trimeter.MaxPerSecond(1), trimeter.MaxBurst(1), tc.opt(sem))
 			}()
-			defer func() {
-				close(release)
-				if err := <-done; err != nil {
-					t.Fatal(err)
+			defer endRun(t, cancel, release, done)
+			var got []time.Duration
+			got = append(got, <-starts)
+			clk.WaitFor(t, 1) // the second task waits for its token, due at 1 s
+			// Another call takes every slot of the meter that is free,
+			// until 5 s.
+			var other []throttle.Permit
+			for {
+				p, _, _ := sem.TryAcquire(context.Background())
+				if p == nil {
+					break
 				}
-			}()
-			if s := <-starts; s != 0 {
-				t.Fatalf("the first task started at %v, want 0", s)
+				other = append(other, p)
 			}
-			clk.WaitFor(t, 1) // the second waits for its token, due at 1 s
-			// Another call takes the meter's two free slots until 5 s.
-			p1, _ := sem.Acquire(context.Background())
-			p2, _ := sem.Acquire(context.Background())
 			clk.Advance(time.Second)
-			eventually(t, func() bool { return sem.Stats().Waiting == 1 }, "the second task waiting in the meter")
+			// The second task starts, with the meter's slot it kept; had
+			// it given that slot back, it would now wait for it, holding
+			// its token.
+			eventually(t, func() bool { return len(starts) > 0 || sem.Stats().Waiting > 0 }, "a start, or a task waiting in the meter")
 			clk.Advance(4 * time.Second)
-			p1.Done(throttle.Outcome{Status: throttle.Succeeded})
-			p2.Done(throttle.Outcome{Status: throttle.Succeeded})
-			if s := <-starts; s != 5*time.Second {
-				t.Fatalf("the second task started at %v, want 5s, when the meter let it", s)
+			for _, p := range other {
+				p.Done(throttle.Outcome{Status: throttle.Succeeded})
 			}
-			// Its token was taken at 5 s, not at 1 s: the third waits for
-			// the next one, at 6 s.
-			clk.AdvanceWhen(t, 1, time.Second)
-			if s := <-starts; s != 6*time.Second {
-				t.Fatalf("the third task started at %v, want 6s: at 1 start per second, burst 1", s)
+			got = append(got, <-starts, <-starts)
+			slices.Sort(got)
+			for i := 1; i < len(got); i++ {
+				if got[i]-got[i-1] < time.Second {
+					t.Fatalf("tasks started at %v: two starts within %v, more than MaxPerSecond(1) with MaxBurst(1) lets through", got, got[i]-got[i-1])
+				}
+			}
+			if want := []time.Duration{0, time.Second, 5 * time.Second}; !slices.Equal(got, want) {
+				t.Errorf("tasks started at %v, want %v", got, want)
 			}
 		})
 	}
+}
+
+// With a meter that cannot be asked without waiting among its meters, a
+// task that waits for a meter that answers at once still waits in that
+// meter's line: it counts as Waiting, and a raised limit lets it start at
+// once.
+func TestATaskWaitingBesideAMeterThatBlocksKeepsItsPlace(t *testing.T) {
+	clk := testclock.New()
+	sem := throttle.NewConcurrency(1, throttle.WithClock(clk))
+	mon := throttle.NewMonitor(clk)
+	release := make(chan struct{})
+	started := make(chan int, 2)
+	fn := func(_ context.Context, i int) error {
+		started <- i
+		if i == 0 {
+			<-release
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- trimeter.RunOnEach(ctx, slices.Values([]int{0, 1}), fn, trimeter.WithClock(clk), trimeter.MaxAtOnce(2),
+			trimeter.WithMeter(sem), trimeter.WithMeter(acquireOnly{throttle.NewConcurrency(10)}), trimeter.Watch(mon))
+	}()
+	defer endRun(t, cancel, release, done)
+	<-started
+	eventually(t, func() bool { return sem.Stats().Waiting == 1 }, "the second task waiting in the meter's line")
+	if s := mon.Stats(); s.Waiting != 1 {
+		t.Errorf("Watch shows %d waiting, want 1", s.Waiting)
+	}
+	if err := sem.SetLimit(2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return len(started) == 1 }, "the second task started after SetLimit(2)")
 }

@@ -195,11 +195,9 @@ func MaxBurst(n int) Option {
 //
 // A meter that does not implement [throttle.Trier] cannot be asked without
 // waiting: an attempt waits in its Acquire before it asks the other meters,
-// so that it holds no rate token while it waits. When one of those is not
-// ready then, the attempt gives every permit back, sleeps on the call's
-// clock for the wait that meter gave (5 ms when it cannot say), and asks
-// again from the start. The meters of package throttle and of redismeter
-// all implement throttle.Trier.
+// so that it holds no rate token while it waits there, and it keeps that
+// permit while another meter (a rate, say) makes it wait. The meters of
+// package throttle and of redismeter all implement throttle.Trier.
 func WithMeter(m throttle.Meter) Option {
 	return optionFunc(func(c *config) {
 		if nils.Is(m) {

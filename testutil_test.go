@@ -302,6 +302,13 @@ func (l *startLog) Acquire(context.Context) (throttle.Permit, error) {
 	return &logPermit{l, l.clk.Since(epoch)}, nil
 }
 
+// TryAcquire makes the log a throttle.Trier: asked with the rate, at one
+// instant, rather than first and kept while the rate makes the task wait.
+func (l *startLog) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	p, err := l.Acquire(ctx)
+	return p, 0, err
+}
+
 func (l *startLog) add(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
