@@ -128,14 +128,43 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 			return wait, nil
 		}
 		kept = min(e.blockingCount(t.key), blocked)
-		e.giveBack((*ps)[kept:], heldP, held, blocked)
-		if heldP, err = e.await(t.key, blocked); err != nil {
+		if heldP, err = e.awaitKeeping(t.key, *ps, kept, heldP, held, blocked); err != nil {
 			release((*ps)[:kept], throttle.Unused)
 			*ps = (*ps)[:0]
 			return 0, err
 		}
 		held = blocked
 	}
+}
+
+// awaitKeeping gives back the permits of ps from kept on (and heldP, the
+// held-th meter's, when it is not among them), and waits for the blocked-th
+// meter alone, keeping ps[:kept]. A panic or a runtime.Goexit in a meter
+// gives the kept permits back too, so that a shared meter loses none for
+// good, and goes on; a panic is recorded first, as in tryAll.
+func (e *engine[T, R]) awaitKeeping(k *keyState, ps []throttle.Permit, kept int, heldP throttle.Permit, held, blocked int) (p throttle.Permit, err error) {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		r := recover()
+		if r == nil { // a Goexit: it goes on once they are given back
+			release(ps[:kept], throttle.Unused)
+			return
+		}
+		pe := asPanicError(r)
+		e.recordPanic(pe)
+		func() {
+			defer func() { _ = recover() }()
+			release(ps[:kept], throttle.Unused)
+		}()
+		panic(pe)
+	}()
+	e.giveBack(ps[kept:], heldP, held, blocked)
+	p, err = e.await(k, blocked)
+	returned = true
+	return p, err
 }
 
 // blockingCount returns how many meters of key k cannot answer at once:

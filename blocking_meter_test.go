@@ -2,6 +2,8 @@ package trimeter_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -136,4 +138,42 @@ func TestATaskWaitingBesideAMeterThatBlocksKeepsItsPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, func() bool { return len(started) == 1 }, "the second task started after SetLimit(2)")
+}
+
+// refuseThenFail refuses every TryAcquire, and panics or calls
+// runtime.Goexit in Acquire, where a task waits for it.
+type refuseThenFail struct{ goexit bool }
+
+func (m refuseThenFail) Acquire(context.Context) (throttle.Permit, error) {
+	if m.goexit {
+		runtime.Goexit()
+	}
+	panic("refuseThenFail")
+}
+
+func (refuseThenFail) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	return nil, time.Millisecond, nil
+}
+
+// A panic or a Goexit in a meter while a task waits for it gives back the
+// permit the task kept from a meter that cannot be asked without waiting:
+// a shared meter loses none for good.
+func TestAMeterFailingWhileATaskWaitsGivesBackTheKeptPermit(t *testing.T) {
+	for _, goexit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("goexit=%v", goexit), func(t *testing.T) {
+			shared := throttle.NewConcurrency(1)
+			ended := callAlone(func() {
+				_ = trimeter.RunOnEach(context.Background(), newProbe(1).seq(), func(context.Context, int) error { return nil },
+					trimeter.WithMeter(acquireOnly{shared}), trimeter.WithMeter(refuseThenFail{goexit: goexit}))
+			})
+			if goexit {
+				checkGoexitEnding(t, ended)
+			} else if ended.panic == nil {
+				t.Fatalf("the call ended with %+v, want a panic", ended)
+			}
+			if s := shared.Stats(); s.InFlight != 0 {
+				t.Errorf("the shared meter has %d permits in flight after the run, want 0", s.InFlight)
+			}
+		})
+	}
 }
