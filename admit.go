@@ -140,27 +140,11 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 // awaitKeeping gives back the permits of ps from kept on (and heldP, the
 // held-th meter's, when it is not among them), and waits for the blocked-th
 // meter alone, keeping ps[:kept]. A panic or a runtime.Goexit in a meter
-// gives the kept permits back too, so that a shared meter loses none for
-// good, and goes on; a panic is recorded first, as in tryAll.
+// gives the kept permits back too, as tryAll does.
 func (e *engine[T, R]) awaitKeeping(k *keyState, ps []throttle.Permit, kept int, heldP throttle.Permit, held, blocked int) (p throttle.Permit, err error) {
+	keep := ps[:kept]
 	returned := false
-	defer func() {
-		if returned {
-			return
-		}
-		r := recover()
-		if r == nil { // a Goexit: it goes on once they are given back
-			release(ps[:kept], throttle.Unused)
-			return
-		}
-		pe := asPanicError(r)
-		e.recordPanic(pe)
-		func() {
-			defer func() { _ = recover() }()
-			release(ps[:kept], throttle.Unused)
-		}()
-		panic(pe)
-	}()
+	defer e.giveBackOnExit(&returned, &keep, nil, -1)
 	e.giveBack(ps[kept:], heldP, held, blocked)
 	p, err = e.await(k, blocked)
 	returned = true
@@ -185,32 +169,36 @@ func (e *engine[T, R]) blockingCount(k *keyState) int {
 // given back.
 func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, ps *[]throttle.Permit) (blocked int, wait time.Duration, err error) {
 	returned := false
-	defer func() {
-		if returned {
-			return
-		}
-		// A meter panicked or called runtime.Goexit: give back the
-		// permits taken so far, so that a shared meter does not lose them
-		// for good, and let the panic (with the stack where it happened)
-		// or the Goexit go on. The meter's panic came first: a panic of a
-		// Done in the give-back does not replace it.
-		r := recover()
-		if r == nil {
-			e.giveBack(*ps, heldP, held, len(*ps))
-			return
-		}
-		// Recorded first, so that a Goexit in a Done cannot lose it.
-		pe := asPanicError(r)
-		e.recordPanic(pe)
-		func() {
-			defer func() { _ = recover() }()
-			e.giveBack(*ps, heldP, held, len(*ps))
-		}()
-		panic(pe)
-	}()
+	defer e.giveBackOnExit(&returned, ps, heldP, held)
 	blocked, wait, err = e.tryEach(k, n, held, heldP, ps)
 	returned = true
 	return blocked, wait, err
+}
+
+// giveBackOnExit, deferred by a call that asks meters, does nothing once
+// that call has returned. Otherwise a meter panicked or called
+// runtime.Goexit: it gives back the permits of *ps (and heldP, the
+// held-th meter's, when it is not among them), so that a shared meter
+// does not lose them for good, and lets the panic (with the stack where
+// it happened) or the Goexit go on. The meter's panic came first: a panic
+// of a Done in the give-back does not replace it.
+func (e *engine[T, R]) giveBackOnExit(returned *bool, ps *[]throttle.Permit, heldP throttle.Permit, held int) {
+	if *returned {
+		return
+	}
+	r := recover()
+	if r == nil {
+		e.giveBack(*ps, heldP, held, len(*ps))
+		return
+	}
+	// Recorded first, so that a Goexit in a Done cannot lose it.
+	pe := asPanicError(r)
+	e.recordPanic(pe)
+	func() {
+		defer func() { _ = recover() }()
+		e.giveBack(*ps, heldP, held, len(*ps))
+	}()
+	panic(pe)
 }
 
 // tryEach is tryAll without its guard.
