@@ -131,6 +131,36 @@ func consumerEngine(t *testing.T) *engine[int, int] {
 	return e
 }
 
+// startedTasks counts n tasks as started, holding their slots, as the
+// starter does.
+func startedTasks(e *engine[int, int], n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.open += n
+	e.running += n
+}
+
+// runToEnd calls fn for tk and hands its result on, as a worker does.
+func runToEnd(e *engine[int, int], tk task[int]) {
+	var ps []throttle.Permit
+	v, err := e.call(tk, &ps)
+	e.finish(tk, v, err)
+}
+
+// checkEnd checks that the consumer gets nothing more and that the run's
+// error is want.
+func checkEnd(t *testing.T, e *engine[int, int], want error) {
+	t.Helper()
+	if r, ok := e.receive(); ok {
+		t.Fatalf("the consumer got %+v; want the end", r)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !errors.Is(e.err, want) {
+		t.Errorf("the run's error is %v, want %v", e.err, want)
+	}
+}
+
 // A success that fn returns after a failure was signalled comes from a
 // call the failure cancelled: it is not handed out, even when its worker
 // takes mu before the failed task's does.
@@ -139,22 +169,9 @@ func TestASuccessAfterTheFailureIsNotReported(t *testing.T) {
 	defer e.shutdown()
 	boom := errors.New("boom")
 	e.failSoon(boom) // a task returned boom; its worker has not taken mu yet
-	var ps []throttle.Permit
-	tk := task[int]{index: 1, value: 7}
-	e.mu.Lock()
-	e.open++
-	e.running++
-	e.mu.Unlock()
-	v, err := e.call(tk, &ps) // the cancelled call returns a value anyway
-	e.finish(tk, v, err)
-	if r, ok := e.receive(); ok {
-		t.Fatalf("the consumer got %+v from a call that returned after the failure", r)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !errors.Is(e.err, boom) {
-		t.Errorf("the run's error is %v, want boom", e.err)
-	}
+	startedTasks(e, 1)
+	runToEnd(e, task[int]{index: 1, value: 7}) // the cancelled call returns a value anyway
+	checkEnd(t, e, boom)
 }
 
 // A success that fn returned before the failure was signalled is handed
@@ -163,12 +180,9 @@ func TestASuccessAfterTheFailureIsNotReported(t *testing.T) {
 func TestASuccessBeforeTheFailureIsReportedWhenItsWorkerComesLate(t *testing.T) {
 	e := consumerEngine(t)
 	defer e.shutdown()
+	startedTasks(e, 2) // this task and the one that fails
 	var ps []throttle.Permit
 	tk := task[int]{index: 0, value: 7}
-	e.mu.Lock()
-	e.open += 2 // this task and the one that fails
-	e.running += 2
-	e.mu.Unlock()
 	v, err := e.call(tk, &ps) // fn returns before the failure
 
 	boom := errors.New("boom")
@@ -179,14 +193,7 @@ func TestASuccessBeforeTheFailureIsReportedWhenItsWorkerComesLate(t *testing.T) 
 	if !ok || r.val != 7 || r.err != nil {
 		t.Fatalf("the consumer got %+v, %v; want the success that came before the failure", r, ok)
 	}
-	if r, ok := e.receive(); ok {
-		t.Fatalf("the consumer got %+v after the success; want the end", r)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !errors.Is(e.err, boom) {
-		t.Errorf("the run's error is %v, want boom", e.err)
-	}
+	checkEnd(t, e, boom)
 }
 
 // A failure that stops the run without being signalled first (a meter's
@@ -195,22 +202,9 @@ func TestASuccessBeforeTheFailureIsReportedWhenItsWorkerComesLate(t *testing.T) 
 func TestASuccessAfterAMetersFailureIsNotReported(t *testing.T) {
 	e := consumerEngine(t)
 	defer e.shutdown()
-	e.mu.Lock()
-	e.open += 2 // a running task, and one whose meter fails
-	e.running += 2
-	e.mu.Unlock()
+	startedTasks(e, 2) // a running task, and one whose meter fails
 	meterDown := errors.New("meter down")
 	e.finish(task[int]{index: 2, value: 9}, 0, meterDown) // as unstart does
-	var ps []throttle.Permit
-	tk := task[int]{index: 1, value: 7}
-	v, err := e.call(tk, &ps) // the cancelled call returns a value anyway
-	e.finish(tk, v, err)
-	if r, ok := e.receive(); ok {
-		t.Fatalf("the consumer got %+v from a call that returned after the failure", r)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !errors.Is(e.err, meterDown) {
-		t.Errorf("the run's error is %v, want the meter's", e.err)
-	}
+	runToEnd(e, task[int]{index: 1, value: 7})            // the cancelled call returns a value anyway
+	checkEnd(t, e, meterDown)
 }
