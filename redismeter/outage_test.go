@@ -359,27 +359,39 @@ func TestConcurrencyLocalWaitersAskRedisAgain(t *testing.T) {
 	}
 }
 
-// A task that the local meter of FallbackShare admitted while Redis was
-// down is counted in Redis by the first renewal once Redis answers again,
-// so that no more than n tasks run at once, and its Done gives that slot
-// back.
-func TestConcurrencyCountsLocalSlotsOnceRedisIsBack(t *testing.T) {
+// countedLocalTask builds a Concurrency of n on key with FallbackShare(share)
+// and a fake clock, so that its renewals run only when the test calls
+// them. It takes a permit of the local meter while Redis is down, starts
+// Redis again, moves the clock by advance, and checks that a renewal
+// counts the local task in Redis. The meter is closed when the test ends.
+func countedLocalTask(t *testing.T, key string, n int, share float64, advance time.Duration) (*Concurrency, throttle.Permit, *redis.Client) {
+	t.Helper()
 	srv := startRedis(t)
-	clock := clockwork.NewFakeClock() // renewals run only when the test calls them
-	a := NewConcurrency(srv.client(t), "back", 2, 30*time.Second, FallbackShare(0.5), CallTimeout(200*time.Millisecond), WithClock(clock))
-	defer a.Close()
+	clock := clockwork.NewFakeClock()
+	a := NewConcurrency(srv.client(t), key, n, 30*time.Second, FallbackShare(share), CallTimeout(200*time.Millisecond), WithClock(clock))
+	t.Cleanup(func() { a.Close() })
 	srv.stop()
 	local, err := a.Acquire(ctx)
 	if err != nil {
 		t.Fatalf("Acquire with Redis down under FallbackShare: %v", err)
 	}
 	srv.start()
-	clock.Advance(2 * time.Second) // the meter asks Redis again
+	clock.Advance(advance)
 	a.leases.renewOnce()
 	client := srv.client(t)
 	if n := client.ZCard(ctx, a.slotsKey()).Val(); n != 1 {
 		t.Fatalf("%d slots taken in Redis after the renewal, want 1: the local task's", n)
 	}
+	return a, local, client
+}
+
+// A task that the local meter of FallbackShare admitted while Redis was
+// down is counted in Redis by the first renewal once Redis answers again,
+// so that no more than n tasks run at once, and its Done gives that slot
+// back.
+func TestConcurrencyCountsLocalSlotsOnceRedisIsBack(t *testing.T) {
+	// The meter asks Redis again: it is past the second after the failure.
+	a, local, client := countedLocalTask(t, "back", 2, 0.5, 2*time.Second)
 	p, _, err := a.TryAcquire(ctx)
 	if p == nil || err != nil {
 		t.Fatalf("TryAcquire of the second slot = %v, %v; want a permit", p, err)
@@ -463,21 +475,7 @@ func TestConcurrencyGivesBackAFailedCallsSlotOnceRedisAnswers(t *testing.T) {
 // renewal: Done does not wait for Redis, and the slot does not stay taken
 // for its lease.
 func TestConcurrencyLocalTaskEndingBeforeTheRecheckGivesItsRedisSlotBack(t *testing.T) {
-	srv := startRedis(t)
-	clock := clockwork.NewFakeClock() // renewals run only when the test calls them
-	a := NewConcurrency(srv.client(t), "soon", 1, 30*time.Second, FallbackShare(1), CallTimeout(200*time.Millisecond), WithClock(clock))
-	defer a.Close()
-	srv.stop()
-	local, err := a.Acquire(ctx)
-	if err != nil {
-		t.Fatalf("Acquire with Redis down under FallbackShare: %v", err)
-	}
-	srv.start()
-	a.leases.renewOnce()
-	client := srv.client(t)
-	if n := client.ZCard(ctx, a.slotsKey()).Val(); n != 1 {
-		t.Fatalf("%d slots taken in Redis after the renewal, want 1: the local task's", n)
-	}
+	a, local, client := countedLocalTask(t, "soon", 1, 1, 0)
 	local.Done(throttle.Outcome{Status: throttle.Succeeded}) // within the second after the failure
 	a.leases.renewOnce()
 	if n := client.ZCard(ctx, a.slotsKey()).Val(); n != 0 {
