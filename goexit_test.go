@@ -242,3 +242,47 @@ func TestGoexitInAMeterGivesBackTheOtherMetersPermits(t *testing.T) {
 		})
 	}
 }
+
+// A Goexit in the key function, or in the input, while inputs wait aside
+// for their key: the turn to start tasks is lent for that pull, and is
+// handed back as the goroutine ends. Input 0 runs until cancelled, so
+// inputs 1 and 2, of its key, wait aside.
+func TestGoexitWhileInputsWaitAside(t *testing.T) {
+	cases := map[string]struct {
+		in  func(*atomic.Int64) iter.Seq[int]
+		key func(int) int
+	}{
+		"in the key function": {
+			in: func(clean *atomic.Int64) iter.Seq[int] { return goexitInputs(4, clean) },
+			key: func(v int) int {
+				if v == 3 {
+					runtime.Goexit()
+				}
+				return 0
+			},
+		},
+		"in the input": {
+			in:  func(clean *atomic.Int64) iter.Seq[int] { return goexitInputs(3, clean) },
+			key: func(int) int { return 0 },
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var b blocker
+			var clean atomic.Int64
+			e := callAlone(func() {
+				for _, err := range trimeter.AMap(context.Background(), c.in(&clean), b.mapBelow(t, 1),
+					trimeter.MaxAtOnce(4), trimeter.PerKey(c.key, trimeter.MaxAtOnce(1))) {
+					t.Errorf("unexpected result (error %v)", err)
+				}
+			})
+			checkGoexitEnding(t, e)
+			if e.panic == nil {
+				t.Fatalf("the loop ended with %+v, want a panic", e)
+			}
+			b.checkAllCancelled(t)
+			checkCleanedOnce(t, &clean)
+			goleak.VerifyNone(t)
+		})
+	}
+}

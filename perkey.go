@@ -34,15 +34,11 @@ const defaultLookahead = 64
 // then. In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs
 // are pulled beyond the results the consumer has received.
 //
-// The worker that pulls the next input holds the turn to start tasks
-// until the sequence yields it: while the sequence works out its next
-// value, no input waiting aside starts, even one whose key has come free.
-// A sequence that blocks until the run's own results come back (a crawler
-// that feeds the links it finds back into its input, say) can wait for
-// ever when the input that would produce them waits aside for its key;
-// such a sequence should not wait on results while inputs of a limited
-// key may wait aside, or should take its limits from shared meters and
-// MaxAtOnce instead of PerKey.
+// While the sequence works out its next value, inputs waiting aside still
+// start as their keys allow (a key comes free, its rate has a token, its
+// pause ends). So a sequence may wait for the run's own results before it
+// yields again, as a crawler does that feeds the links it finds back into
+// its input.
 //
 // A key's state is dropped while none of its tasks is in flight and its
 // bucket is full, so a stream of many distinct keys keeps a flat heap.

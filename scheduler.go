@@ -97,6 +97,7 @@ type engine[T, R any] struct {
 	mu          sync.Mutex
 	starting    bool            // a worker has the turn to start tasks (takeTurn)
 	turnWaits   int             // workers waiting on turn, or for kick or turnTimer
+	pulling     bool            // a worker pulls with the turn lent (pullLocked)
 	pacing      bool            // the turn is handed on by the rate's clock (pacing.go)
 	turnTimed   bool            // when pacing, turnTimer is set to hand the turn on
 	turnTimer   clockwork.Timer // when pacing; made the first time it is set

@@ -111,7 +111,7 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 			} else {
 				retry = e.lanesAt
 			}
-			if !e.pulledAll && e.parked <= e.cfg.lookahead {
+			if !e.pulledAll && !e.pulling && e.parked <= e.cfg.lookahead {
 				if t, ok = e.pullLocked(); !ok {
 					continue
 				}
@@ -190,26 +190,82 @@ func (e *engine[T, R]) takeLocked(t *task[T]) {
 // pullLocked pulls the next input with mu released, so finished results
 // reach the consumer while the source works out its next value. ok is
 // false when the source has ended or panicked, or the run stopped.
+//
+// While inputs wait aside, the turn is lent for the pull: the sequence may
+// be waiting for the results of those very inputs (a crawler that feeds
+// back the links it finds), so a worker that comes for the turn meanwhile
+// may start one whose key lets it, though not pull. If one has the turn
+// when the pull returns, the input pulled waits aside too, behind any
+// earlier one of its key, ok is false, and the caller has the turn again
+// once that worker has handed it on.
 func (e *engine[T, R]) pullLocked() (t task[T], ok bool) {
+	if e.parked > 0 {
+		e.lendTurnLocked()
+	}
 	e.mu.Unlock()
 	t, id, ok, p := e.pull()
 	e.mu.Lock()
+	if ok = e.pulledLocked(&t, id, ok, p); e.pulling {
+		if ok && e.starting {
+			e.parkLocked(t)
+			ok = false
+		}
+		e.takeBackTurnLocked()
+	}
+	return t, ok
+}
+
+// pulledLocked sees to what pull returned; it reports whether t may be
+// started or set aside.
+func (e *engine[T, R]) pulledLocked(t *task[T], id any, ok bool, p *PanicError) bool {
 	switch {
 	case p != nil:
 		e.panicLocked(p)
-		return t, false
+		return false
 	case !ok:
 		e.endInputsLocked()
-		return t, false
+		return false
 	case e.stoppedLocked():
 		// The run stopped while the source produced t (a failure or the
 		// parent's end, perhaps not recorded yet): t does not start.
-		return t, false
+		return false
 	}
 	if e.keyOf != nil && t.err == nil {
 		t.key = e.keyLocked(id)
 	}
-	return t, true
+	return true
+}
+
+// lendTurnLocked frees the turn for a pull (see pullLocked), and wakes a
+// worker waiting for it; with none waiting and fewer workers than
+// MaxAtOnce, it adds one, to start inputs waiting aside whose keys come
+// free by the clock while every other worker runs a task.
+func (e *engine[T, R]) lendTurnLocked() {
+	switch {
+	case e.turnWaits > 0:
+		e.turn.Signal()
+	case e.limit == 0 || e.workers < e.limit:
+		e.spawn()
+	}
+	e.pulling = true
+	e.starting = false
+}
+
+// takeBackTurnLocked ends a pull for which the turn was lent, and waits
+// until the turn is free to take it back. A worker that took it meanwhile
+// may be waiting for the pull to end, to pull in its turn or to see the
+// source's end: it is woken.
+func (e *engine[T, R]) takeBackTurnLocked() {
+	e.pulling = false
+	if e.starting {
+		e.room.Broadcast()
+		for e.starting {
+			e.turnWaits++
+			e.turn.Wait()
+			e.turnWaits--
+		}
+	}
+	e.starting = true
 }
 
 // pull takes the next input from the source and works out its key,
@@ -225,6 +281,9 @@ func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 			// unlock mu as it unwinds: take mu back first.
 			e.recordPanic(&PanicError{Value: ErrGoexit, Stack: debug.Stack()})
 			e.mu.Lock()
+			if e.pulling {
+				e.takeBackTurnLocked() // next hands it on as this goroutine ends
+			}
 			return
 		}
 		if r != nil {
