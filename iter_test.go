@@ -756,7 +756,40 @@ func TestTwoMetersAlikeAreNotOneGivenTwice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("two meters alike: %v", err)
 	}
+	err = trimeter.RunOnEach(context.Background(), newProbe(3).seq(), fn,
+		trimeter.WithMeter(make(chanSemaphore, 1)), trimeter.WithMeter(make(chanSemaphore, 1)))
+	if err != nil {
+		t.Fatalf("two channel meters: %v", err)
+	}
 }
+
+// A meter that is a channel (Go's usual semaphore), given twice, is one
+// meter given twice: an attempt would hold its one permit while it waits
+// for another.
+func TestChannelMeterGivenTwice(t *testing.T) {
+	sem := make(chanSemaphore, 1)
+	p := newProbe(3)
+	fn := func(context.Context, int) error { return nil }
+	err := trimeter.RunOnEach(context.Background(), p.seq(), fn, trimeter.WithMeter(sem), trimeter.WithMeter(sem))
+	checkBadOption(t, err, "WithMeter(trimeter_test.chanSemaphore): the same meter is given twice")
+	if p.pulled.Load() != 0 {
+		t.Errorf("%d inputs pulled, want none", p.pulled.Load())
+	}
+}
+
+// chanSemaphore is a meter that is a channel: a permit is a slot in it.
+type chanSemaphore chan struct{}
+
+func (s chanSemaphore) Acquire(ctx context.Context) (throttle.Permit, error) {
+	select {
+	case s <- struct{}{}:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s chanSemaphore) Done(throttle.Outcome) { <-s }
 
 func checkBadOption(t *testing.T, err error, want string) {
 	t.Helper()

@@ -190,14 +190,18 @@ func MaxBurst(n int) Option {
 // goroutine before anything runs, so a panic there goes straight through.
 //
 // Inside [PerKey], m must implement [throttle.Keyed]: each key then goes
-// through m.ForKey(fmt.Sprint(key)). The same meter (one pointer) given
-// twice, in the call or inside PerKey, is a bad option.
+// through m.ForKey(fmt.Sprint(key)). The same meter (one pointer, channel
+// or map) given twice, in the call or inside PerKey, is a bad option.
 //
 // A meter that does not implement [throttle.Trier] cannot be asked without
 // waiting: an attempt waits in its Acquire before it asks the other meters,
 // so that it holds no rate token while it waits there, and it keeps that
-// permit while another meter (a rate, say) makes it wait. The meters of
-// package throttle and of redismeter all implement throttle.Trier.
+// permit while another meter (a rate, say) makes it wait. One exception:
+// when a key's meter inside PerKey makes an input's first attempt wait,
+// every permit is given back and the input waits aside, so that inputs of
+// other keys can start; it asks every meter again when its wait is over.
+// The meters of package throttle and of redismeter all implement
+// throttle.Trier.
 func WithMeter(m throttle.Meter) Option {
 	return optionFunc(func(c *config) {
 		if nils.Is(m) {
@@ -214,10 +218,18 @@ func WithMeter(m throttle.Meter) Option {
 	})
 }
 
-// sameMeter says whether a and b are one meter: the same pointer. (Meters
-// of other kinds are values: two equal ones share no state.)
+// sameMeter says whether a and b are one meter: the same pointer, channel
+// or map. (Two equal meters of other kinds, structs say, are two values,
+// which may or may not share state: they are taken to be two meters.)
 func sameMeter(a, b throttle.Meter) bool {
-	return reflect.TypeOf(a).Kind() == reflect.Pointer && a == b
+	if reflect.TypeOf(a) != reflect.TypeOf(b) {
+		return false
+	}
+	switch va, vb := reflect.ValueOf(a), reflect.ValueOf(b); va.Kind() {
+	case reflect.Pointer, reflect.Chan, reflect.Map, reflect.UnsafePointer:
+		return va.Pointer() == vb.Pointer()
+	}
+	return false
 }
 
 // Ordered makes AMap, Outcomes, Then and ThenOutcomes yield results in
