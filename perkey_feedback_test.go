@@ -3,11 +3,15 @@ package trimeter_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
 )
 
 // A sequence may wait for the run's own results before it yields again,
@@ -41,47 +45,49 @@ func TestPerKeyInputWaitingAsideStartsWhileTheSequenceWaitsForResults(t *testing
 		},
 	}
 	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			clk := newFakeClock()
-			defer drive(clk, 100*time.Millisecond)()
-			// A watchdog: if "a2" never starts, the sequence gives up and
-			// the run ends with the watchdog's error.
-			ctx, cancel := context.WithTimeout(context.Background(), patience)
-			defer cancel()
-			found := make(chan string, 2)
-			found <- "a1"
-			found <- "a2"
-			seq := func(yield func(string) bool) {
-				for {
-					select {
-					case v, ok := <-found:
-						if !ok || !yield(v) {
+		for _, atOnce := range []int{1, 4} {
+			t.Run(fmt.Sprintf("%s, MaxAtOnce(%d)", name, atOnce), func(t *testing.T) {
+				clk := newFakeClock()
+				defer drive(clk, 100*time.Millisecond)()
+				// A watchdog: if "a2" never starts, the sequence gives up and
+				// the run ends with the watchdog's error.
+				ctx, cancel := context.WithTimeout(context.Background(), patience)
+				defer cancel()
+				found := make(chan string, 2)
+				found <- "a1"
+				found <- "a2"
+				seq := func(yield func(string) bool) {
+					for {
+						select {
+						case v, ok := <-found:
+							if !ok || !yield(v) {
+								return
+							}
+						case <-ctx.Done():
 							return
 						}
-					case <-ctx.Done():
-						return
 					}
 				}
-			}
-			var got []string
-			for v, err := range trimeter.AMap(ctx, seq, c.fn,
-				trimeter.MaxAtOnce(4), trimeter.KeepGoing(), trimeter.WithClock(clk),
-				trimeter.PerKey(func(v string) byte { return v[0] }, c.keyOpts...)) {
-				if err != nil && !errors.Is(err, errBusy) {
-					t.Fatalf("after %v: %v", got, err)
+				var got []string
+				for v, err := range trimeter.AMap(ctx, seq, c.fn,
+					trimeter.MaxAtOnce(atOnce), trimeter.KeepGoing(), trimeter.WithClock(clk),
+					trimeter.PerKey(func(v string) byte { return v[0] }, c.keyOpts...)) {
+					if err != nil && !errors.Is(err, errBusy) {
+						t.Fatalf("after %v: %v", got, err)
+					}
+					if err != nil {
+						v = "error"
+					}
+					got = append(got, v)
+					if v == "a2" {
+						close(found)
+					}
 				}
-				if err != nil {
-					v = "error"
+				if len(got) != 2 || got[1] != "a2" {
+					t.Errorf("got %v, want a1 (or its error) then a2", got)
 				}
-				got = append(got, v)
-				if v == "a2" {
-					close(found)
-				}
-			}
-			if len(got) != 2 || got[1] != "a2" {
-				t.Errorf("got %v, want a1 (or its error) then a2", got)
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -132,5 +138,71 @@ func TestPerKeyInputWaitingAsideStartsWhileEveryOtherWorkerIsBusy(t *testing.T) 
 	}
 	if !slices.Equal(got, []string{"a2", "a1"}) {
 		t.Errorf("got %v, want a2 then a1", got)
+	}
+}
+
+// A worker the turn is lent to during a pull may take the last free slot:
+// the input pulled then waits aside for a slot, and MaxAtOnce holds. Here
+// "c1" runs until the end, and "a2" waits for its key's token and starts
+// during the pull that yields "b1", filling both slots. Both end once "b1"
+// has started, or waits aside (counted Waiting by the monitor).
+func TestPerKeyInputPulledWhileTheLastSlotWasTakenWaits(t *testing.T) {
+	clk := newFakeClock()
+	defer drive(clk, 100*time.Millisecond)()
+	mon := throttle.NewMonitor(clk)
+	a2started, b1pulled, finish := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	end := func() { once.Do(func() { close(finish) }) }
+	seq := func(yield func(string) bool) {
+		for _, v := range []string{"c1", "a1", "a2"} {
+			if !yield(v) {
+				return
+			}
+		}
+		<-a2started
+		close(b1pulled)
+		yield("b1")
+	}
+	go func() {
+		<-b1pulled
+		for mon.Stats().Waiting == 0 {
+			select {
+			case <-finish:
+				return
+			default:
+				runtime.Gosched()
+			}
+		}
+		end()
+	}()
+	var g gauge
+	fn := func(ctx context.Context, v string) (string, error) {
+		g.enter()
+		defer g.leave()
+		switch v {
+		case "a2":
+			close(a2started)
+			<-finish
+		case "c1":
+			<-finish
+		case "b1":
+			end()
+		}
+		return v, nil
+	}
+	var got []string
+	for v, err := range trimeter.AMap(context.Background(), seq, fn, trimeter.MaxAtOnce(2), trimeter.WithClock(clk), trimeter.Watch(mon),
+		trimeter.PerKey(func(v string) byte { return v[0] }, trimeter.MaxPerSecond(1), trimeter.MaxBurst(1))) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if m := g.peak.Load(); m > 2 {
+		t.Errorf("%d calls ran at once, want at most 2", m)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a1", "a2", "b1", "c1"}) {
+		t.Errorf("got %v", got)
 	}
 }

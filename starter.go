@@ -122,8 +122,9 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 				}
 				now = clockReading{clock: e.clock}
 				// An input may start at once unless one of its key
-				// waits aside: that one goes first.
-				if e.parked == 0 || (t.key != nil && t.key.waiting == 0) {
+				// waits aside (that one goes first), or the slot was
+				// taken during the pull by a worker the turn was lent to.
+				if (e.parked == 0 || (t.key != nil && t.key.waiting == 0)) && e.hasRoom() {
 					if _, ok = e.mayStartLocked(&t, &now, e.parked); ok {
 						e.takeLocked(&t)
 						return t, true
@@ -237,14 +238,16 @@ func (e *engine[T, R]) pulledLocked(t *task[T], id any, ok bool, p *PanicError) 
 }
 
 // lendTurnLocked frees the turn for a pull (see pullLocked), and wakes a
-// worker waiting for it; with none waiting and fewer workers than
-// MaxAtOnce, it adds one, to start inputs waiting aside whose keys come
-// free by the clock while every other worker runs a task.
+// worker waiting for it. With none waiting, every other worker runs a task
+// and a slot may still be free (the puller's): it adds a worker, to start
+// an input waiting aside whose key comes free by the clock meanwhile. So
+// a run under PerKey may have one worker more than MaxAtOnce, never more
+// tasks.
 func (e *engine[T, R]) lendTurnLocked() {
 	switch {
 	case e.turnWaits > 0:
 		e.turn.Signal()
-	case e.limit == 0 || e.workers < e.limit:
+	case e.limit == 0 || e.workers <= e.limit:
 		e.spawn()
 	}
 	e.pulling = true
