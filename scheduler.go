@@ -98,6 +98,8 @@ type engine[T, R any] struct {
 	starting    bool            // a worker has the turn to start tasks (takeTurn)
 	turnWaits   int             // workers waiting on turn, or for kick or turnTimer
 	pulling     bool            // a worker pulls with the turn lent (pullLocked)
+	lendTimer   clockwork.Timer // while the turn is lent, marks lanesDue at lendAt
+	lendAt      time.Time       // when lendTimer is set to fire, or zero
 	pacing      bool            // the turn is handed on by the rate's clock (pacing.go)
 	turnTimed   bool            // when pacing, turnTimer is set to hand the turn on
 	turnTimer   clockwork.Timer // when pacing; made the first time it is set
@@ -420,6 +422,9 @@ func (e *engine[T, R]) stopLocked(err error) {
 	if e.turnTimer != nil {
 		e.turnTimer.Stop()
 	}
+	if e.lendTimer != nil {
+		e.lendTimer.Stop()
+	}
 	e.room.Broadcast()
 	e.turn.Broadcast()
 	e.kickLocked()
@@ -601,6 +606,7 @@ func (e *engine[T, R]) releaseLocked(k *keyState) {
 	}
 	if (k != nil && k.waiting > 0) || (e.cfg.ordered && e.parked > 0) {
 		e.lanesDue = true // a waiting input may start now
+		e.callLentLocked()
 	}
 	if e.drainedLocked() {
 		e.wakeConsumerLocked()
