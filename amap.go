@@ -34,10 +34,12 @@ import (
 // just before the failure, while its worker was still telling its meters,
 // can still come too late: the error does not wait for it.)
 // With [KeepGoing] every error is yielded in its turn and the run goes on.
-// When ctx ends, the run stops and yields ctx.Err() once. If ctx ends while
-// the results that finished before a failure are being yielded, the rest
-// of them are dropped, and the error yielded is ctx.Err() or the failure's,
-// whichever the run saw first.
+// When ctx ends, the run stops and yields ctx.Err() once, as soon as every
+// call has returned and the input sequence has yielded or ended (one that
+// blocks should watch ctx too). If ctx ends while the results that
+// finished before a failure are being yielded, the rest of them are
+// dropped, and the error yielded is ctx.Err() or the failure's, whichever
+// the run saw first.
 //
 // Break: when the loop body breaks, returns or panics, AMap cancels the
 // context given to the calls in flight, stops pulling inputs (the input
@@ -101,7 +103,8 @@ func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Con
 // arrives after the break is not given to fn: this stage has stopped.
 //
 // Everything else is as for AMap: when ctx ends, the stage stops its calls
-// and its input and yields ctx.Err() once; a bad option is yielded once as
+// and its input and yields ctx.Err() once (once the calls have returned and
+// the stage before has yielded or ended); a bad option is yielded once as
 // an error wrapping [ErrBadOption], and nothing is pulled from in.
 func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
 	return func(yield func(R, error) bool) {
@@ -120,7 +123,8 @@ func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context
 //
 // Everything else is as for AMap: limits, laziness, break, panics. When ctx
 // ends, or an option is bad, Outcomes yields once an outcome with that error
-// beside an Input whose Index is -1, and ends.
+// beside an Input whose Index is -1, and ends; after ctx ends, it does so
+// once the calls have returned and the input sequence has yielded or ended.
 func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[Input[T], Outcome[R]] {
 	return func(yield func(Input[T], Outcome[R]) bool) {
 		e, err := prepare(ctx, seqArg(inputs), fn, opts, toConsumer, keepGoing, resolveKey[T])
@@ -143,7 +147,9 @@ func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context
 // Break and panics are as for [Then]: a break stops this stage and every
 // stage before it, and a panic in any stage reaches the loop's goroutine.
 // When ctx ends, or an option is bad, ThenOutcomes yields once an outcome
-// with that error beside an Input whose Index is -1, and ends.
+// with that error beside an Input whose Index is -1, and ends; after ctx
+// ends, it does so once the calls have returned and the stage before has
+// yielded or ended.
 func ThenOutcomes[I, T, R any](ctx context.Context, in iter.Seq2[Input[I], Outcome[T]], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[Input[I], Outcome[R]] {
 	return func(yield func(Input[I], Outcome[R]) bool) {
 		e, err := prepareTraced[I](ctx, in, fn, opts)
