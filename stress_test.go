@@ -114,6 +114,7 @@ type stressRun struct {
 	pushP    float64 // chance that a failure is a push-back
 	permP    float64 // chance that a failure is permanent
 	sleepP   float64 // chance that an attempt sleeps a few microseconds
+	slowInP  float64 // chance that the input sleeps a few microseconds before an item
 	panicAt  [2]int  // stage (-1: the input) and input of the one panic; input -1 for none
 	breakAt  int     // results after which the loop breaks; -1 never
 	bodyBoom bool    // the loop panics instead of breaking
@@ -176,6 +177,7 @@ func newStressRun(t *testing.T, seed uint64) *stressRun {
 	r.failP = []float64{0, 0.05, 0.2, 0.5}[r.next(4)]
 	r.pushP, r.permP = 0.3*float64(r.next(2)), 0.2*float64(r.next(2))
 	r.sleepP = []float64{0, 0.1, 0.4}[r.next(3)]
+	r.slowInP = []float64{0, 0, 0.3}[r.next(3)]
 	r.panicAt = [2]int{0, -1}
 	if r.n > 0 && r.chance(0.15) {
 		r.panicAt = [2]int{r.next(k+1) - 1, r.next(r.n)}
@@ -235,8 +237,8 @@ func (r *stressRun) newStage() *stressStage {
 }
 
 func (r *stressRun) String() string {
-	s := fmt.Sprintf("%s, %d inputs, shared limit %d, fail %.2f push %.1f permanent %.1f sleep %.1f, panic %v, break %d (panic %v), cancel %d",
-		r.mode, r.n, r.sharedLimit, r.failP, r.pushP, r.permP, r.sleepP, r.panicAt, r.breakAt, r.bodyBoom, r.cancelAt)
+	s := fmt.Sprintf("%s, %d inputs, shared limit %d, fail %.2f push %.1f permanent %.1f sleep %.1f slow input %.1f, panic %v, break %d (panic %v), cancel %d",
+		r.mode, r.n, r.sharedLimit, r.failP, r.pushP, r.permP, r.sleepP, r.slowInP, r.panicAt, r.breakAt, r.bodyBoom, r.cancelAt)
 	for i, st := range r.stages {
 		s += fmt.Sprintf("; stage %d: MaxAtOnce %d BufferSize %d Ordered %v KeepGoing %v keys %d per key %d/%v/s lookahead %d attempts %d",
 			i, st.atOnce, st.buffer, st.ordered, st.keepGoing, st.keys, st.keyAtOnce, st.keyRate, st.lookahead, st.attempts)
@@ -295,6 +297,11 @@ func (r *stressRun) input() iter.Seq[stressItem] {
 			if r.panicAt == [2]int{-1, i} {
 				r.triggered.Store(true)
 				panic(r.panicValue())
+			}
+			if x := r.roll(3, -1, i, 0); x < r.slowInP {
+				// A slow pull: under PerKey, inputs waiting aside start
+				// meanwhile.
+				time.Sleep(time.Duration(1+20*x/r.slowInP) * time.Microsecond)
 			}
 			if p := r.pulled.Add(1); r.bound >= 0 && p-r.received.Load() > r.bound {
 				r.over.Store(p - r.received.Load())
