@@ -215,3 +215,53 @@ func ExamplePerKey() {
 	// 5 https://b.example/2 1900 <nil>
 	// most at once per host: map[a.example:1 b.example:1 c.example:1]
 }
+
+// A crawler whose input is the links it finds: the input sequence waits
+// for the run's own results before it yields again, and ends once every
+// page found has been fetched. Each host gets one request at a time; a
+// page waiting for its host starts as soon as the host is free, even while
+// the sequence waits.
+func ExamplePerKey_crawl() {
+	site := map[string][]string{ // each page's links
+		"a.example/":  {"a.example/x", "a.example/y", "b.example/"},
+		"a.example/x": {"b.example/z"},
+		"a.example/y": nil,
+		"b.example/":  {"a.example/x", "b.example/z"},
+		"b.example/z": {"a.example/"},
+	}
+	hostOf := func(url string) string { return strings.Split(url, "/")[0] }
+	linksOf := func(_ context.Context, url string) ([]string, error) { return site[url], nil }
+
+	frontier := make(chan string, len(site)) // room for every page: a send never blocks
+	seen := map[string]bool{"a.example/": true}
+	frontier <- "a.example/"
+	pending := 1 // pages sent to the frontier and not fetched yet
+	found := func(yield func(string) bool) {
+		for url := range frontier {
+			if !yield(url) {
+				return
+			}
+		}
+	}
+
+	var fetched []string
+	for in, out := range trimeter.Outcomes(context.Background(), found, linksOf,
+		trimeter.MaxAtOnce(4),
+		trimeter.PerKey(hostOf, trimeter.MaxAtOnce(1)),
+	) {
+		fetched = append(fetched, in.Value)
+		for _, link := range out.Value {
+			if !seen[link] {
+				seen[link] = true
+				pending++
+				frontier <- link
+			}
+		}
+		if pending--; pending == 0 {
+			close(frontier) // nothing left to find: the sequence ends
+		}
+	}
+	slices.Sort(fetched)
+	fmt.Println(fetched)
+	// Output: [a.example/ a.example/x a.example/y b.example/ b.example/z]
+}
