@@ -207,7 +207,7 @@ func (c *Concurrency) acquireLocal(ctx context.Context) (throttle.Permit, error)
 	defer stop()
 	recheck := c.cfg.clock.AfterFunc(d, func() { cancel(errRecheck) })
 	defer recheck.Stop()
-	p, err := acquireLocal(ctx, &c.base, c.fallback)
+	p, err := acquireLocal(ctx, &c.base, c.fallback, c.hold)
 	if cause := context.Cause(ctx); err != nil && (cause == ErrClosed || cause == errRecheck) {
 		return nil, cause
 	}
@@ -280,7 +280,7 @@ func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, 
 		return nil, d, nil
 	}
 	if c.local() {
-		return c.counted(tryLocal(ctx, &c.base, c.fallback))
+		return c.counted(tryLocal(ctx, &c.base, c.fallback, c.hold))
 	}
 	id := c.ids.next()
 	granted, wait, paused, err := c.take(ctx, id)
@@ -291,7 +291,7 @@ func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, 
 		if err := c.failed(ctx, "concurrency", c.key, err); err != nil {
 			return nil, 0, err
 		}
-		return c.counted(tryLocal(ctx, &c.base, c.fallback))
+		return c.counted(tryLocal(ctx, &c.base, c.fallback, c.hold))
 	case paused:
 		c.hold(wait)
 		return nil, wait, nil
@@ -315,10 +315,11 @@ func (c *Concurrency) usable(ctx context.Context) error {
 // take runs the acquire script for holder id, and records the slot it
 // got. Once the meter is closed it returns ErrClosed, also for a call that
 // was in flight at Close, whatever its outcome. When the call fails after
-// the request may have reached Redis, or succeeds after Close, the slot it
-// may have taken is given back at once rather than at the end of its
-// lease: in the background, so that the caller gets its error at once
-// rather than after one more call timeout, and Close waits for it. When
+// the request may have reached Redis, or succeeds after Close or after
+// ctx ended, the slot it may have taken is given back at once rather than
+// at the end of its lease: in the background, so that the caller gets its
+// error at once rather than after one more call timeout, and Close waits
+// for it. When
 // Redis does not answer that give-back in time either (it is busy), the
 // renewing goroutine tries again at its next ticks.
 func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
@@ -331,7 +332,12 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 	case err != nil && (ended(ctx) != nil || isTimeout(err)):
 		c.leases.later(func() { c.forget(id) })
 	case granted:
-		if err = c.leases.add(c.slotsKey(), id); err != nil {
+		// A slot granted after ctx ended is given back: the caller gets
+		// ctx's error.
+		if err = ended(ctx); err == nil {
+			err = c.leases.add(c.slotsKey(), id)
+		}
+		if err != nil {
 			granted = false
 			c.leases.later(func() { c.forget(id) })
 		}

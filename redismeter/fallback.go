@@ -33,8 +33,9 @@ func localErr(err error) error {
 
 // tryLocal asks the local meter of the fallback policy for a permit. A
 // wait of zero means the local meter cannot tell how long (a concurrency
-// limit waits for a release).
-func tryLocal(ctx context.Context, b *base, m throttle.Meter) (throttle.Permit, time.Duration, error) {
+// limit waits for a release). hold is the Redis meter's, for the pause of
+// a push-back (see localPermit).
+func tryLocal(ctx context.Context, b *base, m throttle.Meter, hold func(time.Duration)) (throttle.Permit, time.Duration, error) {
 	var (
 		p    throttle.Permit
 		wait time.Duration
@@ -49,31 +50,36 @@ func tryLocal(ctx context.Context, b *base, m throttle.Meter) (throttle.Permit, 
 		return nil, wait, err
 	}
 	b.mon.Start(false)
-	return &localPermit{b: b, p: p}, 0, nil
+	return &localPermit{b: b, p: p, hold: hold}, 0, nil
 }
 
 // acquireLocal waits for the local meter.
-func acquireLocal(ctx context.Context, b *base, m throttle.Meter) (throttle.Permit, error) {
+func acquireLocal(ctx context.Context, b *base, m throttle.Meter, hold func(time.Duration)) (throttle.Permit, error) {
 	p, err := m.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	b.mon.Start(false)
-	return &localPermit{b: b, p: p}, nil
+	return &localPermit{b: b, p: p, hold: hold}, nil
 }
 
 // localPermit is a permit of the local meter, taken while Redis was down.
 type localPermit struct {
 	b    *base
 	p    throttle.Permit
+	hold func(time.Duration) // the Redis meter's
 	once once
 }
 
-// Done passes o to the local meter: the pause, like the rest, stays in
-// this process.
+// Done passes o to the local meter. A push-back's pause holds the Redis
+// meter in this process too (its Stats show it), so that it outlasts
+// Redis coming back; it is not stored in Redis.
 func (l *localPermit) Done(o throttle.Outcome) {
 	if !l.once.first() {
 		return
+	}
+	if o.Pause > 0 {
+		l.hold(o.Pause)
 	}
 	l.p.Done(o)
 	l.b.finish(o)

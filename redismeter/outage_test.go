@@ -482,3 +482,79 @@ func TestConcurrencyLocalTaskEndingBeforeTheRecheckGivesItsRedisSlotBack(t *test
 		t.Fatalf("%d slots taken in Redis after the local task's Done and a renewal, want 0", n)
 	}
 }
+
+// A push-back reported on a permit of the local meter, taken while Redis
+// was down, holds the meter in this process past Redis coming back, and
+// its Stats show it.
+func TestLocalPermitsPushbackOutlastsTheOutage(t *testing.T) {
+	srv := startRedis(t)
+	client := srv.client(t)
+	clock := clockwork.NewFakeClock()
+	meters := map[string]interface {
+		throttle.Trier
+		Stats() throttle.Stats
+	}{
+		"Rate":        NewRate(client, "pushed", 100, 10, FallbackShare(0.5), WithClock(clock), CallTimeout(200*time.Millisecond)),
+		"Concurrency": NewConcurrency(client, "pushed", 4, time.Minute, FallbackShare(0.5), WithClock(clock), CallTimeout(200*time.Millisecond)),
+	}
+	defer meters["Concurrency"].(*Concurrency).Close()
+	srv.stop()
+	for name, m := range meters {
+		p, _, err := m.TryAcquire(ctx)
+		if p == nil || err != nil {
+			t.Fatalf("%s: local permit with Redis down: %v, %v", name, p, err)
+		}
+		p.Done(throttle.Outcome{Status: throttle.PushedBack, Pause: 10 * time.Second})
+		if got, want := m.Stats().PausedUntil, clock.Now().Add(10*time.Second); !got.Equal(want) {
+			t.Errorf("%s: PausedUntil %v, want %v", name, got, want)
+		}
+	}
+	srv.start()
+	clock.Advance(2 * time.Second) // past the recheck: Redis is asked again
+	for name, m := range meters {
+		p, wait, err := m.TryAcquire(ctx)
+		if p != nil || err != nil || wait != 8*time.Second {
+			t.Errorf("%s: 2s into a 10s push-back: permit %v, wait %v, error %v; want a wait of 8s", name, p != nil, wait, err)
+		}
+	}
+}
+
+// A grant that comes after the caller's ctx ended, while the Redis call
+// was in flight, is not handed out: Acquire returns ctx's error, and a
+// slot is given back. Redis is kept busy for the call to be in flight
+// when the ctx is cancelled, 50 ms in; a slower machine only cancels
+// earlier, which must end the same way.
+func TestAcquireCancelledDuringTheCallReturnsTheError(t *testing.T) {
+	srv := startRedis(t)
+	client := srv.client(t)
+	conc := NewConcurrency(client, "late", 4, time.Minute, CallTimeout(5*time.Second))
+	defer conc.Close()
+	meters := map[string]throttle.Meter{
+		"Rate":        NewRate(client, "late", 100, 10, CallTimeout(5*time.Second)),
+		"Concurrency": conc,
+	}
+	for name, m := range meters {
+		warm, err := m.Acquire(ctx) // loads the script
+		if err != nil {
+			t.Fatal(err)
+		}
+		warm.Done(throttle.Outcome{Status: throttle.Succeeded})
+		done := busyRedis(t, srv, 400*time.Millisecond)
+		cctx, cancel := context.WithCancel(ctx)
+		stop := time.AfterFunc(50*time.Millisecond, cancel)
+		p, err := m.Acquire(cctx)
+		stop.Stop()
+		cancel()
+		<-done
+		if p != nil || !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: Acquire cancelled during its call = %v, %v; want no permit and context.Canceled", name, p != nil, err)
+		}
+	}
+	for range 100 {
+		if n := client.ZCard(ctx, "slots:{late}").Val(); n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d slots left in Redis after the cancelled Acquire", client.ZCard(ctx, "slots:{late}").Val())
+}

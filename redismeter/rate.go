@@ -143,7 +143,7 @@ func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
 			return p, err
 		}
 		if wait <= 0 && r.fallback != nil {
-			return acquireLocal(ctx, &r.base, r.fallback)
+			return acquireLocal(ctx, &r.base, r.fallback, r.hold)
 		}
 		if err := sleep(ctx, r.cfg.clock, max(wait, minRetry), nil, nil); err != nil {
 			return nil, err
@@ -168,14 +168,14 @@ func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, 
 		return nil, d, nil
 	}
 	if r.local() {
-		return tryLocal(ctx, &r.base, r.fallback)
+		return tryLocal(ctx, &r.base, r.fallback, r.hold)
 	}
 	v, err := r.allow(ctx)
 	if err != nil {
 		if err := r.failed(ctx, "rate", r.key, err); err != nil {
 			return nil, 0, err
 		}
-		return tryLocal(ctx, &r.base, r.fallback)
+		return tryLocal(ctx, &r.base, r.fallback, r.hold)
 	}
 	if v.pause > 0 {
 		r.hold(v.pause)
@@ -185,6 +185,11 @@ func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, 
 		wait := max(v.wait, minRetry)
 		r.gate.hold(now.Add(wait))
 		return nil, wait, nil
+	}
+	if err := ended(ctx); err != nil {
+		// ctx ended while the call was in flight: the caller has its
+		// error, and the token is lost (see ratePermit.Done).
+		return nil, 0, err
 	}
 	r.mon.Start(false)
 	return &ratePermit{r: r}, 0, nil
