@@ -206,3 +206,57 @@ func TestPerKeyInputPulledWhileTheLastSlotWasTakenWaits(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// Two inputs waiting aside come due one after the other during one pull:
+// "a2" by its key's token a second in, "a3" a second later, while "a1" and
+// "a2" run until "a3"'s result is in and the sequence waits for it too.
+func TestPerKeyInputsWaitingAsideStartInTurnDuringOnePull(t *testing.T) {
+	for _, atOnce := range []int{3, 4, 0} {
+		t.Run(fmt.Sprintf("MaxAtOnce(%d)", atOnce), func(t *testing.T) {
+			clk := newFakeClock()
+			defer drive(clk, 100*time.Millisecond)()
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+			defer cancel()
+			gotA3 := make(chan struct{})
+			seq := func(yield func(string) bool) {
+				for _, v := range []string{"a1", "a2", "a3"} {
+					if !yield(v) {
+						return
+					}
+				}
+				select {
+				case <-gotA3:
+				case <-ctx.Done():
+				}
+			}
+			fn := func(ctx context.Context, v string) (string, error) {
+				if v != "a3" {
+					select {
+					case <-gotA3:
+					case <-ctx.Done():
+						return "", ctx.Err()
+					}
+				}
+				return v, nil
+			}
+			opts := []trimeter.Option{trimeter.WithClock(clk),
+				trimeter.PerKey(func(v string) byte { return v[0] }, trimeter.MaxPerSecond(1), trimeter.MaxBurst(1))}
+			if atOnce > 0 {
+				opts = append(opts, trimeter.MaxAtOnce(atOnce))
+			}
+			var got []string
+			for v, err := range trimeter.AMap(ctx, seq, fn, opts...) {
+				if err != nil {
+					t.Fatalf("after %v: %v", got, err)
+				}
+				got = append(got, v)
+				if v == "a3" {
+					close(gotA3)
+				}
+			}
+			if len(got) != 3 || got[0] != "a3" {
+				t.Errorf("got %v, want a3 first, then a1 and a2", got)
+			}
+		})
+	}
+}

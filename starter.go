@@ -72,11 +72,18 @@ func (e *engine[T, R]) takeTurn() {
 
 // passTurn ends the calling worker's turn as the starter, and wakes one
 // worker waiting for it.
+//
+// A worker that took the turn lent for a pull leaves the next input
+// waiting aside to come due to the worker that callLentLocked calls then,
+// as the lend left the first.
 func (e *engine[T, R]) passTurn() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.starting = false
-	if e.turnWaits > 0 {
+	switch {
+	case e.pulling:
+		e.watchLentLocked(e.lanesAt)
+	case e.turnWaits > 0:
 		e.turn.Signal()
 	}
 }
@@ -247,6 +254,13 @@ func (e *engine[T, R]) pulledLocked(t *task[T], id any, ok bool, p *PanicError) 
 func (e *engine[T, R]) lendTurnLocked(at time.Time) {
 	e.pulling = true
 	e.starting = false
+	e.watchLentLocked(at)
+}
+
+// watchLentLocked sees that a worker is called to take the turn lent for a
+// pull once an input waiting aside may be due: now, if one may be, and
+// otherwise at at (by lendTimer), or at the release of a key.
+func (e *engine[T, R]) watchLentLocked(at time.Time) {
 	if !at.IsZero() && !at.Equal(e.lendAt) {
 		e.setLendTimerLocked(at)
 	}
@@ -283,7 +297,7 @@ func (e *engine[T, R]) setLendTimerLocked(at time.Time) {
 // and a slot may still be free (the puller's): so a run under PerKey may
 // have one worker more than MaxAtOnce, never more tasks.
 func (e *engine[T, R]) callLentLocked() {
-	if !e.pulling || e.starting || !e.lanesDue || e.stopped {
+	if !e.pulling || e.starting || !e.lanesDue || e.stopped || e.parked == 0 {
 		return
 	}
 	switch {
