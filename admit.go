@@ -9,40 +9,39 @@ import (
 
 // The meters an attempt passes, in order: first those that are not a
 // throttle.Trier (the call's shared meters, then the key's), which are
-// waited for in their Acquire; then the rest at one instant: the call's
-// shared meters (WithMeter), the call's rate (MaxPerSecond), the key's
-// shared meters and the key's rate. So no permit of a meter that answers
-// at once (a rate's token) is held while the attempt waits in another's
-// Acquire. (blockingFirst puts the meters that are not a Trier first in
-// e.meters and in each key's, and counts them.) meterAt returns the i-th
-// of them for key k, and whether it belongs to the key and whether the
-// scheduler made it (its pauses are then kept by the scheduler, not by the
-// meter).
+// waited for in their Acquire; then the rest at one instant: the key's
+// shared meters (under PerKey), the key's rate, the call's shared meters
+// (WithMeter) and the call's rate (MaxPerSecond). So no permit of a meter
+// that answers at once (a rate's token) is held while the attempt waits in
+// another's Acquire; and the key's meters, which turn an input away most
+// often (it then waits aside), are asked before the call's: a meter that
+// cannot take back a permit given back unused (a rate in Redis) loses no
+// token to inputs that wait aside. (blockingFirst puts the meters that are
+// not a Trier first in e.meters and in each key's, and counts them.)
+// meterAt returns the i-th of them for key k, and whether it belongs to the
+// key and whether the scheduler made it (its pauses are then kept by the
+// scheduler, not by the meter).
 func (e *engine[T, R]) meterAt(k *keyState, i int) (m throttle.Meter, ofKey, own bool) {
 	if i < e.blocking {
 		return e.meters[i], false, false
 	}
 	i -= e.blocking
 	if k != nil {
-		if i < k.blocking {
+		if i < len(k.meters) { // the key's blocking ones first
 			return k.meters[i], true, false
 		}
-		i -= k.blocking
+		i -= len(k.meters)
+		if k.rate != nil {
+			if i == 0 {
+				return k.rate, true, true
+			}
+			i--
+		}
 	}
 	if i < len(e.meters)-e.blocking {
 		return e.meters[e.blocking+i], false, false
 	}
-	i -= len(e.meters) - e.blocking
-	if e.rate != nil {
-		if i == 0 {
-			return e.rate, false, true
-		}
-		i--
-	}
-	if i < len(k.meters)-k.blocking {
-		return k.meters[k.blocking+i], true, false
-	}
-	return k.rate, true, true
+	return e.rate, false, true
 }
 
 // blockingFirst returns ms with the meters that are not a throttle.Trier

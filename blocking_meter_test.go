@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,5 +176,47 @@ func TestAMeterFailingWhileATaskWaitsGivesBackTheKeptPermit(t *testing.T) {
 				t.Errorf("the shared meter has %d permits in flight after the run, want 0", s.InFlight)
 			}
 		})
+	}
+}
+
+// spendingMeter grants every permit at once and counts the permits given
+// back unused: a meter that cannot take a permit back (a rate kept in
+// Redis, say) would lose each of them.
+type spendingMeter struct{ granted, unused atomic.Int64 }
+
+func (m *spendingMeter) Acquire(ctx context.Context) (throttle.Permit, error) {
+	p, _, err := m.TryAcquire(ctx)
+	return p, err
+}
+
+func (m *spendingMeter) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	m.granted.Add(1)
+	return spendingPermit{m}, 0, nil
+}
+
+type spendingPermit struct{ m *spendingMeter }
+
+func (p spendingPermit) Done(o throttle.Outcome) {
+	if o.Status == throttle.Unused {
+		p.m.unused.Add(1)
+	}
+}
+
+// Under PerKey, a key's meter is asked before the call's: an input that
+// its key's meter turns away, to wait aside, takes no permit from the
+// call's meters.
+func TestKeysMeterIsAskedBeforeTheCallsMeter(t *testing.T) {
+	clk := newFakeClock()
+	defer drive(clk, 100*time.Millisecond)()
+	perKey := &keyedMeters{newMeter: func() throttle.Meter { return throttle.NewRate(1, 1, throttle.WithClock(clk)) }}
+	call := &spendingMeter{}
+	err := trimeter.RunOnEach(context.Background(), newProbe(5).seq(), func(context.Context, int) error { return nil },
+		trimeter.MaxAtOnce(2), trimeter.WithClock(clk), trimeter.WithMeter(call),
+		trimeter.PerKey(func(int) string { return "one key" }, trimeter.WithMeter(perKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, u := call.granted.Load(), call.unused.Load(); g != 5 || u != 0 {
+		t.Errorf("the call's meter granted %d permits, %d of them given back unused; want 5 and none", g, u)
 	}
 }

@@ -200,6 +200,10 @@ func MaxBurst(n int) Option {
 // when a key's meter inside PerKey makes an input's first attempt wait,
 // every permit is given back and the input waits aside, so that inputs of
 // other keys can start; it asks every meter again when its wait is over.
+// Of the meters that answer at once, a key's are asked before the call's,
+// so an input that its key turns away takes no permit from the call's
+// meters (a rate kept in Redis, which cannot take a token back, loses
+// none to it).
 // The meters of package throttle and of redismeter all implement
 // throttle.Trier.
 func WithMeter(m throttle.Meter) Option {
