@@ -9,28 +9,32 @@ import (
 
 // The meters an attempt passes, in order: first those that are not a
 // throttle.Trier (the call's shared meters, then the key's), which are
-// waited for in their Acquire; then the rest at one instant: the key's
-// shared meters (under PerKey), the key's rate, the call's shared meters
-// (WithMeter) and the call's rate (MaxPerSecond). So no permit of a meter
-// that answers at once (a rate's token) is held while the attempt waits in
-// another's Acquire; and the key's meters, which turn an input away most
-// often (it then waits aside), are asked before the call's: a meter that
-// cannot take back a permit given back unused (a rate in Redis) loses no
-// token to inputs that wait aside. (blockingFirst puts the meters that are
-// not a Trier first in e.meters and in each key's, and counts them.)
-// meterAt returns the i-th of them for key k, and whether it belongs to the
-// key and whether the scheduler made it (its pauses are then kept by the
-// scheduler, not by the meter).
+// waited for in their Acquire; then, at one instant, those that answer at
+// once: the scheduler's own rates (the key's and the call's MaxPerSecond),
+// then the shared meters of package throttle (the key's, then the call's),
+// then the other shared meters (the key's, then the call's). So no permit
+// of a meter that answers at once (a rate's token) is held while the
+// attempt waits in another's Acquire; and the meters that take back a
+// permit given back unused exactly are asked before those that may not (a
+// rate kept in Redis loses the token), a key's before the call's, since a
+// key turns inputs away most often (they then wait aside). sortMeters puts
+// the meters of e.meters and of each key's in those classes and counts
+// them. meterAt returns the i-th meter for key k, and whether it belongs
+// to the key and whether the scheduler made it (its pauses are then kept
+// by the scheduler, not by the meter).
 func (e *engine[T, R]) meterAt(k *keyState, i int) (m throttle.Meter, ofKey, own bool) {
 	if i < e.blocking {
 		return e.meters[i], false, false
 	}
 	i -= e.blocking
+	var km []throttle.Meter
+	kb, kx := 0, 0
 	if k != nil {
-		if i < len(k.meters) { // the key's blocking ones first
-			return k.meters[i], true, false
+		km, kb, kx = k.meters, k.blocking, k.exact
+		if i < kb {
+			return km[i], true, false
 		}
-		i -= len(k.meters)
+		i -= kb
 		if k.rate != nil {
 			if i == 0 {
 				return k.rate, true, true
@@ -38,31 +42,63 @@ func (e *engine[T, R]) meterAt(k *keyState, i int) (m throttle.Meter, ofKey, own
 			i--
 		}
 	}
-	if i < len(e.meters)-e.blocking {
+	if e.rate != nil {
+		if i == 0 {
+			return e.rate, false, true
+		}
+		i--
+	}
+	if i < kx {
+		return km[kb+i], true, false
+	}
+	i -= kx
+	if i < e.exact {
 		return e.meters[e.blocking+i], false, false
 	}
-	return e.rate, false, true
+	i -= e.exact
+	n := len(km) - kb - kx
+	if i < n {
+		return km[kb+kx+i], true, false
+	}
+	return e.meters[e.blocking+e.exact+i-n], false, false
 }
 
-// blockingFirst returns ms with the meters that are not a throttle.Trier
-// first, each part in the order given, and how many those are.
-func blockingFirst(ms []throttle.Meter) ([]throttle.Meter, int) {
-	if !slices.ContainsFunc(ms, func(m throttle.Meter) bool { return !isTrier(m) }) {
-		return ms, 0 // the common case: every meter answers at once
+// Classes of meters, in the order an attempt asks them (see meterAt).
+const (
+	blockingMeter = iota // not a throttle.Trier: waited for in its Acquire
+	exactMeter           // of package throttle: takes back an unused permit exactly
+	otherMeter
+)
+
+func meterClass(m throttle.Meter) int {
+	switch m.(type) {
+	case *throttle.Rate, *throttle.Concurrency, *throttle.Adaptive:
+		return exactMeter
 	}
-	out := make([]throttle.Meter, 0, len(ms))
-	for _, m := range ms {
-		if !isTrier(m) {
-			out = append(out, m)
+	if isTrier(m) {
+		return otherMeter
+	}
+	return blockingMeter
+}
+
+// sortMeters returns ms ordered by class, each class in the order given,
+// and how many are blocking and exact.
+func sortMeters(ms []throttle.Meter) (out []throttle.Meter, blocking, exact int) {
+	byClass := func(a, b throttle.Meter) int { return meterClass(a) - meterClass(b) }
+	out = ms // most often in order already: one meter, say
+	if !slices.IsSortedFunc(ms, byClass) {
+		out = slices.Clone(ms)
+		slices.SortStableFunc(out, byClass)
+	}
+	for _, m := range out {
+		switch meterClass(m) {
+		case blockingMeter:
+			blocking++
+		case exactMeter:
+			exact++
 		}
 	}
-	n := len(out)
-	for _, m := range ms {
-		if isTrier(m) {
-			out = append(out, m)
-		}
-	}
-	return out, n
+	return out, blocking, exact
 }
 
 func (e *engine[T, R]) meterCount(k *keyState) int {

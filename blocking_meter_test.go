@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/trimeter-go/trimeter"
 	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/throttle"
@@ -202,21 +204,60 @@ func (p spendingPermit) Done(o throttle.Outcome) {
 	}
 }
 
-// Under PerKey, a key's meter is asked before the call's: an input that
-// its key's meter turns away, to wait aside, takes no permit from the
-// call's meters.
-func TestKeysMeterIsAskedBeforeTheCallsMeter(t *testing.T) {
-	clk := newFakeClock()
-	defer drive(clk, 100*time.Millisecond)()
-	perKey := &keyedMeters{newMeter: func() throttle.Meter { return throttle.NewRate(1, 1, throttle.WithClock(clk)) }}
-	call := &spendingMeter{}
-	err := trimeter.RunOnEach(context.Background(), newProbe(5).seq(), func(context.Context, int) error { return nil },
-		trimeter.MaxAtOnce(2), trimeter.WithClock(clk), trimeter.WithMeter(call),
-		trimeter.PerKey(func(int) string { return "one key" }, trimeter.WithMeter(perKey)))
-	if err != nil {
-		t.Fatal(err)
+// otherRate is a throttle.Rate that the scheduler does not know for one:
+// it is asked as any other shared meter that answers at once.
+type otherRate struct{ r *throttle.Rate }
+
+func (o otherRate) Acquire(ctx context.Context) (throttle.Permit, error) { return o.r.Acquire(ctx) }
+
+func (o otherRate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	return o.r.TryAcquire(ctx)
+}
+
+// An attempt asks the meters that take back an unused permit exactly (the
+// scheduler's own rates, then the meters of package throttle) before the
+// others, and a key's before the call's: so a meter that may lose a permit
+// given back unused (a rate kept in Redis, here spendingMeter) is asked
+// only once the others have granted theirs, and its permits are all used.
+// Five inputs of one key, each key's meter or rate letting one start a
+// second.
+func TestMetersThatMayLoseAnUnusedPermitAreAskedLast(t *testing.T) {
+	cases := map[string]func(clk clockwork.Clock, spend *spendingMeter) []trimeter.Option{
+		"the call's, after the key's rate of package throttle": func(clk clockwork.Clock, spend *spendingMeter) []trimeter.Option {
+			return []trimeter.Option{trimeter.WithMeter(spend), trimeter.PerKey(oneKey,
+				trimeter.WithMeter(&keyedMeters{newMeter: func() throttle.Meter { return throttle.NewRate(1, 1, throttle.WithClock(clk)) }}))}
+		},
+		"the call's, after the key's other rate": func(clk clockwork.Clock, spend *spendingMeter) []trimeter.Option {
+			return []trimeter.Option{trimeter.WithMeter(spend), trimeter.PerKey(oneKey,
+				trimeter.WithMeter(&keyedMeters{newMeter: func() throttle.Meter { return otherRate{throttle.NewRate(1, 1, throttle.WithClock(clk))} }}))}
+		},
+		"the call's, after the key's MaxPerSecond": func(_ clockwork.Clock, spend *spendingMeter) []trimeter.Option {
+			return []trimeter.Option{trimeter.WithMeter(spend), trimeter.PerKey(oneKey, trimeter.MaxPerSecond(1))}
+		},
+		"the key's, after the call's MaxPerSecond": func(_ clockwork.Clock, spend *spendingMeter) []trimeter.Option {
+			return []trimeter.Option{trimeter.MaxPerSecond(1), trimeter.MaxBurst(1),
+				trimeter.PerKey(oneKey, trimeter.WithMeter(&keyedMeters{newMeter: func() throttle.Meter { return spend }}))}
+		},
+		"the key's, after the call's rate of package throttle": func(clk clockwork.Clock, spend *spendingMeter) []trimeter.Option {
+			return []trimeter.Option{trimeter.WithMeter(throttle.NewRate(1, 1, throttle.WithClock(clk))),
+				trimeter.PerKey(oneKey, trimeter.WithMeter(&keyedMeters{newMeter: func() throttle.Meter { return spend }}))}
+		},
 	}
-	if g, u := call.granted.Load(), call.unused.Load(); g != 5 || u != 0 {
-		t.Errorf("the call's meter granted %d permits, %d of them given back unused; want 5 and none", g, u)
+	for name, opts := range cases {
+		t.Run(name, func(t *testing.T) {
+			clk := newFakeClock()
+			defer drive(clk, 100*time.Millisecond)()
+			spend := &spendingMeter{}
+			err := trimeter.RunOnEach(context.Background(), newProbe(5).seq(), func(context.Context, int) error { return nil },
+				append(opts(clk, spend), trimeter.MaxAtOnce(2), trimeter.WithClock(clk))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, u := spend.granted.Load(), spend.unused.Load(); g != 5 || u != 0 {
+				t.Errorf("the meter granted %d permits, %d of them given back unused; want 5 and none", g, u)
+			}
+		})
 	}
 }
+
+func oneKey(int) string { return "one key" }

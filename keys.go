@@ -19,6 +19,7 @@ type keyState struct {
 	rate        *throttle.Rate
 	meters      []throttle.Meter // from the Keyed meters of PerKey, blocking ones first
 	blocking    int              // how many of meters are not a throttle.Trier (see meterAt)
+	exact       int              // how many of meters, after those, are of package throttle
 	pausedUntil time.Time        // a push-back's pause
 	retryAt     time.Time        // a keyed meter asked to wait until then
 	readyAt     time.Time        // the rate has no token before then
@@ -74,7 +75,7 @@ func (e *engine[T, R]) keyLocked(id any) *keyState {
 		for _, m := range pk.meters {
 			ms = append(ms, m.(throttle.Keyed).ForKey(name))
 		}
-		k.meters, k.blocking = blockingFirst(ms)
+		k.meters, k.blocking, k.exact = sortMeters(ms)
 	}
 	e.keys[id] = k
 	return k

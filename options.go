@@ -200,10 +200,13 @@ func MaxBurst(n int) Option {
 // when a key's meter inside PerKey makes an input's first attempt wait,
 // every permit is given back and the input waits aside, so that inputs of
 // other keys can start; it asks every meter again when its wait is over.
-// Of the meters that answer at once, a key's are asked before the call's,
-// so an input that its key turns away takes no permit from the call's
-// meters (a rate kept in Redis, which cannot take a token back, loses
-// none to it).
+// Of the meters that answer at once, those that take back a permit given
+// back unused exactly (the rates of MaxPerSecond, the meters of package
+// throttle) are asked first, then the others (a rate kept in Redis, which
+// loses such a token), each time a key's before the call's. So a meter of
+// the last kind gives a permit only once every other meter has granted
+// one, and an input that its key turns away takes nothing from the call's
+// meters of that kind, unless it waited for one of them first.
 // The meters of package throttle and of redismeter all implement
 // throttle.Trier.
 func WithMeter(m throttle.Meter) Option {

@@ -83,6 +83,7 @@ type engine[T, R any] struct {
 	mon      *throttle.Monitor // nil unless Watch
 	meters   []throttle.Meter  // the call's shared meters (WithMeter), blocking ones first
 	blocking int               // how many of meters are not a throttle.Trier (see meterAt)
+	exact    int               // how many of meters, after those, are of package throttle
 	rate     *throttle.Rate    // the call's MaxPerSecond, or nil
 	limit    int               // MaxAtOnce, or 0 for none
 	window   int               // MaxAtOnce + BufferSize, or 0 for none
@@ -167,7 +168,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	e.taskReady.L = &e.mu
 	e.turn.L = &e.mu
 	e.out.ordered = cfg.ordered
-	e.meters, e.blocking = blockingFirst(cfg.meters)
+	e.meters, e.blocking, e.exact = sortMeters(cfg.meters)
 	if err := checkMeters(e.meters); err != nil {
 		return nil, err
 	}

@@ -73,9 +73,11 @@ func (c *config) fail(err error) {
 // keeps a local meter of its own, so two meters that ForKey returned for
 // the same key (two trimeter runs sharing the meter, say) admit a share
 // each. A push-back's pause (Outcome.Pause) reported on a permit of the
-// local meter holds the meter in this process, past Redis coming back,
-// and shows in its Stats; other processes do not learn of it. share must
-// be greater than 0 and at most 1. Without this option a failed Redis call
+// local meter holds the meter that gave the permit, in this process and
+// past Redis coming back (the Stats of a meter that NewRate or
+// NewConcurrency made show it); other processes, and other meters that
+// ForKey returned for the same key, do not learn of it. share must be
+// greater than 0 and at most 1. Without this option a failed Redis call
 // is an error that wraps [ErrUnavailable].
 //
 // The local meter is one of package throttle, with its bounds: for a Rate,
