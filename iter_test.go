@@ -1484,3 +1484,21 @@ func TestMeterPanicWhileGivingBackGivesBackTheRest(t *testing.T) {
 		t.Errorf("the shared meter has %d permits in flight after the run, want 0", s.InFlight)
 	}
 }
+
+// brokenTrier is a meter that answers at once, built with a bad value.
+type brokenTrier struct{ brokenMeter }
+
+func (m *brokenTrier) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	return nil, 0, m.err
+}
+
+// Of two meters built with bad values, the one given first is reported,
+// whatever order the attempts ask them in.
+func TestTheFirstBrokenMeterGivenIsReported(t *testing.T) {
+	first := &brokenTrier{brokenMeter{err: errors.New("meter: the first bad value")}}
+	err := trimeter.RunOnEach(context.Background(), newProbe(3).seq(), func(context.Context, int) error { return nil },
+		trimeter.WithMeter(first), trimeter.WithMeter(throttle.NewRate(-1, 1)))
+	if err == nil || !strings.Contains(err.Error(), "the first bad value") {
+		t.Errorf("got %v, want the first meter's error", err)
+	}
+}

@@ -204,9 +204,12 @@ func MaxBurst(n int) Option {
 // back unused exactly (the rates of MaxPerSecond, the meters of package
 // throttle) are asked first, then the others (a rate kept in Redis, which
 // loses such a token), each time a key's before the call's. So a meter of
-// the last kind gives a permit only once every other meter has granted
-// one, and an input that its key turns away takes nothing from the call's
-// meters of that kind, unless it waited for one of them first.
+// the last kind gives a permit only once every meter of the other kinds
+// has granted one, and an input that its key turns away takes nothing
+// from the call's meters of that kind, unless it waited for one of them
+// first. Between two meters of the last kind one must be asked first: a
+// key's is, and its permit is lost when the call's then holds the start
+// back.
 // The meters of package throttle and of redismeter all implement
 // throttle.Trier.
 func WithMeter(m throttle.Meter) Option {

@@ -168,10 +168,10 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	e.taskReady.L = &e.mu
 	e.turn.L = &e.mu
 	e.out.ordered = cfg.ordered
-	e.meters, e.blocking, e.exact = sortMeters(cfg.meters)
-	if err := checkMeters(e.meters); err != nil {
+	if err := checkMeters(cfg.meters); err != nil { // in the order given: the first bad one is reported
 		return nil, err
 	}
+	e.meters, e.blocking, e.exact = sortMeters(cfg.meters)
 	var err error
 	if e.rate, err = cfg.limits.newRate(cfg.clock); err != nil {
 		return nil, err
