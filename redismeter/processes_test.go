@@ -47,7 +47,10 @@ func TestRateHoldsAcrossProcesses(t *testing.T) {
 	var all []grant
 	for i, k := range kids {
 		gs, acquired := readGrants(t, k)
-		if len(gs) != acquired {
+		// A grant whose reply came after the run's deadline is not
+		// returned (Acquire returns ctx's error, and the token is lost):
+		// at most one per worker, whose call was in flight then.
+		if lost := len(gs) - acquired; lost < 0 || lost > sharedWorker {
 			t.Errorf("process %d: %d grants seen on the wire, %d permits returned", i, len(gs), acquired)
 		}
 		t.Logf("process %d: %d starts (%.1f/s)", i, acquired, float64(acquired)/sharedRun.Seconds())
