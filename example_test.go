@@ -260,6 +260,8 @@ func ExamplePerKey_crawl() {
 		if pending--; pending == 0 {
 			close(frontier) // nothing left to find: the sequence ends
 		}
+		// To stop early, close(frontier) before the break: the break
+		// waits for the sequence, which waits on the frontier.
 	}
 	slices.Sort(fetched)
 	fmt.Println(fetched)

@@ -38,7 +38,10 @@ const defaultLookahead = 64
 // start as their keys allow (a key comes free, its rate has a token, its
 // pause ends). So a sequence may wait for the run's own results before it
 // yields again, as a crawler does that feeds the links it finds back into
-// its input.
+// its input. Such a sequence waits on the loop body: before the body
+// breaks or returns early, it must release the sequence (cancel a context
+// the sequence watches, or close its channel), since the break waits for
+// the sequence, and a break does not cancel ctx.
 //
 // A key's state is dropped while none of its tasks is in flight and its
 // bucket is full, so a stream of many distinct keys keeps a flat heap.
