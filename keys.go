@@ -17,7 +17,7 @@ type keyState struct {
 	open        int // tasks of this key holding its slot
 	waiting     int // inputs of this key set aside
 	rate        *throttle.Rate
-	meters      []throttle.Meter // from the Keyed meters of PerKey, blocking ones first
+	meters      []throttle.Meter // from the Keyed meters of PerKey, by class (sortMeters)
 	blocking    int              // how many of meters are not a throttle.Trier (see meterAt)
 	exact       int              // how many of meters, after those, are of package throttle
 	pausedUntil time.Time        // a push-back's pause

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"runtime"
 	"slices"
 	"sync"
@@ -53,21 +54,7 @@ func TestPerKeyInputWaitingAsideStartsWhileTheSequenceWaitsForResults(t *testing
 				// the run ends with the watchdog's error.
 				ctx, cancel := context.WithTimeout(context.Background(), patience)
 				defer cancel()
-				found := make(chan string, 2)
-				found <- "a1"
-				found <- "a2"
-				seq := func(yield func(string) bool) {
-					for {
-						select {
-						case v, ok := <-found:
-							if !ok || !yield(v) {
-								return
-							}
-						case <-ctx.Done():
-							return
-						}
-					}
-				}
+				found, seq := foundInputs(ctx, "a1", "a2")
 				var got []string
 				for v, err := range trimeter.AMap(ctx, seq, c.fn,
 					trimeter.MaxAtOnce(atOnce), trimeter.KeepGoing(), trimeter.WithClock(clk),
@@ -91,18 +78,15 @@ func TestPerKeyInputWaitingAsideStartsWhileTheSequenceWaitsForResults(t *testing
 	}
 }
 
-// The same, when the only other worker runs a task that waits for the
-// result of the input waiting aside: the run adds a worker to start it.
-func TestPerKeyInputWaitingAsideStartsWhileEveryOtherWorkerIsBusy(t *testing.T) {
-	clk := newFakeClock()
-	defer drive(clk, 100*time.Millisecond)()
-	ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
-	defer cancel()
-	found := make(chan string, 2)
-	found <- "a1"
-	found <- "a2"
-	a2done := make(chan struct{})
-	seq := func(yield func(string) bool) {
+// foundInputs returns a channel holding first, which the loop body may
+// feed and closes to end the inputs, and the sequence of what it holds,
+// which waits for the channel and gives up when ctx (a watchdog) ends.
+func foundInputs(ctx context.Context, first ...string) (chan string, iter.Seq[string]) {
+	found := make(chan string, len(first))
+	for _, v := range first {
+		found <- v
+	}
+	return found, func(yield func(string) bool) {
 		for {
 			select {
 			case v, ok := <-found:
@@ -114,6 +98,17 @@ func TestPerKeyInputWaitingAsideStartsWhileEveryOtherWorkerIsBusy(t *testing.T) 
 			}
 		}
 	}
+}
+
+// The same, when the only other worker runs a task that waits for the
+// result of the input waiting aside: the run adds a worker to start it.
+func TestPerKeyInputWaitingAsideStartsWhileEveryOtherWorkerIsBusy(t *testing.T) {
+	clk := newFakeClock()
+	defer drive(clk, 100*time.Millisecond)()
+	ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+	defer cancel()
+	found, seq := foundInputs(ctx, "a1", "a2")
+	a2done := make(chan struct{})
 	fn := func(ctx context.Context, v string) (string, error) {
 		if v == "a1" {
 			select {

@@ -81,7 +81,7 @@ type engine[T, R any] struct {
 	jumps    bool // clock is not the real one: it may move while a timer is set
 	mode     sinkMode
 	mon      *throttle.Monitor // nil unless Watch
-	meters   []throttle.Meter  // the call's shared meters (WithMeter), blocking ones first
+	meters   []throttle.Meter  // the call's shared meters (WithMeter), by class (sortMeters)
 	blocking int               // how many of meters are not a throttle.Trier (see meterAt)
 	exact    int               // how many of meters, after those, are of package throttle
 	rate     *throttle.Rate    // the call's MaxPerSecond, or nil

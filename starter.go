@@ -63,11 +63,16 @@ func (e *engine[T, R]) takeTurn() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for e.starting || (e.pulling && !e.lanesDue && !e.stopped) {
-		e.turnWaits++
-		e.turn.Wait()
-		e.turnWaits--
+		e.awaitTurnLocked()
 	}
 	e.starting = true
+}
+
+// awaitTurnLocked waits on turn once, counted in turnWaits.
+func (e *engine[T, R]) awaitTurnLocked() {
+	e.turnWaits++
+	e.turn.Wait()
+	e.turnWaits--
 }
 
 // passTurn ends the calling worker's turn as the starter, and wakes one
@@ -317,9 +322,7 @@ func (e *engine[T, R]) takeBackTurnLocked() {
 	if e.starting {
 		e.room.Broadcast()
 		for e.starting {
-			e.turnWaits++
-			e.turn.Wait()
-			e.turnWaits--
+			e.awaitTurnLocked()
 		}
 	}
 	e.starting = true
