@@ -273,9 +273,9 @@ func (e *engine[T, R]) watchLentLocked(at time.Time) {
 }
 
 // setLendTimerLocked sets lendTimer to mark the inputs waiting aside due
-// at at. It stays set after the pull: the next pull, which most often
-// looks for the same time, then only compares it. A mark that comes when
-// no pull is lent costs one look at the lanes.
+// at at. On the real clock it stays set after the pull: the next pull,
+// which most often looks for the same time, then only compares it. A mark
+// that comes when no pull is lent costs one look at the lanes.
 func (e *engine[T, R]) setLendTimerLocked(at time.Time) {
 	d := at.Sub(e.clock.Now())
 	if d <= 0 {
@@ -319,6 +319,13 @@ func (e *engine[T, R]) callLentLocked() {
 // source's end: it is woken.
 func (e *engine[T, R]) takeBackTurnLocked() {
 	e.pulling = false
+	if e.jumps && !e.lendAt.IsZero() {
+		// On a fake clock the timer is stopped, as no run keeps a timer
+		// set that it does not wait for: a test that moves the clock
+		// once the run waits on it would take it for one that does.
+		e.lendTimer.Stop()
+		e.lendAt = time.Time{}
+	}
 	if e.starting {
 		e.room.Broadcast()
 		for e.starting {
