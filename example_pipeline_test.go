@@ -14,10 +14,10 @@ import (
 )
 
 // A three-stage pipeline: fetch pages (at most 2 at once per host), parse
-// them on every processor, and store them 4 at a time. Each stage pulls
-// from the one before only as its tasks can start, and a break or an error
-// at the end stops all three. A plain iterator helper (here one that drops
-// short pages) fits between stages.
+// them 4 at a time, and store them 4 at a time. Each stage pulls from the
+// one before only as its tasks can start, and a break or an error at the
+// end stops all three. A plain iterator helper fits between stages: here
+// one that drops short pages (the three whose path ends in 1).
 func ExampleThen() {
 	ctx := context.Background()
 	links := slices.Values([]string{
@@ -29,7 +29,8 @@ func ExampleThen() {
 		return u.Host
 	}
 	fetch := func(_ context.Context, link string) (string, error) {
-		return "<title>" + strings.Repeat("word ", len(link)%7) + link + "</title>", nil
+		words := int(link[len(link)-1] - '0') // 1 to 3 words after the title
+		return "<title>" + link + "</title>" + strings.Repeat(" word", words), nil
 	}
 	parse := func(_ context.Context, page string) (int, error) { return len(strings.Fields(page)), nil }
 	var mu sync.Mutex
@@ -43,7 +44,7 @@ func ExampleThen() {
 
 	pages := trimeter.AMap(ctx, links, fetch, trimeter.MaxAtOnce(4),
 		trimeter.PerKey(host, trimeter.MaxAtOnce(2)), trimeter.Ordered())
-	counts := trimeter.Then(ctx, longerThan(20, pages), parse, trimeter.MaxAtOnce(4), trimeter.Ordered())
+	counts := trimeter.Then(ctx, longerThan(40, pages), parse, trimeter.MaxAtOnce(4), trimeter.Ordered())
 	ids := trimeter.Then(ctx, counts, store, trimeter.MaxAtOnce(4))
 
 	n := 0
@@ -55,7 +56,7 @@ func ExampleThen() {
 		n++
 	}
 	fmt.Println(n, "pages stored")
-	// Output: 6 pages stored
+	// Output: 3 pages stored
 }
 
 // longerThan passes on the pages longer than n bytes, and errors as they
