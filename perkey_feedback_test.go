@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter"
 	"github.com/trimeter-go/trimeter/throttle"
 )
@@ -254,4 +255,68 @@ func TestPerKeyInputsWaitingAsideStartInTurnDuringOnePull(t *testing.T) {
 			}
 		})
 	}
+}
+
+// While the turn is lent for a pull, the timer that marks an input waiting
+// aside due fires when the clock reaches that time, although the clock
+// moved while the timer was being set (as a test's goroutine may move a
+// fake clock at any moment). Here every timer the run sets moves the clock
+// by a step first; "a2" is due a second after "a1" started, and the clock
+// is moved to that instant once the run waits on it.
+func TestPerKeyLentTurnTimerFiresOnTimeOnAClockMovedWhileItWasSet(t *testing.T) {
+	for _, atOnce := range []int{1, 4} {
+		t.Run(fmt.Sprintf("MaxAtOnce(%d)", atOnce), func(t *testing.T) {
+			fake := newFakeClock()
+			clk := movedWhileSet{fake, 100 * time.Millisecond}
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+			defer cancel()
+			found, seq := foundInputs(ctx, "a1", "a2")
+			a1 := make(chan time.Time, 1)
+			fn := func(_ context.Context, v string) (string, error) {
+				if v == "a1" {
+					a1 <- clk.Now()
+				}
+				return v, nil
+			}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var due time.Time
+				select {
+				case at := <-a1:
+					due = at.Add(time.Second)
+				case <-ctx.Done():
+					return
+				}
+				if fake.BlockUntilContext(ctx, 1) == nil {
+					fake.Advance(due.Sub(fake.Now()))
+				}
+			}()
+			defer wg.Wait()
+			var got []string
+			for v, err := range trimeter.AMap(ctx, seq, fn, trimeter.MaxAtOnce(atOnce), trimeter.WithClock(clk),
+				trimeter.PerKey(func(v string) byte { return v[0] }, trimeter.MaxPerSecond(1), trimeter.MaxBurst(1))) {
+				if err != nil {
+					t.Fatalf("after %v: %v (a2 did not start when its token was due)", got, err)
+				}
+				got = append(got, v)
+				if v == "a2" {
+					close(found)
+				}
+			}
+		})
+	}
+}
+
+// movedWhileSet is a fake clock that moves by step whenever a timer is set
+// on it through AfterFunc, before the timer is set.
+type movedWhileSet struct {
+	*clockwork.FakeClock
+	step time.Duration
+}
+
+func (c movedWhileSet) AfterFunc(d time.Duration, f func()) clockwork.Timer {
+	c.Advance(c.step)
+	return c.FakeClock.AfterFunc(d, f)
 }

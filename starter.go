@@ -266,7 +266,7 @@ func (e *engine[T, R]) lendTurnLocked(at time.Time) {
 // pull once an input waiting aside may be due: now, if one may be, and
 // otherwise at at (by lendTimer), or at the release of a key.
 func (e *engine[T, R]) watchLentLocked(at time.Time) {
-	if !at.IsZero() && !at.Equal(e.lendAt) {
+	if !at.IsZero() && !at.Equal(e.lendAt) && !e.stopped {
 		e.setLendTimerLocked(at)
 	}
 	e.callLentLocked()
@@ -277,7 +277,8 @@ func (e *engine[T, R]) watchLentLocked(at time.Time) {
 // which most often looks for the same time, then only compares it. A mark
 // that comes when no pull is lent costs one look at the lanes.
 func (e *engine[T, R]) setLendTimerLocked(at time.Time) {
-	d := at.Sub(e.clock.Now())
+	now := e.clock.Now()
+	d := at.Sub(now)
 	if d <= 0 {
 		e.lanesDue = true
 		return
@@ -291,9 +292,14 @@ func (e *engine[T, R]) setLendTimerLocked(at time.Time) {
 			e.lanesDue = true
 			e.callLentLocked()
 		})
-		return
+	} else {
+		e.lendTimer.Reset(d)
 	}
-	e.lendTimer.Reset(d)
+	if e.jumps && !timing.Settle(e.clock, e.lendTimer, now, d) {
+		// The clock moved past at while the timer was set.
+		e.lendAt = time.Time{}
+		e.lanesDue = true
+	}
 }
 
 // callLentLocked calls a worker to take the turn while it is lent for a
