@@ -37,7 +37,7 @@ func TestDefaultBucket(t *testing.T) {
 		if got := c.l.bucketSize(c.clock); got != c.bucket {
 			t.Errorf("%s: bucket %d, want %d", c.name, got, c.bucket)
 		}
-		r, err := c.l.newRate(c.clock)
+		r, err := c.l.newRate(c.clock, "")
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -58,7 +58,7 @@ func TestRateErrorNamesWhatWasSet(t *testing.T) {
 		{limits{rate: 1e-9, burst: 3}, "MaxPerSecond(1e-09) with MaxBurst(3): ", ""},
 	}
 	for _, c := range cases {
-		_, err := c.l.newRate(clockwork.NewRealClock())
+		_, err := c.l.newRate(clockwork.NewRealClock(), "")
 		if !errors.Is(err, ErrBadOption) {
 			t.Fatalf("%+v: error %v, want one wrapping ErrBadOption", c.l, err)
 		}

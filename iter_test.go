@@ -701,6 +701,7 @@ func TestBadOptions(t *testing.T) {
 		{trimeter.WithClock((*clockwork.FakeClock)(nil)), "WithClock(nil)"},
 		{trimeter.WithMeter((*throttle.Rate)(nil)), "WithMeter(nil)"},
 		{trimeter.MaxPerSecond(1e-7), "slowest rate"},
+		{trimeter.WithMeter(throttle.NewRate(-1, 1)), "WithMeter(*throttle.Rate)"},
 		{nil, "nil"},
 	}
 	for _, ep := range entryPoints {
@@ -821,9 +822,11 @@ func TestMeterWithAnErrorEndsTheCallBeforeAnythingRuns(t *testing.T) {
 			p := newProbe(3)
 			var calls atomic.Int64
 			fn := func(context.Context, int) (int, error) { calls.Add(1); return 0, nil }
-			if err := ep.call(t, p.seq(), fn, trimeter.WithMeter(m)); !errors.Is(err, m.err) {
+			err := ep.call(t, p.seq(), fn, trimeter.WithMeter(m))
+			if !errors.Is(err, m.err) {
 				t.Errorf("got %v, want the meter's error", err)
 			}
+			checkBadOption(t, err, "WithMeter(*trimeter_test.brokenMeter)")
 			if calls.Load() != 0 || p.pulled.Load() != 0 || m.acquired.Load() != 0 {
 				t.Errorf("fn called %d times, %d inputs pulled, %d permits asked; want none",
 					calls.Load(), p.pulled.Load(), m.acquired.Load())

@@ -68,7 +68,7 @@ func (e *engine[T, R]) keyLocked(id any) *keyState {
 	}
 	pk := e.cfg.perKey
 	k := &keyState{id: id}
-	k.rate, _ = pk.newRate(e.clock) // checked by newEngine
+	k.rate, _ = pk.newRate(e.clock, "") // checked by newEngine
 	if len(pk.meters) > 0 {
 		name := fmt.Sprint(id)
 		ms := make([]throttle.Meter, 0, len(pk.meters))

@@ -3,7 +3,6 @@ package trimeter
 import (
 	"context"
 	"errors"
-	"fmt"
 	"iter"
 	"math"
 	"reflect"
@@ -168,20 +167,20 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	e.taskReady.L = &e.mu
 	e.turn.L = &e.mu
 	e.out.ordered = cfg.ordered
-	if err := checkMeters(cfg.meters); err != nil { // in the order given: the first bad one is reported
+	if err := checkMeters(cfg.meters, ""); err != nil { // in the order given: the first bad one is reported
 		return nil, err
 	}
 	e.meters, e.blocking, e.exact = sortMeters(cfg.meters)
 	var err error
-	if e.rate, err = cfg.limits.newRate(cfg.clock); err != nil {
+	if e.rate, err = cfg.limits.newRate(cfg.clock, ""); err != nil {
 		return nil, err
 	}
 	if keyOf != nil {
-		if err := checkMeters(cfg.perKey.meters); err != nil {
+		if err := checkMeters(cfg.perKey.meters, "PerKey: "); err != nil {
 			return nil, err
 		}
-		if _, err := cfg.perKey.newRate(cfg.clock); err != nil {
-			return nil, fmt.Errorf("PerKey: %w", err)
+		if _, err := cfg.perKey.newRate(cfg.clock, "PerKey: "); err != nil {
+			return nil, err
 		}
 		e.keys = make(map[any]*keyState)
 	}
@@ -250,7 +249,7 @@ func (l limits) bucketSize(clock clockwork.Clock) int {
 func (l limits) tokensIn(d time.Duration) int { return int(min(l.rate, fastestRate) * d.Seconds()) }
 
 // newRate returns the token bucket of MaxPerSecond, or nil without it.
-func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
+func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, error) {
 	if l.rate == 0 {
 		return nil, nil
 	}
@@ -258,9 +257,9 @@ func (l limits) newRate(clock clockwork.Clock) (*throttle.Rate, error) {
 	r := throttle.NewRate(l.rate, size, throttle.WithClock(clock))
 	if err := r.Err(); err != nil {
 		if l.burst == 0 {
-			return nil, badOption("MaxPerSecond(%v): %v", l.rate, err)
+			return nil, badOption("%sMaxPerSecond(%v): %v", where, l.rate, err)
 		}
-		return nil, badOption("MaxPerSecond(%v) with MaxBurst(%d): %v", l.rate, l.burst, err)
+		return nil, badOption("%sMaxPerSecond(%v) with MaxBurst(%d): %v", where, l.rate, l.burst, err)
 	}
 	return r, nil
 }
@@ -669,12 +668,13 @@ func isContextError(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// checkMeters returns the first configuration error a meter reports.
-func checkMeters(ms []throttle.Meter) error {
+// checkMeters returns the first configuration error a meter reports, as a
+// bad option that wraps it; where says where the meters were given.
+func checkMeters(ms []throttle.Meter, where string) error {
 	for _, m := range ms {
 		if c, ok := m.(throttle.Checker); ok {
 			if err := c.Err(); err != nil {
-				return err
+				return badOption("%sWithMeter(%T): %w", where, m, err)
 			}
 		}
 	}

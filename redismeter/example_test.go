@@ -12,7 +12,7 @@ import (
 )
 
 // A meter built with a bad value does not panic: Err names the value, and
-// every call that uses the meter ends with that error.
+// every call that uses the meter ends with an error that wraps it.
 func ExampleNewRate_badValue() {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer client.Close()

@@ -62,7 +62,8 @@ type Keyed interface {
 
 // A Checker is a meter that knows when it was built with a bad value. The
 // trimeter scheduler calls Err before it pulls any input: a non-nil error
-// ends the call with that error, and nothing runs.
+// ends the call with an error that wraps it (and trimeter.ErrBadOption),
+// and nothing runs.
 type Checker interface {
 	Err() error
 }
