@@ -83,7 +83,9 @@ func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Con
 // Then is [AMap] over another stage's output, for pipelines: each value of
 // in goes to fn, and each error of in passes through to the consumer without
 // calling fn; by default it then ends the pipeline as an error of this stage
-// would. Each stage has its own options.
+// would. Such an error starts no task: it takes a slot, as any input does,
+// but no meter's permit, and a push-back's pause does not hold it. Each
+// stage has its own options.
 //
 // Values are pulled through the whole chain only as tasks can start, so a
 // pipeline holds at most the sum of its stages' windows. A break at the end
@@ -145,7 +147,7 @@ func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context
 // value of each successful outcome of in, and yields the new outcome beside
 // the same Input, so every outcome still tells which original input it came
 // from. A failed outcome of in passes through as a failed outcome, without
-// calling fn. Like [Outcomes], it keeps going.
+// calling fn, as an error does in Then. Like [Outcomes], it keeps going.
 //
 // Break and panics are as for [Then]: a break stops this stage and every
 // stage before it, and a panic in any stage reaches the loop's goroutine.

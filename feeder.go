@@ -32,6 +32,9 @@ func (e *engine[T, R]) feed() { e.rangeInputs(e.enqueue) }
 func (e *engine[T, R]) enqueue(t task[T]) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if t.err != nil {
+		return e.passErrorLocked(t)
+	}
 	e.waitPauseLocked() // one may have begun while the input was produced
 	if e.stoppedLocked() {
 		e.unreserveLocked()
@@ -46,6 +49,25 @@ func (e *engine[T, R]) enqueue(t task[T]) bool {
 	if e.awake == 0 {
 		e.summonLocked()
 	}
+	return e.reserveLocked()
+}
+
+// passErrorLocked hands on an upstream error on the slot reserved for it,
+// and reserves a slot for the next input. The error starts no task, so it
+// takes no meter and waits for no pause: the feeder hands it on itself,
+// not through the queue, where it would wait behind inputs held by a
+// push-back's pause.
+func (e *engine[T, R]) passErrorLocked(t task[T]) bool {
+	if e.stoppedLocked() {
+		e.unreserveLocked()
+		return false
+	}
+	e.reserved = false // the slot is t's now
+	e.mu.Unlock()
+	v, err := e.call(t, nil) // returns t.err, having ended the run if t says so
+	e.failSoon(err)
+	e.mu.Lock()
+	e.finishLocked(t, v, err)
 	return e.reserveLocked()
 }
 

@@ -22,7 +22,8 @@ import (
 // the call's or the key's pause also holds for the rest of the call. A
 // pause holds up starts, not the end: the next input is pulled during it
 // (and then waits for its end), so a call whose input has ended returns
-// without waiting the pause out.
+// without waiting the pause out; an error that [Then] passes through from
+// upstream starts no task, and goes on at once.
 func Pushback(after time.Duration, err error) error {
 	return &PushbackError{After: after, Err: err}
 }

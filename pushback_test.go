@@ -495,3 +495,83 @@ func TestPushbackOnTheLastInputDoesNotHoldTheRunOpen(t *testing.T) {
 		})
 	}
 }
+
+// An upstream error starts no task, so a push-back's pause does not hold
+// it: it passes through a stage at once on every path, as it passes by the
+// stage's meters. The clock never moves here; a watchdog ends the run if
+// the error waits for the pause.
+func TestAnUpstreamErrorPassesThroughAPushbackPause(t *testing.T) {
+	errUp := errors.New("upstream failed")
+	paths := map[string]func() []trimeter.Option{ // a new meter for each run: a push-back pauses it
+		"MaxAtOnce(1)": func() []trimeter.Option { return []trimeter.Option{trimeter.MaxAtOnce(1)} },
+		"MaxAtOnce(3)": func() []trimeter.Option { return []trimeter.Option{trimeter.MaxAtOnce(3)} },
+		"MaxAtOnce(3) and a meter": func() []trimeter.Option {
+			return []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.WithMeter(throttle.NewConcurrency(5))}
+		},
+		"MaxAtOnce(3) and a rate": func() []trimeter.Option {
+			return []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.MaxPerSecond(1000)}
+		},
+		"no limit": func() []trimeter.Option { return nil },
+	}
+	for name, opts := range paths {
+		t.Run(name+", KeepGoing", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // the watchdog
+			defer cancel()
+			pushed := make(chan struct{})
+			in := func(yield func(int, error) bool) {
+				if !yield(0, nil) {
+					return
+				}
+				select { // the push-back has come out: its pause is in force
+				case <-pushed:
+				case <-ctx.Done():
+					return
+				}
+				yield(1, errUp)
+			}
+			fn := func(context.Context, int) (int, error) { return 0, trimeter.Pushback(time.Hour, errBusy) }
+			var got []error
+			for _, err := range trimeter.Then(ctx, in, fn, append(opts(), trimeter.WithClock(newFakeClock()), trimeter.KeepGoing())...) {
+				if got = append(got, err); len(got) == 1 {
+					close(pushed)
+				}
+			}
+			if len(got) != 2 || !errors.Is(got[0], errBusy) || got[1] != errUp {
+				t.Errorf("got %v, want the push-back and then the upstream error, at once", got)
+			}
+		})
+		if name == "MaxAtOnce(1)" {
+			continue // the retrying input holds the one slot: nothing more is pulled
+		}
+		t.Run(name+", fail-fast while a retry waits out the pause", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // the watchdog
+			defer cancel()
+			pushedBack := make(chan struct{})
+			in := func(yield func(int, error) bool) {
+				if !yield(0, nil) {
+					return
+				}
+				select {
+				case <-pushedBack:
+				case <-ctx.Done():
+					return
+				}
+				yield(1, errUp)
+			}
+			var once atomic.Bool
+			fn := func(context.Context, int) (int, error) {
+				if once.CompareAndSwap(false, true) {
+					defer close(pushedBack)
+				}
+				return 0, trimeter.Pushback(time.Hour, errBusy)
+			}
+			var got []error
+			for _, err := range trimeter.Then(ctx, in, fn, append(opts(), trimeter.WithClock(newFakeClock()), trimeter.Retry(2))...) {
+				got = append(got, err)
+			}
+			if len(got) != 1 || got[0] != errUp {
+				t.Errorf("got %v, want the upstream error alone, at once", got)
+			}
+		})
+	}
+}

@@ -131,8 +131,12 @@ func (e *engine[T, R]) choose() (t task[T], ok bool) {
 					continue
 				}
 				// The input waits for the call's pause, in force when
-				// it was pulled or begun while it was produced.
-				if e.waitPauseLocked(); e.stoppedLocked() {
+				// it was pulled or begun while it was produced; an
+				// upstream error starts no task, and does not.
+				if t.err == nil {
+					e.waitPauseLocked()
+				}
+				if e.stoppedLocked() {
 					return t, false
 				}
 				now = clockReading{clock: e.clock}
