@@ -21,7 +21,8 @@ type keyState struct {
 	blocking    int              // how many of meters are not a throttle.Trier (see meterAt)
 	exact       int              // how many of meters, after those, are of package throttle
 	pausedUntil time.Time        // a push-back's pause
-	retryAt     time.Time        // a keyed meter asked to wait until then
+	retryAt     time.Time        // a keyed meter asked to wait until then (see retryAtLocked)
+	retryGen    uint64           // the run's limitsGen when it asked
 	readyAt     time.Time        // the rate has no token before then
 }
 
@@ -85,7 +86,7 @@ func (e *engine[T, R]) keyLocked(id any) *keyState {
 func (e *engine[T, R]) sweepLocked() {
 	now := e.clock.Now()
 	for id, k := range e.keys {
-		idle := k.open == 0 && k.waiting == 0 && !now.Before(k.pausedUntil) && !now.Before(k.retryAt)
+		idle := k.open == 0 && k.waiting == 0 && !now.Before(k.pausedUntil) && !now.Before(e.retryAtLocked(k))
 		if idle && (k.rate == nil || k.rate.Delay(k.rate.Burst()) == 0) {
 			delete(e.keys, id)
 		}
@@ -110,7 +111,7 @@ func (e *engine[T, R]) mayStartLocked(t *task[T], now *clockReading, before int)
 	if n := e.cfg.perKey.maxAtOnce; n > 0 && k.open >= n {
 		return at, false
 	}
-	if at = later(k.pausedUntil, k.retryAt); !at.IsZero() && now.get().Before(at) {
+	if at = later(k.pausedUntil, e.retryAtLocked(k)); !at.IsZero() && now.get().Before(at) {
 		return at, false
 	}
 	if k.rate != nil {
@@ -200,8 +201,34 @@ func (e *engine[T, R]) repark(t task[T], wait time.Duration) {
 	e.open--
 	e.running--
 	t.key.open--
-	t.key.retryAt = later(t.key.retryAt, e.clock.Now().Add(wait))
+	t.key.retryAt = later(e.retryAtLocked(t.key), e.clock.Now().Add(wait))
+	t.key.retryGen = e.limitsGen
 	e.parkLocked(t)
+}
+
+// retryAtLocked returns the time until which k's meters asked its inputs to
+// wait aside, or zero if a meter of package throttle has changed a limit
+// since: they ask again at once.
+func (e *engine[T, R]) retryAtLocked(k *keyState) time.Time {
+	if k.retryGen != e.limitsGen {
+		return time.Time{}
+	}
+	return k.retryAt
+}
+
+// limitsChanged is called when a meter of package throttle has changed a
+// limit (internal/changes): the inputs waiting aside for a key's meter ask
+// the meters again at once, so that a limit raised reaches them at once.
+func (e *engine[T, R]) limitsChanged() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.limitsGen++
+	if e.stopped || e.parked == 0 {
+		return
+	}
+	e.lanesDue = true
+	e.room.Broadcast() // the starter, asleep until the earliest wait ends
+	e.callLentLocked() // or a worker, while the turn is lent for a pull
 }
 
 func later(a, b time.Time) time.Time {

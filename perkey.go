@@ -30,9 +30,12 @@ const defaultLookahead = 64
 // every key meanwhile; the meters of package throttle and of redismeter
 // all can. An input waiting aside for its key's meter asks it again when
 // the wait the meter gave has passed (every 5 ms on the call's clock, for
-// a meter that cannot say how long): a limit changed meanwhile reaches it
-// then. In all, at most MaxAtOnce + BufferSize + lookahead + 1 inputs
-// are pulled beyond the results the consumer has received.
+// a meter that cannot say how long), and at once when a meter of package
+// throttle changes a limit (SetRate, SetBurst, SetLimit): so a limit
+// raised there reaches it at once, and one raised on a meter of another
+// package when it asks again. In all, at most
+// MaxAtOnce + BufferSize + lookahead + 1 inputs are pulled beyond the
+// results the consumer has received.
 //
 // While the sequence works out its next value, inputs waiting aside still
 // start as their keys allow (a key comes free, its rate has a token, its

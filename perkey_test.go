@@ -938,3 +938,74 @@ func TestPerKeyLookaheadGetsPastARunOfThatManyBlockedInputs(t *testing.T) {
 		})
 	}
 }
+
+// A limit raised on a key's meter of package throttle reaches an input
+// waiting aside for that meter at once, not when the wait the meter gave
+// is over: an hour for the rate here, the 5 ms poll for the concurrency
+// meter, which cannot say how long. The clock moves by less than either.
+func TestPerKeyRaisedMeterLimitReachesAnInputWaitingAside(t *testing.T) {
+	cases := map[string]struct {
+		meter   func(clockwork.Clock) throttle.Meter
+		raise   func(throttle.Meter) error
+		advance time.Duration // what the raised limit needs
+	}{
+		"Rate.SetRate": {
+			meter: func(clk clockwork.Clock) throttle.Meter {
+				return throttle.NewRate(1.0/3600, 1, throttle.WithClock(clk))
+			},
+			raise:   func(m throttle.Meter) error { return m.(*throttle.Rate).SetRate(1000) },
+			advance: time.Second,
+		},
+		"Concurrency.SetLimit": {
+			meter: func(clockwork.Clock) throttle.Meter { return throttle.NewConcurrency(1) },
+			raise: func(m throttle.Meter) error { return m.(*throttle.Concurrency).SetLimit(2) },
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			clk := newFakeClock()
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+			defer cancel()
+			meters := &keyedMeters{newMeter: func() throttle.Meter { return c.meter(clk) }}
+			mon := &throttle.Monitor{}
+			a2started := make(chan struct{})
+			fn := func(ctx context.Context, v string) (string, error) {
+				if v == "a2" {
+					close(a2started)
+					return v, nil
+				}
+				select { // a1 holds its key's permit until a2 has started
+				case <-a2started:
+					return v, nil
+				case <-ctx.Done():
+					return "", ctx.Err()
+				}
+			}
+			done := make(chan []string, 1)
+			go func() {
+				var got []string
+				for v, err := range trimeter.AMap(ctx, slices.Values([]string{"a1", "a2"}), fn,
+					trimeter.MaxAtOnce(2), trimeter.WithClock(clk), trimeter.Watch(mon),
+					trimeter.PerKey(func(v string) string { return v[:1] }, trimeter.WithMeter(meters))) {
+					if err != nil {
+						v = err.Error()
+					}
+					got = append(got, v)
+				}
+				done <- got
+			}()
+			eventually(t, func() bool { return mon.Stats().Waiting == 1 }, "a2 to wait aside")
+			if err := clk.BlockUntilContext(ctx, 1); err != nil { // the run sleeps until the meter's wait is over
+				t.Fatal(err)
+			}
+			if err := c.raise(meters.ForKey("a")); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(c.advance)
+			got := <-done
+			if !slices.Equal(got, []string{"a2", "a1"}) {
+				t.Errorf("got %v, want a2 then a1: a2 did not start when the limit was raised", got)
+			}
+		})
+	}
+}

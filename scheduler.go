@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/trimeter-go/trimeter/internal/changes"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -123,6 +124,7 @@ type engine[T, R any] struct {
 	parked      int        // how many
 	lanesDue    bool       // something changed that may let one start
 	lanesAt     time.Time  // else, when one may start by the clock
+	limitsGen   uint64     // how many times a meter of package throttle changed a limit (limitsChanged)
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
@@ -134,6 +136,7 @@ type engine[T, R any] struct {
 	waiting     bool           // the consumer waits on ready
 	ready       chan struct{}  // wakes the consumer
 	stopParent  func() bool
+	stopWatch   func()                // ends the watch for limit changes, under PerKey with meters
 	parentDone  chan struct{}         // closed when the parent's AfterFunc has run
 	parentEnd   <-chan struct{}       // the parent's Done: nil when it cannot end
 	failing     atomic.Pointer[error] // a task's error under fail-fast, before mu records it
@@ -285,6 +288,9 @@ func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 		e.stopLocked(err)
 		e.mu.Unlock()
 	}
+	if e.keys != nil && len(e.cfg.perKey.meters) > 0 {
+		e.stopWatch = changes.Watch(e.limitsChanged)
+	}
 }
 
 // launch starts the run's first goroutine: the feeder, or the first worker.
@@ -390,6 +396,9 @@ func (e *engine[T, R]) shutdown() {
 		e.parked = 0
 	}
 	e.mu.Unlock()
+	if e.stopWatch != nil {
+		e.stopWatch()
+	}
 	if !e.stopParent() {
 		<-e.parentDone
 	}

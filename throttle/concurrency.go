@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"time"
+
+	"github.com/trimeter-go/trimeter/internal/changes"
 )
 
 // A Concurrency lets at most a limit of attempts run at once across every
@@ -90,7 +92,9 @@ func (c *Concurrency) TryAcquire(ctx context.Context) (Permit, time.Duration, er
 
 // SetLimit changes the limit from the next start on, for every call
 // sharing the meter. Lowering it cancels nothing: the attempts in flight
-// finish first. Raising it lets waiters start at once. A limit below 1 is
+// finish first. Raising it lets waiters start at once, and the inputs
+// that a trimeter run under PerKey has set aside for the meter, which ask
+// again at once. A limit below 1 is
 // an error that wraps [ErrBadValue] and names it; the old limit stays.
 func (c *Concurrency) SetLimit(n int) error {
 	if c.err != nil {
@@ -104,6 +108,7 @@ func (c *Concurrency) SetLimit(n int) error {
 	c.mon.SetLimit(int64(n))
 	c.poke()
 	c.mu.Unlock()
+	changes.Notify()
 	return nil
 }
 

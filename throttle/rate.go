@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"time"
+
+	"github.com/trimeter-go/trimeter/internal/changes"
 )
 
 // A Rate is a token bucket shared by every call that uses it: tasks start
@@ -158,7 +160,9 @@ func (r *Rate) Burst() int {
 
 // SetRate changes the rate from the next grant on, for every call sharing
 // the meter; the tokens in the bucket stay. A waiter already in line is
-// served at the new rate, rounded as NewRate says. A rate that is not
+// served at the new rate, rounded as NewRate says, and so is an input that
+// a trimeter run under PerKey has set aside for the meter: it asks again
+// at once. A rate that is not
 // positive and finite, below one token per 13 days, or too slow to fill
 // the bucket within 36 years, is an error that wraps [ErrBadValue] and
 // names it; the old rate stays.
@@ -168,15 +172,17 @@ func (r *Rate) SetRate(perSecond float64) error {
 	}
 	iv, why := toInterval(perSecond)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if why == "" {
 		why = checkSpan(int(r.b.burst), iv)
 	}
 	if why != "" {
+		r.mu.Unlock()
 		return badValue("SetRate(%v): %s", perSecond, why)
 	}
 	r.b.setInterval(r.now(), iv)
 	r.poke()
+	r.mu.Unlock()
+	changes.Notify()
 	return nil
 }
 
@@ -190,12 +196,14 @@ func (r *Rate) SetBurst(n int) error {
 		return r.err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if why := checkSpan(n, r.b.interval); why != "" {
+		r.mu.Unlock()
 		return badValue("SetBurst(%d): %s", n, why)
 	}
 	r.b.setBurst(r.now(), int64(n))
 	r.poke()
+	r.mu.Unlock()
+	changes.Notify()
 	return nil
 }
 
