@@ -1505,3 +1505,36 @@ func TestTheFirstBrokenMeterGivenIsReported(t *testing.T) {
 		t.Errorf("got %v, want the first meter's error", err)
 	}
 }
+
+// An option given twice takes the last value: here two tasks can only end
+// once both have started, which the last options allow and the first ones
+// do not.
+func TestAnOptionGivenTwiceTakesTheLastValue(t *testing.T) {
+	cases := map[string][]trimeter.Option{
+		"MaxAtOnce": {trimeter.MaxAtOnce(1), trimeter.MaxAtOnce(2)},
+		"PerKey": {trimeter.PerKey(func(int) int { return 0 }, trimeter.MaxAtOnce(1)),
+			trimeter.PerKey(func(v int) int { return v }, trimeter.MaxAtOnce(1))},
+	}
+	for name, opts := range cases {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+			defer cancel()
+			var started atomic.Int64
+			bothStarted := make(chan struct{})
+			fn := func(ctx context.Context, v int) error {
+				if started.Add(1) == 2 {
+					close(bothStarted)
+				}
+				select {
+				case <-bothStarted:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			if err := trimeter.RunOnEach(ctx, slices.Values([]int{1, 2}), fn, opts...); err != nil {
+				t.Errorf("got %v, want both tasks at once", err)
+			}
+		})
+	}
+}

@@ -16,7 +16,9 @@ import (
 // by the functions of this package. A bad value (MaxAtOnce(0), say) is not
 // reported when the option is built but by the call that receives it: the
 // call returns, or yields once, an error that wraps [ErrBadOption] and names
-// the option and the value, and it runs nothing.
+// the option and the value, and it runs nothing. An option given more
+// than once (MaxAtOnce, PerKey, ...) takes the last value given, except
+// WithMeter: each one adds a meter.
 type Option interface {
 	apply(c *config)
 }

@@ -136,6 +136,6 @@ func (p *adaptivePermit) Done(o Outcome) {
 	a.mon.SetLimit(int64(a.s.limit))
 	a.pauseFor(a.now(), o.Pause)
 	a.poke()
-	a.finished(o.Status) // under mu, as the start was: InFlight never shows above the limit
+	a.finished(o.Status) // under mu, as the start was: a slot freed here and taken again never counts twice in InFlight
 	a.mu.Unlock()
 }

@@ -130,6 +130,6 @@ func (p *slotPermit) Done(o Outcome) {
 	c.s.inFlight--
 	c.pauseFor(c.now(), o.Pause)
 	c.poke()
-	c.finished(o.Status) // under mu, as the start was: InFlight never shows above the limit
+	c.finished(o.Status) // under mu, as the start was: a slot freed here and taken again never counts twice in InFlight
 	c.mu.Unlock()
 }
