@@ -135,9 +135,10 @@ func benchDefaultBurst(rate float64) int { return max(1, int(rate*0.005)) }
 
 // BenchmarkMaxPerSecond starts b.N tasks under a rate limit on the real
 // clock, with the default bucket and with MaxBurst(1), and reports the
-// achieved rate (percent of the target, from the first start to the last,
-// burst left out) and the largest window excess over burst + rate·t,
-// counted from the times the tasks started.
+// achieved rate (percent of the target, from just before the run to the
+// last start, burst left out), the largest window excess over
+// burst + rate·t, counted from the times the tasks started, and the CPU
+// time of the process per start (where the platform reports it).
 func BenchmarkMaxPerSecond(b *testing.B) {
 	for _, rate := range []float64{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("%gk/s/default-burst", rate/1000), func(b *testing.B) {
@@ -150,17 +151,23 @@ func BenchmarkMaxPerSecond(b *testing.B) {
 }
 
 func benchRate(b *testing.B, rate float64, burst int, opts ...trimeter.Option) {
+	b.ReportAllocs()
 	starts := make([]int64, b.N)
 	t0 := time.Now()
 	fn := func(_ context.Context, v int) error {
 		starts[v] = int64(time.Since(t0))
 		return nil
 	}
+	cpu0, cpuOK := benchCPUTime()
 	b.ResetTimer()
 	err := trimeter.RunOnEach(context.Background(), benchCount(b.N), fn, opts...)
 	b.StopTimer()
+	cpu1, _ := benchCPUTime()
 	if err != nil {
 		b.Fatal(err)
+	}
+	if cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/start")
 	}
 	slices.Sort(starts)
 	if last := starts[len(starts)-1]; b.N > burst && last > 0 {
@@ -216,6 +223,7 @@ func BenchmarkInfiniteInputHeap(b *testing.B) {
 // reports the elapsed time over the ideal: the sleeps' measured total
 // divided by 64.
 func BenchmarkSleepingTasks(b *testing.B) {
+	b.ReportAllocs()
 	var slept atomic.Int64
 	fn := func(context.Context, int) error {
 		t := time.Now()
@@ -267,6 +275,7 @@ func BenchmarkBreak(b *testing.B) {
 // benchStops runs stop b.N times and reports the mean and the largest of
 // the times it returns, per what (ns/break, max-ns/break).
 func benchStops(b *testing.B, what string, stop func(*testing.B) time.Duration) {
+	b.ReportAllocs()
 	var total, worst time.Duration
 	for i := 0; i < b.N; i++ {
 		d := stop(b)

@@ -24,4 +24,7 @@ for m in "${modules[@]}"; do
 	(cd "$m" && go test -run '^$' -bench . -benchtime 100x ./...) || fail=1
 done
 
+echo "== benchmarks: the comparison runs, at its smallest (no timings asserted)"
+(cd benchmarks && go run ./cmd/compare -quick -rounds 1 -items 2000) || fail=1
+
 exit "$fail"

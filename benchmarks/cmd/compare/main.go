@@ -79,6 +79,7 @@ func run(cfg config) error {
 		return err
 	}
 	printPerItem(noop, io)
+	printRatios(noop)
 	if cfg.rate {
 		rates, err := runRates(cfg)
 		if err != nil {

@@ -79,7 +79,7 @@ func perItemRow(shape string, byPeer map[string][]benchmarks.Sample) {
 	}
 	tri, ok := byPeer[benchmarks.Trimeter]
 	best := fastest(byPeer, benchmarks.Trimeter)
-	library := fastest(byPeer, benchmarks.Trimeter, benchmarks.HandWritten)
+	library := fastest(byPeer, handRolled...)
 	if !ok || best == "" {
 		row(append(cells, "–", "–", "–", "–")...)
 		return
@@ -95,6 +95,43 @@ func perItemRow(shape string, byPeer map[string][]benchmarks.Sample) {
 		fmt.Sprintf("%.2f", median(byPeer[best], allocsPerItem)))
 	row(cells...)
 }
+
+// printRatios prints, shape by shape, trimeter's median ns/item over each
+// peer's: the ratios of the main table, against every peer.
+func printRatios(noop results) {
+	if len(noop.shapes) == 0 {
+		return
+	}
+	peers := slices.DeleteFunc(slices.Clone(benchmarks.Peers), func(p string) bool { return p == benchmarks.Trimeter })
+	fmt.Println("trimeter's ns/item over each peer's (below 1, trimeter is faster).")
+	fmt.Println()
+	row(append([]string{"trimeter / peer"}, peers...)...)
+	ruleRow(len(peers) + 1)
+	for _, shape := range noop.shapes {
+		row(append([]string{shape}, ratiosToEach(noop.samples[shape], peers)...)...)
+	}
+	fmt.Println()
+}
+
+// ratiosToEach returns trimeter's median ns/item over that of each of
+// peers, formatted; "–" where either has no samples.
+func ratiosToEach(byPeer map[string][]benchmarks.Sample, peers []string) []string {
+	cells := make([]string, len(peers))
+	tri, ok := byPeer[benchmarks.Trimeter]
+	for i, peer := range peers {
+		ss, has := byPeer[peer]
+		if !ok || !has {
+			cells[i] = "–"
+			continue
+		}
+		cells[i] = fmt.Sprintf("%.2f", median(tri, nsPerItem)/median(ss, nsPerItem))
+	}
+	return cells
+}
+
+// handRolled are trimeter and the peers that are no library: the "best
+// library" column leaves them out.
+var handRolled = []string{benchmarks.Trimeter, benchmarks.HandWritten, benchmarks.Goroutines}
 
 // fastest returns the peer with the lowest median ns/item, leaving out
 // the peers named in except; "" when none is left.
