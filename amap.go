@@ -84,7 +84,8 @@ func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Con
 // in goes to fn, and each error of in passes through to the consumer without
 // calling fn; by default it then ends the pipeline as an error of this stage
 // would. Such an error starts no task: it takes a slot, as any input does,
-// but no meter's permit, and a push-back's pause does not hold it. Each
+// but no meter's permit, and a push-back's pause does not hold it (though
+// an input before it that waits for the pause does: see [Pushback]). Each
 // stage has its own options.
 //
 // Values are pulled through the whole chain only as tasks can start, so a

@@ -58,17 +58,33 @@ func TestAMeterThatBlocksHoldsNoRateToken(t *testing.T) {
 			sem := throttle.NewConcurrency(3, throttle.WithClock(clk))
 			starts := make(chan time.Duration, 3)
 			release := make(chan struct{})
+			started1 := make(chan struct{})
 			fn := func(_ context.Context, i int) error {
 				starts <- clk.Elapsed()
-				if i == 0 {
+				switch i {
+				case 0:
 					<-release // holds one of the meter's three slots
+				case 1:
+					close(started1)
 				}
 				return nil
 			}
 			ctx, cancel := context.WithCancel(context.Background())
+			// The third input comes once the second has started: until
+			// then, only the second may wait in the meter.
+			inputs := func(yield func(int) bool) {
+				if !yield(0) || !yield(1) {
+					return
+				}
+				select {
+				case <-started1:
+					yield(2)
+				case <-ctx.Done():
+				}
+			}
 			done := make(chan error, 1)
 			go func() {
-				done <- trimeter.RunOnEach(ctx, slices.Values([]int{0, 1, 2}), fn, trimeter.WithClock(clk),
+				done <- trimeter.RunOnEach(ctx, inputs, fn, trimeter.WithClock(clk),
 					trimeter.MaxAtOnce(3), trimeter.MaxPerSecond(1), trimeter.MaxBurst(1), tc.opt(sem))
 			}()
 			defer endRun(t, cancel, release, done)
@@ -89,7 +105,7 @@ func TestAMeterThatBlocksHoldsNoRateToken(t *testing.T) {
 			// The second task starts, with the meter's slot it kept; had
 			// it given that slot back, it would now wait for it, holding
 			// its token.
-			eventually(t, func() bool { return len(starts) > 0 || sem.Stats().Waiting > 0 }, "a start, or a task waiting in the meter")
+			eventually(t, func() bool { return len(starts) > 0 || sem.Stats().Waiting > 0 }, "the second task's start, or its wait in the meter")
 			clk.Advance(4 * time.Second)
 			for _, p := range other {
 				p.Done(throttle.Outcome{Status: throttle.Succeeded})

@@ -22,7 +22,7 @@ type keyState struct {
 	exact       int              // how many of meters, after those, are of package throttle
 	pausedUntil time.Time        // a push-back's pause
 	retryAt     time.Time        // a keyed meter asked to wait until then (see retryAtLocked)
-	retryGen    uint64           // the run's limitsGen when it asked
+	retryGen    uint64           // the run's limitsGen when the meters were asked
 	readyAt     time.Time        // the rate has no token before then
 }
 
@@ -194,23 +194,24 @@ func (e *engine[T, R]) placeLane(i int) {
 }
 
 // repark puts back aside a chosen input whose key's own meter asked it to
-// wait, and frees the slots it took.
-func (e *engine[T, R]) repark(t task[T], wait time.Duration) {
+// wait, and frees the slots it took; gen is the run's limitsGen from before
+// the meters were asked.
+func (e *engine[T, R]) repark(t task[T], wait time.Duration, gen uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.open--
 	e.running--
 	t.key.open--
 	t.key.retryAt = later(e.retryAtLocked(t.key), e.clock.Now().Add(wait))
-	t.key.retryGen = e.limitsGen
+	t.key.retryGen = gen
 	e.parkLocked(t)
 }
 
 // retryAtLocked returns the time until which k's meters asked its inputs to
 // wait aside, or zero if a meter of package throttle has changed a limit
-// since: they ask again at once.
+// since they were asked: they ask again at once.
 func (e *engine[T, R]) retryAtLocked(k *keyState) time.Time {
-	if k.retryGen != e.limitsGen {
+	if k.retryGen != e.limitsGen.Load() {
 		return time.Time{}
 	}
 	return k.retryAt
@@ -219,10 +220,32 @@ func (e *engine[T, R]) retryAtLocked(k *keyState) time.Time {
 // limitsChanged is called when a meter of package throttle has changed a
 // limit (internal/changes): the inputs waiting aside for a key's meter ask
 // the meters again at once, so that a limit raised reaches them at once.
+//
+// It may be called with mu held, by this run (a keyed meter's ForKey that
+// sets a limit) or by a goroutine that waits for a lock this run's holder
+// of mu is waiting for (a meter that sets its keys' limits under its own
+// lock): so it never waits for mu. When mu is taken, a goroutine waits for
+// it instead, one at a time.
 func (e *engine[T, R]) limitsChanged() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.limitsGen++
+	e.limitsGen.Add(1)
+	if e.mu.TryLock() {
+		e.wakeForLimitsLocked()
+		e.mu.Unlock()
+		return
+	}
+	if e.limitsWaking.CompareAndSwap(false, true) {
+		go func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.limitsWaking.Store(false) // a change after this reading calls again
+			e.wakeForLimitsLocked()
+		}()
+	}
+}
+
+// wakeForLimitsLocked sees that the inputs waiting aside are looked at
+// again, after a limit changed.
+func (e *engine[T, R]) wakeForLimitsLocked() {
 	if e.stopped || e.parked == 0 {
 		return
 	}

@@ -1009,3 +1009,153 @@ func TestPerKeyRaisedMeterLimitReachesAnInputWaitingAside(t *testing.T) {
 		})
 	}
 }
+
+// A key's meter may set a limit while the run asks it for a key's meter
+// (ForKey), and another goroutine may set its keys' limits under a lock
+// that ForKey takes too: neither waits for the run, which calls ForKey
+// while it holds its own lock.
+func TestPerKeyMeterThatSetsLimitsDoesNotDeadlockTheRun(t *testing.T) {
+	cases := map[string]struct {
+		setInForKey bool // ForKey sets the key's rate each time
+		setAll      bool // another goroutine sets every key's rate, under the meter's lock
+	}{
+		"SetRate in ForKey":                            {setInForKey: true},
+		"SetRate on every key, from another goroutine": {setAll: true},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			meters := &settingMeters{rates: map[string]*throttle.Rate{}, setInForKey: c.setInForKey}
+			// Inputs until the limits have been set 50 times at least: of
+			// 3,000 keys, which the run forgets and asks ForKey for again.
+			inputs := func(yield func(int) bool) {
+				for i := 0; i < 2000 || (c.setAll && meters.sets.Load() < 50); i++ {
+					if !yield(i) {
+						return
+					}
+				}
+			}
+			done := make(chan error, 1)
+			go func() {
+				done <- trimeter.RunOnEach(context.Background(), inputs, func(context.Context, int) error { return nil },
+					trimeter.MaxAtOnce(4), trimeter.PerKey(func(v int) int { return v % 3000 }, trimeter.WithMeter(meters)))
+			}()
+			if c.setAll {
+				stop := make(chan struct{})
+				defer close(stop)
+				go func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+							meters.setAll()
+							runtime.Gosched()
+						}
+					}
+				}()
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(patience):
+				t.Fatal("the run is deadlocked")
+			}
+		})
+	}
+}
+
+// settingMeters gives each key a rate fast enough never to hold a start
+// back, and sets the rates again: in ForKey, or in setAll.
+type settingMeters struct {
+	mu          sync.Mutex
+	rates       map[string]*throttle.Rate
+	setInForKey bool
+	sets        atomic.Int64 // calls of setAll
+}
+
+func (m *settingMeters) ForKey(key string) throttle.Meter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.rates[key]
+	if r == nil {
+		r = throttle.NewRate(1e6, 1000)
+		m.rates[key] = r
+	}
+	if m.setInForKey {
+		if err := r.SetRate(1e6); err != nil {
+			panic(err)
+		}
+	}
+	return r
+}
+
+func (m *settingMeters) setAll() {
+	defer m.sets.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.rates {
+		if err := r.SetRate(1e6); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (m *settingMeters) Acquire(ctx context.Context) (throttle.Permit, error) {
+	return m.ForKey("").Acquire(ctx)
+}
+
+// A limit raised while the run asks a key's meter, between the meter's
+// refusal and the input's setting aside, reaches the input too.
+func TestPerKeyLimitRaisedWhileTheMeterIsAskedReachesTheInput(t *testing.T) {
+	clk := newFakeClock()
+	ctx, cancel := context.WithTimeout(context.Background(), patience) // a watchdog
+	defer cancel()
+	rate := throttle.NewRate(1.0/3600, 1, throttle.WithClock(clk))
+	meter := &raisingRate{Rate: rate}
+	mon := &throttle.Monitor{}
+	done := make(chan []string, 1)
+	go func() {
+		var got []string
+		for v, err := range trimeter.AMap(ctx, slices.Values([]string{"a1", "a2"}), func(_ context.Context, v string) (string, error) { return v, nil },
+			trimeter.MaxAtOnce(2), trimeter.WithClock(clk), trimeter.Watch(mon),
+			trimeter.PerKey(func(v string) string { return v[:1] }, trimeter.WithMeter(oneMeter{meter}))) {
+			if err != nil {
+				v = err.Error()
+			}
+			got = append(got, v)
+		}
+		done <- got
+	}()
+	eventually(t, func() bool { return mon.Stats().Waiting == 1 && meter.raised.Load() }, "a2 to wait aside")
+	if err := clk.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second) // enough at the raised rate, not at the first one
+	if got := <-done; !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Errorf("got %v, want a1 then a2: a2 waited out the wait the meter gave before it was raised", got)
+	}
+}
+
+// raisingRate raises its rate to 1000/s when it first turns an attempt
+// away, before it answers: as another goroutine might at that instant.
+type raisingRate struct {
+	*throttle.Rate
+	raised atomic.Bool
+}
+
+func (r *raisingRate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	p, wait, err := r.Rate.TryAcquire(ctx)
+	if p == nil && err == nil && r.raised.CompareAndSwap(false, true) {
+		if err := r.Rate.SetRate(1000); err != nil {
+			panic(err)
+		}
+	}
+	return p, wait, err
+}
+
+// oneMeter is a Keyed meter with one meter for every key.
+type oneMeter struct{ throttle.Trier }
+
+func (m oneMeter) ForKey(string) throttle.Meter { return m.Trier }

@@ -22,8 +22,10 @@ import (
 // the call's or the key's pause also holds for the rest of the call. A
 // pause holds up starts, not the end: the next input is pulled during it
 // (and then waits for its end), so a call whose input has ended returns
-// without waiting the pause out; an error that [Then] passes through from
-// upstream starts no task, and goes on at once.
+// without waiting the pause out. An error that [Then] passes through from
+// upstream starts no task: pulled during the pause, it goes on at once. Only
+// one input is pulled during a pause, though: one that waits for it holds
+// back whatever comes after it, an upstream error too.
 func Pushback(after time.Duration, err error) error {
 	return &PushbackError{After: after, Err: err}
 }

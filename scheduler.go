@@ -124,7 +124,6 @@ type engine[T, R any] struct {
 	parked      int        // how many
 	lanesDue    bool       // something changed that may let one start
 	lanesAt     time.Time  // else, when one may start by the clock
-	limitsGen   uint64     // how many times a meter of package throttle changed a limit (limitsChanged)
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
@@ -140,6 +139,9 @@ type engine[T, R any] struct {
 	parentDone  chan struct{}         // closed when the parent's AfterFunc has run
 	parentEnd   <-chan struct{}       // the parent's Done: nil when it cannot end
 	failing     atomic.Pointer[error] // a task's error under fail-fast, before mu records it
+
+	limitsGen    atomic.Uint64 // how many times a meter of package throttle changed a limit (limitsChanged)
+	limitsWaking atomic.Bool   // a goroutine waits for mu to act on limitsGen
 }
 
 // newEngine checks the options and prepares a run; nothing is pulled or

@@ -29,13 +29,14 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 		if t.err != nil { // an upstream error: no meter, no fn
 			break
 		}
+		gen := e.limitsGen.Load() // a limit changed while the meters answer voids their wait
 		wait, err := e.admitUnpaused(&t, ps, true)
 		if err != nil {
 			e.unstart(t, err)
 			continue
 		}
 		if wait > 0 {
-			e.repark(t, wait)
+			e.repark(t, wait, gen)
 			continue
 		}
 		break
