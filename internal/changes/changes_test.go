@@ -1,6 +1,8 @@
 package changes_test
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/trimeter-go/trimeter/internal/changes"
@@ -34,5 +36,34 @@ func TestAWatcherMayStopItselfWhenCalled(t *testing.T) {
 	changes.Notify()
 	if calls != 1 {
 		t.Errorf("called %d times, want 1", calls)
+	}
+}
+
+// Watchers come and go while changes are notified, from many goroutines:
+// a watcher that was watching throughout hears every notice.
+func TestWatchersComeAndGoWhileChangesAreNotified(t *testing.T) {
+	var heard atomic.Int64
+	stop := changes.Watch(func() { heard.Add(1) })
+	defer stop()
+	const notifiers, notices = 4, 200
+	var wg sync.WaitGroup
+	for range notifiers {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for range notices {
+				changes.Notify()
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range notices {
+				changes.Watch(func() {})()
+			}
+		}()
+	}
+	wg.Wait()
+	if got := heard.Load(); got != notifiers*notices {
+		t.Errorf("the watcher heard %d notices, want %d", got, notifiers*notices)
 	}
 }
