@@ -18,7 +18,8 @@ import (
 // call returns, or yields once, an error that wraps [ErrBadOption] and names
 // the option and the value, and it runs nothing. An option given more
 // than once (MaxAtOnce, PerKey, ...) takes the last value given, except
-// WithMeter: each one adds a meter.
+// WithMeter: each one adds a meter. A bad value fails the call wherever it
+// is, even when a later option gives a good one.
 type Option interface {
 	apply(c *config)
 }
@@ -196,7 +197,9 @@ func MaxBurst(n int) Option {
 //
 // Inside [PerKey], m must implement [throttle.Keyed]: each key then goes
 // through m.ForKey(fmt.Sprint(key)). The same meter (one pointer, channel
-// or map) given twice, in the call or inside PerKey, is a bad option.
+// or map) given twice in the call, or twice inside PerKey, is a bad
+// option; one given once in each is two meters (the call's m and the
+// keys' meters from m.ForKey).
 //
 // A meter that does not implement [throttle.Trier] cannot be asked without
 // waiting: an attempt waits in its Acquire before it asks the other meters,
