@@ -879,19 +879,43 @@ func TestPerKeyInputWaitingForTheClockIsNotStarved(t *testing.T) {
 func TestPerKeyMeterThatSaysWhenIsTakenAtItsWord(t *testing.T) {
 	clk := newFakeClock()
 	l := newTimeline(clk)
-	stop := drive(clk, time.Millisecond)
+	keys := slices.Repeat([]string{"api"}, 8)
+	noted := make(chan struct{}, len(keys))
 	fn := func(_ context.Context, j job) (int, error) {
 		l.note(j.key)
+		noted <- struct{}{}
 		return j.id, nil
 	}
-	keys := slices.Repeat([]string{"api"}, 8)
-	// One task at a time: the next input is chosen, and the clock waited
-	// on again, only once a task has noted its start.
+	// The clock moves by a millisecond once a task has noted its start
+	// and the run waits on the clock: never while a task that has started
+	// has not noted it yet (the run may wait on the clock then, for the
+	// next input, while it pulls another). A run that starts nothing on
+	// the clock it waits for gets its steps all the same, after a while,
+	// and fails the check below instead of hanging.
+	ctx, cancel := context.WithCancel(context.Background())
+	var stepping sync.WaitGroup
+	stepping.Add(1)
+	go func() {
+		defer stepping.Done()
+		for {
+			select {
+			case <-noted:
+			case <-time.After(patience / 8):
+			case <-ctx.Done():
+				return
+			}
+			if clk.BlockUntilContext(ctx, 1) != nil {
+				return
+			}
+			clk.Advance(time.Millisecond)
+		}
+	}()
 	runJobs(t, "RunOnEach", slices.Values(jobsOf(keys...)), fn, len(keys), trimeter.MaxAtOnce(1), trimeter.WithClock(clk),
 		trimeter.PerKey(jobKey, trimeter.WithMeter(&keyedMeters{newMeter: func() throttle.Meter {
 			return throttle.NewRate(1000, 1, throttle.WithClock(clk))
 		}})))
-	stop()
+	cancel()
+	stepping.Wait()
 	var want []time.Duration
 	for i := range len(keys) {
 		want = append(want, time.Duration(i)*time.Millisecond)
