@@ -816,19 +816,19 @@ func TestRunOnEachIgnoresOrdered(t *testing.T) {
 func TestPerKeyInputWaitingForTheClockIsNotStarved(t *testing.T) {
 	cases := map[string]struct {
 		keyOpts []trimeter.Option
-		fn      func(context.Context, int) (int, error)
+		err     func(v int) error
 	}{
 		"its key's rate": {
 			keyOpts: []trimeter.Option{trimeter.MaxPerSecond(1)},
-			fn:      func(_ context.Context, v int) (int, error) { return v, nil },
+			err:     func(int) error { return nil },
 		},
 		"its key's pause": {
 			keyOpts: []trimeter.Option{trimeter.MaxAtOnce(1)},
-			fn: func(_ context.Context, v int) (int, error) {
+			err: func(v int) error {
 				if v == 0 {
-					return v, trimeter.Pushback(time.Second, errBusy)
+					return trimeter.Pushback(time.Second, errBusy)
 				}
-				return v, nil
+				return nil
 			},
 		},
 	}
@@ -838,36 +838,48 @@ func TestPerKeyInputWaitingForTheClockIsNotStarved(t *testing.T) {
 			// its own. Input 1 waits for a second of the clock after input
 			// 0 (its token, or its push-back when it ends), which the loop
 			// moves on by ten once it has input 0's result and five in all.
+			// Then the other inputs that begin while input 1 still waits
+			// aside (the monitor says so, from the moment the scheduler
+			// takes it) are counted: a goroutine that has been chosen may
+			// be slow to begin, or to hand its result on, when the machine
+			// is loaded; the choice is what is tested.
 			clock := testclock.New()
+			mon := &throttle.Monitor{}
 			keyOf := func(v int) string {
 				if v < 2 {
 					return "shared"
 				}
 				return fmt.Sprint("own", v)
 			}
+			var moved atomic.Bool
+			var overtook atomic.Int64
+			fn := func(_ context.Context, v int) (int, error) {
+				if v >= 2 && moved.Load() && mon.Stats().Waiting > 0 {
+					overtook.Add(1)
+				}
+				return v, c.err(v)
+			}
 			const n = 200
-			at, movedAt, k := -1, -1, 0
+			k, one := 0, false
 			seen0 := false
-			for v, err := range trimeter.AMap(context.Background(), newProbe(n).seq(), c.fn,
-				trimeter.MaxAtOnce(2), trimeter.KeepGoing(), trimeter.WithClock(clock),
+			for v, err := range trimeter.AMap(context.Background(), newProbe(n).seq(), fn,
+				trimeter.MaxAtOnce(2), trimeter.KeepGoing(), trimeter.WithClock(clock), trimeter.Watch(mon),
 				trimeter.PerKey(keyOf, c.keyOpts...)) {
 				if err != nil && !errors.Is(err, errBusy) {
 					t.Fatal(err)
 				}
 				seen0 = seen0 || v == 0
-				if movedAt < 0 && seen0 && k >= 5 {
+				one = one || (v == 1 && err == nil)
+				if !moved.Load() && seen0 && k >= 5 {
+					moved.Store(true)
 					clock.Advance(10 * time.Second)
-					movedAt = k
-				}
-				if v == 1 && err == nil {
-					at = k
 				}
 				k++
 			}
-			// Once the clock has moved, at most the two tasks in flight
-			// and the input the starter holds come before input 1.
-			if at < 0 || movedAt < 0 || at > movedAt+4 {
-				t.Errorf("input 1 came as result %d of %d, the clock moved at result %d", at, n, movedAt)
+			// Once the clock has moved, at most the two tasks starting and
+			// the input the starter holds begin before input 1 is taken.
+			if !one || !moved.Load() || overtook.Load() > 3 {
+				t.Errorf("%d inputs began while input 1 waited aside after the clock moved, want at most 3", overtook.Load())
 			}
 		})
 	}
@@ -1026,9 +1038,10 @@ func TestPerKeyRaisedMeterLimitReachesAnInputWaitingAside(t *testing.T) {
 				t.Fatal(err)
 			}
 			clk.Advance(c.advance)
-			got := <-done
-			if !slices.Equal(got, []string{"a2", "a1"}) {
-				t.Errorf("got %v, want a2 then a1: a2 did not start when the limit was raised", got)
+			// a1 returns once a2 has started: their results may come in
+			// either order, but both come only if a2 started.
+			if got := slices.Sorted(slices.Values(<-done)); !slices.Equal(got, []string{"a1", "a2"}) {
+				t.Errorf("got %v, want a1 and a2: a2 did not start when the limit was raised", got)
 			}
 		})
 	}
