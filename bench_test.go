@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/internal/cputime"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -158,11 +159,11 @@ func benchRate(b *testing.B, rate float64, burst int, opts ...trimeter.Option) {
 		starts[v] = int64(time.Since(t0))
 		return nil
 	}
-	cpu0, cpuOK := benchCPUTime()
+	cpu0, cpuOK := cputime.Used()
 	b.ResetTimer()
 	err := trimeter.RunOnEach(context.Background(), benchCount(b.N), fn, opts...)
 	b.StopTimer()
-	cpu1, _ := benchCPUTime()
+	cpu1, _ := cputime.Used()
 	if err != nil {
 		b.Fatal(err)
 	}

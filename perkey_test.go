@@ -1157,7 +1157,7 @@ func TestPerKeyLimitRaisedWhileTheMeterIsAskedReachesTheInput(t *testing.T) {
 		var got []string
 		for v, err := range trimeter.AMap(ctx, slices.Values([]string{"a1", "a2"}), func(_ context.Context, v string) (string, error) { return v, nil },
 			trimeter.MaxAtOnce(2), trimeter.WithClock(clk), trimeter.Watch(mon),
-			trimeter.PerKey(func(v string) string { return v[:1] }, trimeter.WithMeter(oneMeter{meter}))) {
+			trimeter.PerKey(func(v string) string { return v[:1] }, trimeter.WithMeter(&keyedMeters{newMeter: func() throttle.Meter { return meter }}))) {
 			if err != nil {
 				v = err.Error()
 			}
@@ -1191,8 +1191,3 @@ func (r *raisingRate) TryAcquire(ctx context.Context) (throttle.Permit, time.Dur
 	}
 	return p, wait, err
 }
-
-// oneMeter is a Keyed meter with one meter for every key.
-type oneMeter struct{ throttle.Trier }
-
-func (m oneMeter) ForKey(string) throttle.Meter { return m.Trier }

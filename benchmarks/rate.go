@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/internal/cputime"
 	"go.uber.org/ratelimit"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
@@ -160,11 +161,11 @@ func MeasureRate(c RateCase, perSecond float64, most int, d time.Duration) (Rate
 	starts := make([]int64, most)
 	pulled := 0
 	runtime.GC() // the garbage of the cases before is not this one's CPU time
-	cpu0, hasCPU := cpuTime()
+	cpu0, hasCPU := cputime.Used()
 	t0 := time.Now()
 	in := until(Count(most), t0.Add(d), &pulled)
 	err := c.Run(in, perSecond, burst, func(v int) { starts[v] = int64(time.Since(t0)) })
-	cpu1, _ := cpuTime()
+	cpu1, _ := cputime.Used()
 	if err != nil || pulled == 0 {
 		return RateSample{HasCPU: hasCPU}, err
 	}

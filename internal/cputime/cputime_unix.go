@@ -1,15 +1,15 @@
 //go:build unix
 
-package trimeter_test
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// benchCPUTime returns the CPU time, user and system, that the process has
-// used so far, and whether the platform reports it.
-func benchCPUTime() (time.Duration, bool) {
+// Used returns the CPU time, user and system, that the process has used so
+// far, and whether the platform reports it.
+func Used() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
