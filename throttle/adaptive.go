@@ -34,7 +34,9 @@ import (
 // [Unused] teach nothing, and latencies of attempts that ran while fewer
 // than L/2 were in flight (at most, from the attempt's start to its end)
 // only update the latency estimates, not the limit. After a push-back
-// cut, base is measured afresh.
+// cut, base is measured afresh. A success whose Outcome.Latency is zero
+// or less teaches nothing either: on a fake clock that stands still
+// while attempts run, the limit never rises from the minimum.
 //
 // Measured against a simulated service of capacity C = 32 (2ms per
 // request; beyond C at once requests queue; with 2C in the system they

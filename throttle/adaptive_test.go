@@ -149,6 +149,20 @@ func TestAdaptiveLearnsNothingFromCancelledOrUnused(t *testing.T) {
 	}
 }
 
+func TestAdaptiveLearnsNothingFromASuccessWithoutLatency(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(50, ok(0))
+	l.run(50, ok(-time.Millisecond))
+	if got := l.limit(); got != 1 {
+		t.Fatalf("Limit = %d after successes with no latency; want 1, the minimum", got)
+	}
+	l.run(1, ok(10*time.Millisecond)) // the first latency it sees
+	if got := l.limit(); got != 2 {
+		t.Fatalf("Limit = %d after one success with a latency; want 2", got)
+	}
+	l.endAll(ok(10 * time.Millisecond))
+}
+
 func TestAdaptiveDoesNotGrowWhenLittleIsInFlight(t *testing.T) {
 	a := throttle.NewAdaptive(10, 100)
 	for range 50 {

@@ -274,3 +274,56 @@ func TestRateRoundsItsIntervalUpExactly(t *testing.T) {
 		t.Errorf("interval = %d ns, want 16", r.b.interval)
 	}
 }
+
+// TestBucketNeverHoldsMoreThanItsCountedGrantsAllow checks the bucket after
+// every grant and refund against a replay of the grants that still count
+// (those not given back): the bucket may lack more than the replay does,
+// never less. A bucket that lacks no less lets only starts through that
+// keep the bound with the grants that count. Refunds come in every order,
+// of grants made in bursts and at the rate, so that the refund stack
+// merges entries and shifts the deficits of later grants.
+func TestBucketNeverHoldsMoreThanItsCountedGrantsAllow(t *testing.T) {
+	for range 300 {
+		seed := rand.Uint64()
+		rnd := rand.New(rand.NewPCG(seed, 1))
+		iv := int64(1000)
+		burst := 1 + rnd.IntN(50)
+		b := bucket{interval: iv, burst: int64(burst), tat: fullSince}
+		times := map[uint64]int64{}
+		counted := map[uint64]bool{}
+		var open []uint64
+		now := int64(0)
+		replay := func() int64 {
+			tat := int64(fullSince)
+			for seq := uint64(1); seq <= b.seq; seq++ {
+				if counted[seq] {
+					tat = max(tat, times[seq]) + iv
+				}
+			}
+			return tat
+		}
+		for step := range 600 {
+			switch rnd.IntN(5) {
+			case 0:
+				now += rnd.Int64N(3 * iv)
+			case 1:
+				now += iv / int64(1+rnd.IntN(burst))
+			}
+			for n := rnd.IntN(burst + 1); n > 0 && b.delay(now, 1) == 0; n-- {
+				seq := b.take(now)
+				times[seq], counted[seq] = now, true
+				open = append(open, seq)
+			}
+			for len(open) > 0 && rnd.IntN(3) == 0 {
+				i := rnd.IntN(len(open))
+				if b.refund(now, open[i]) {
+					counted[open[i]] = false
+				}
+				open = append(open[:i], open[i+1:]...)
+			}
+			if got, want := max(b.tat, now), max(replay(), now); got < want {
+				t.Fatalf("seed %d burst %d, step %d: the bucket is full from %d, the grants that count allow it only from %d", seed, burst, step, got, want)
+			}
+		}
+	}
+}

@@ -68,6 +68,29 @@ func TestRateUnusedGivesTheTokenBack(t *testing.T) {
 		mustTry(t, r)
 		mustRefuse(t, r, time.Second)
 	})
+	t.Run("every token of a burst, in any order", func(t *testing.T) {
+		for name, order := range map[string]func(i, n int) int{
+			"in order":    func(i, _ int) int { return i },
+			"reversed":    func(i, n int) int { return n - 1 - i },
+			"interleaved": func(i, n int) int { return (i*3 + 1) % n },
+		} {
+			clock := testclock.New()
+			r := throttle.NewRate(1, 10, throttle.WithClock(clock))
+			ps := make([]throttle.Permit, 10)
+			for i := range ps {
+				ps[i], _ = r.Acquire(ctx)
+			}
+			clock.Advance(300 * time.Millisecond)
+			for i := range ps {
+				ps[order(i, len(ps))].Done(unused)
+			}
+			// None of the ten was used: the bound counts none of them,
+			// and the bucket holds all ten again.
+			if d := r.Delay(10); d != 0 {
+				t.Errorf("%s: Delay(10) = %v after all ten came back unused, want 0", name, d)
+			}
+		}
+	})
 	t.Run("never above the burst", func(t *testing.T) {
 		clock := testclock.New()
 		r := throttle.NewRate(1, 2, throttle.WithClock(clock))

@@ -16,8 +16,8 @@ import "sort"
 // token back exactly when no grant was made after it.
 //
 // The later grants' smallest deficits are kept as a stack whose deficits
-// grow from the oldest entry to the newest: the answer for a permit is the
-// first entry granted after it. The stack holds at most maxLows entries;
+// do not fall from the oldest entry to the newest: the answer for a permit
+// is the first entry granted after it. The stack holds at most maxLows entries;
 // beyond that its oldest half merge into one that answers with the
 // smallest of their deficits, which may give back less than allowed but
 // never more. (Merging half at once, rather than the two oldest, moves
@@ -62,14 +62,30 @@ func (r *refunds) gap(seq uint64, interval int64) int64 {
 	return min(interval, r.lows[i].deficit)
 }
 
-// refunded records that the permit of grant seq gave its token back. The
-// deficits recorded for grants made after it no longer hold (they were
-// measured with its token spent), so permits granted before the newest
-// grant get nothing back from now on.
-func (r *refunds) refunded(seq uint64) {
-	if n := len(r.lows); n > 0 && r.lows[n-1].seq > seq {
-		r.lows = append(r.lows[:0], low{r.lows[n-1].seq, 0})
+// refunded records that the permit of grant seq gave its token back. With
+// that token back, each grant made after seq's would have found the
+// bucket lacking less than was recorded: by the smallest of the interval
+// and the deficits of the grants after seq's, up to and including its
+// own. Their recorded deficits are lowered by a whole interval instead,
+// which may give back less than allowed later but never more; the entries
+// before them that a lowered one now undercuts go. The deficit of seq's
+// own grant still counts, for the grants its entry had replaced, which
+// lacked as much or more.
+func (r *refunds) refunded(seq uint64, interval int64) {
+	i := sort.Search(len(r.lows), func(i int) bool { return r.lows[i].seq > seq })
+	if i == len(r.lows) {
+		return
 	}
+	for j := i; j < len(r.lows); j++ {
+		r.lows[j].deficit = max(0, r.lows[j].deficit-interval)
+	}
+	// Only the first lowered entry can fall to or below those before it:
+	// the lowered ones keep their order.
+	k := i
+	for k > 0 && r.lows[k-1].deficit >= r.lows[i].deficit {
+		k--
+	}
+	r.lows = r.lows[:k+copy(r.lows[k:], r.lows[i:])]
 }
 
 // reset forgets every grant up to seq: after the rate or the burst changed,
