@@ -85,8 +85,8 @@ type Status uint8
 
 const (
 	// Unused: the attempt never started (another meter refused it, or
-	// the run was cancelled first). Rate meters give the token back, as
-	// far as their bound allows (see Rate.Acquire).
+	// the run was cancelled first). A [Rate] gives its token back, as far
+	// as its bound allows (see Rate.Acquire).
 	Unused Status = iota
 	// Succeeded: the attempt ran and returned no error.
 	Succeeded
