@@ -25,14 +25,15 @@ import (
 // input. Without [MaxAtOnce] there is no limit on concurrency.
 //
 // Errors: by default the first error cancels the context of every call
-// still running, starts nothing more, and is yielded once after the results
-// that had finished before it, those waiting in the buffer included (under
-// [Ordered], those that come in input order before the failed input or
-// the first input that had not finished, whichever comes first); then the
-// loop ends. Results and errors of the calls that end after the failure
-// are not reported: the failure cancelled them. (A result whose fn returned
-// just before the failure, while its worker was still telling its meters,
-// can still come too late: the error does not wait for it.)
+// still running (as its cause: see the package doc, Stopping), starts
+// nothing more, and is yielded once after the results that had finished
+// before it, those waiting in the buffer included (under [Ordered], those
+// that come in input order before the failed input or the first input that
+// had not finished, whichever comes first); then the loop ends. Results
+// and errors of the calls that end after the failure are not reported:
+// the failure cancelled them. (A result whose fn returned just before the
+// failure, while its worker was still telling its meters, can still come
+// too late: the error does not wait for it.)
 // With [KeepGoing] every error is yielded in its turn and the run goes on.
 // When ctx ends, the run stops and yields ctx.Err() once, as soon as every
 // call has returned and the input sequence has yielded or ended (one that

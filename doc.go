@@ -46,10 +46,14 @@
 // # Stopping
 //
 // By default a run is fail-fast, like errgroup: the first error cancels the
-// context given to the calls still running, nothing more starts, and the
-// error is reported once. [KeepGoing] and the outcome functions report every
+// context given to the calls still running (context.Cause returns that
+// error, as with errgroup.WithContext), nothing more starts, and the error
+// is reported once. [KeepGoing] and the outcome functions report every
 // failure instead. Cancelling the parent context stops the run promptly
-// with its error.
+// with its error; the calls' context, made from the parent, reports the
+// parent's own error and cause (context.DeadlineExceeded for a deadline).
+// A run that ends for any other reason (a break, [RunAny]'s answer, a
+// panic) cancels the calls still running with a cause of its own.
 //
 // Breaking out of a range loop over [AMap], [Outcomes], [Then] or
 // [ThenOutcomes] cancels the calls in flight, stops the input sequence (its

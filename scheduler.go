@@ -410,8 +410,19 @@ func (e *engine[T, R]) shutdown() {
 	}
 }
 
-// errStopped is the cause of the run context once the run has ended.
+// errStopped is the cause of the run context once the run has ended for
+// any reason but a failure or the parent's end.
 var errStopped = errors.New("trimeter: run stopped")
+
+// causeLocked is the cause fn's context is cancelled with when the run
+// stops: under fail-fast, the failure that stopped it, as errgroup's
+// WithContext gives it; otherwise errStopped.
+func (e *engine[T, R]) causeLocked() error {
+	if p := e.failing.Load(); p != nil {
+		return *p
+	}
+	return errStopped
+}
 
 // stopLocked makes the run start nothing more and cancels its tasks. A
 // non-nil err is the run's failure, unless an earlier one is recorded.
@@ -424,8 +435,13 @@ func (e *engine[T, R]) stopLocked(err error) {
 	}
 	e.stopped = true
 	e.halted.Store(true)
-	if e.cancel != nil {
-		e.cancel(errStopped)
+	if e.cancel != nil && e.parent.Err() == nil {
+		// Once the parent has ended, the context package cancels fn's
+		// context, a child of the parent's, with the parent's error and
+		// cause (a deadline's DeadlineExceeded, say), maybe a moment after
+		// the run saw the end: a cancel here could come first, and fn
+		// would see the run's cause instead.
+		e.cancel(e.causeLocked())
 	}
 	if e.wake != nil {
 		e.wake.Stop()
@@ -497,7 +513,7 @@ func (e *engine[T, R]) failSoon(err error) {
 		return // a panic stopped the run already; KeepGoing goes on
 	}
 	if e.failing.CompareAndSwap(nil, &err) {
-		e.cancel(errStopped)
+		e.cancel(err)
 	}
 }
 

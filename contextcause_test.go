@@ -1,0 +1,199 @@
+package trimeter_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/trimeter-go/trimeter"
+)
+
+// heldParent is a parent context that the test ends by hand, and whose
+// end reaches the contexts made from it only when the test lets it
+// (release): a run then sees the parent's Done closed before the context
+// it gave to fn has been cancelled by it, as it may with any parent.
+type heldParent struct {
+	context.Context // Background: no deadline, no values
+	done            chan struct{}
+
+	mu    sync.Mutex
+	err   error
+	funcs []func()
+}
+
+func newHeldParent() *heldParent {
+	return &heldParent{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (p *heldParent) Done() <-chan struct{} { return p.done }
+
+func (p *heldParent) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// AfterFunc is how the context package hears of the parent's end.
+func (p *heldParent) AfterFunc(f func()) (stop func() bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.funcs = append(p.funcs, f)
+	return func() bool { return false }
+}
+
+func (p *heldParent) end(err error) {
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+	close(p.done)
+}
+
+// release calls what AfterFunc registered, in the order given.
+func (p *heldParent) release() {
+	p.mu.Lock()
+	fs := p.funcs
+	p.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// When the parent context ends, fn's context reports the parent's error
+// and cause, as a context made from the parent does, even when the run
+// sees the end first: a deadline is context.DeadlineExceeded, not a
+// cancel of the run's own.
+func TestFnContextReportsTheParentsEnd(t *testing.T) {
+	// With MaxAtOnce above 1 and no meter, RunOnEach's own goroutine
+	// ranges over the input: a yield that returns false tells that the
+	// run has seen the parent's end.
+	for _, lc := range []struct {
+		name string
+		opts []trimeter.Option
+	}{
+		{"RunOnEach", []trimeter.Option{trimeter.MaxAtOnce(2)}},
+		{"RunOnEach with a buffer", []trimeter.Option{trimeter.MaxAtOnce(2), trimeter.BufferSize(4)}},
+	} {
+		t.Run(lc.name, func(t *testing.T) {
+			parent := newHeldParent()
+			started := make(chan struct{})
+			next := make(chan struct{})
+			refused := make(chan struct{})
+			seq := func(yield func(int) bool) {
+				if !yield(0) {
+					return
+				}
+				<-next
+				if !yield(1) {
+					close(refused) // the run has seen the parent's end
+				}
+			}
+			type seen struct{ err, cause error }
+			got := make(chan seen, 1)
+			fn := func(ctx context.Context, v int) error {
+				if v != 0 {
+					t.Errorf("input %d started after the parent ended", v)
+					return nil
+				}
+				close(started)
+				<-ctx.Done()
+				got <- seen{ctx.Err(), context.Cause(ctx)}
+				return ctx.Err()
+			}
+			ret := make(chan error, 1)
+			go func() { ret <- trimeter.RunOnEach(parent, seq, fn, lc.opts...) }()
+			<-started
+			parent.end(context.DeadlineExceeded)
+			close(next)
+			<-refused
+			select {
+			case s := <-got:
+				t.Fatalf("fn's context ended (%v, cause %v) before the parent's end reached it", s.err, s.cause)
+			default:
+			}
+			parent.release()
+			s := <-got
+			if s.err != context.DeadlineExceeded || s.cause != context.DeadlineExceeded {
+				t.Errorf("fn's context: Err %v, Cause %v; want context.DeadlineExceeded for both", s.err, s.cause)
+			}
+			if err := <-ret; !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("RunOnEach returned %v, want context.DeadlineExceeded", err)
+			}
+		})
+	}
+}
+
+// The same with a parent cancelled with a cause: fn's context has it.
+func TestFnContextHasTheParentsCause(t *testing.T) {
+	cause := errors.New("shutting down")
+	for range 50 {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		// Contexts made from ctx before the run: the context package
+		// cancels them one by one, so the run's own callback may come
+		// before fn's context is reached.
+		for range 200 {
+			_, stop := context.WithCancel(ctx)
+			defer stop()
+		}
+		started := make(chan struct{})
+		var got error
+		fn := func(ctx context.Context, v int) error {
+			if v == 0 {
+				close(started)
+				<-ctx.Done()
+				got = context.Cause(ctx)
+			}
+			return nil
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- trimeter.RunOnEach(ctx, func(yield func(int) bool) {
+				for i := 0; yield(i); i++ {
+				}
+			}, fn, trimeter.MaxAtOnce(2))
+		}()
+		<-started
+		cancel(cause)
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("RunOnEach returned %v, want context.Canceled", err)
+		}
+		if got != cause {
+			t.Fatalf("context.Cause in fn = %v, want the parent's cause", got)
+		}
+	}
+}
+
+// Under fail-fast, the calls that the first error cancels see it as their
+// context's cause, as errgroup.WithContext gives it.
+func TestFnContextCauseIsTheFirstError(t *testing.T) {
+	boom := errors.New("boom")
+	for _, lc := range limitCases {
+		if lc.atOnce == 1 {
+			continue // one call at a time: none is in flight to cancel
+		}
+		t.Run(lc.name, func(t *testing.T) {
+			started := make(chan struct{})
+			var got error
+			fn := func(ctx context.Context, v int) error {
+				switch v {
+				case 0:
+					close(started)
+					<-ctx.Done()
+					got = context.Cause(ctx)
+					return ctx.Err()
+				case 1:
+					<-started
+					return boom
+				}
+				return nil
+			}
+			err := trimeter.RunOnEach(context.Background(), newProbe(2).seq(), fn, lc.opts...)
+			if !errors.Is(err, boom) {
+				t.Fatalf("RunOnEach returned %v, want boom", err)
+			}
+			if got != boom {
+				t.Errorf("context.Cause in the cancelled call = %v, want boom", got)
+			}
+		})
+	}
+}
