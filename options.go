@@ -318,7 +318,8 @@ func KeepGoing() Option {
 // retried attempts, tasks in flight and waiting, and the call's push-back
 // pause in force (a key's pause under [PerKey] does not show there).
 // One Monitor may watch several calls; read it with m.Stats from any
-// goroutine, during the run or after it.
+// goroutine, during the run or after it. Its Limit is the MaxAtOnce of
+// the call that began last, or zero when that call has none.
 func Watch(m *throttle.Monitor) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly("Watch") {

@@ -164,9 +164,9 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		if e.window < e.limit { // the sum overflowed: no bound but the limit
 			e.window = math.MaxInt
 		}
-		if e.mon != nil {
-			e.mon.SetLimit(int64(e.limit))
-		}
+	}
+	if e.mon != nil {
+		e.mon.SetLimit(int64(e.limit)) // zero for none, over an earlier call's
 	}
 	e.room.L = &e.mu
 	e.taskReady.L = &e.mu

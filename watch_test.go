@@ -259,3 +259,22 @@ func TestWatchSeesATaskWaitingForAMeterThatCannotBeAsked(t *testing.T) {
 		})
 	}
 }
+
+// A Monitor's Limit is the MaxAtOnce of the call that began last, zero
+// for one without: a call with no limit does not show an earlier one's.
+func TestWatchShowsTheLimitOfTheLastCall(t *testing.T) {
+	var mon throttle.Monitor
+	noop := func(context.Context, int) error { return nil }
+	for _, want := range []int{3, 0, 1, 0} {
+		opts := []trimeter.Option{trimeter.Watch(&mon)}
+		if want > 0 {
+			opts = append(opts, trimeter.MaxAtOnce(want))
+		}
+		if err := trimeter.RunOnEach(context.Background(), slices.Values([]int{1, 2}), noop, opts...); err != nil {
+			t.Fatal(err)
+		}
+		if got := mon.Stats().Limit; got != int64(want) {
+			t.Errorf("after a call with MaxAtOnce %d, Limit = %d", want, got)
+		}
+	}
+}
