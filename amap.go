@@ -149,7 +149,12 @@ func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context
 // value of each successful outcome of in, and yields the new outcome beside
 // the same Input, so every outcome still tells which original input it came
 // from. A failed outcome of in passes through as a failed outcome, without
-// calling fn, as an error does in Then. Like [Outcomes], it keeps going.
+// calling fn, as an error does in Then. Like [Outcomes], it keeps going,
+// with one exception: the outcome beside Index -1 that the stage before
+// yields when its own run ends (its context ended, or an option was bad)
+// ends this stage too, as its own ctx ending would: the calls in flight
+// are cancelled, the outcomes not yet yielded are dropped, and that
+// outcome is yielded once, beside Index -1, as the last.
 //
 // Break and panics are as for [Then]: a break stops this stage and every
 // stage before it, and a panic in any stage reaches the loop's goroutine.

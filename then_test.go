@@ -678,3 +678,43 @@ func TestThenInputThatIgnoresABreakPanics(t *testing.T) {
 		})
 	}
 }
+
+// The end of the stage before's own run (its outcome beside Index -1)
+// ends a ThenOutcomes stage whose own ctx goes on: its call in flight is
+// cancelled, the outcomes it had not yielded are dropped, and the loop
+// gets that outcome once, as the last.
+func TestThenOutcomesEndsWithTheStageBefore(t *testing.T) {
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	defer cancel1()
+	pass := func(_ context.Context, v int) (int, error) { return v, nil }
+	var sawCancel atomic.Bool
+	second := func(ctx context.Context, v int) (int, error) {
+		if v == 0 {
+			cancel1() // ends the first stage's run
+			<-ctx.Done()
+			sawCancel.Store(true)
+			return 0, ctx.Err()
+		}
+		return v, nil
+	}
+	var got []trimeter.Input[int]
+	var errs []error
+	stage1 := trimeter.Outcomes(ctx1, newProbe(3).seq(), pass, trimeter.MaxAtOnce(1))
+	// Two slots: the stage pulls the end of the stage before while input
+	// 0's call waits (with one, that call would hold the only worker).
+	for in, out := range trimeter.ThenOutcomes(context.Background(), stage1, second, trimeter.MaxAtOnce(2)) {
+		got = append(got, in)
+		errs = append(errs, out.Err)
+	}
+	if !sawCancel.Load() {
+		t.Error("the call in flight was not cancelled")
+	}
+	if n := len(got); n == 0 || got[n-1].Index != -1 || !errors.Is(errs[n-1], context.Canceled) {
+		t.Fatalf("got %+v with errors %v, want context.Canceled beside Index -1 last", got, errs)
+	}
+	for i, in := range got[:len(got)-1] {
+		if in.Index == 0 {
+			t.Errorf("input 0's outcome (%v) was yielded: its call was cancelled by the end", errs[i])
+		}
+	}
+}
