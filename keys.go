@@ -47,16 +47,19 @@ func resolveKey[T any](c *config) (func(T) any, error) {
 	if c.perKey == nil {
 		return nil, nil
 	}
-	k, ok := c.perKey.keyer.(keyer[T])
-	if !ok {
-		return nil, badOption("PerKey: the key function takes %v, but the inputs are %v", c.perKey.keyType, reflect.TypeFor[T]())
-	}
-	for _, m := range c.perKey.meters {
-		if _, ok := m.(throttle.Keyed); !ok {
-			return nil, badOption("PerKey(WithMeter(%T)): the meter must implement throttle.Keyed", m)
+	// A PerKey that a later one replaced is checked too: a bad value
+	// fails the call wherever it is (see Option).
+	for _, pk := range c.perKeys {
+		if _, ok := pk.keyer.(keyer[T]); !ok {
+			return nil, badOption("PerKey: the key function takes %v, but the inputs are %v", pk.keyType, reflect.TypeFor[T]())
+		}
+		for _, m := range pk.meters {
+			if _, ok := m.(throttle.Keyed); !ok {
+				return nil, badOption("PerKey(WithMeter(%T)): the meter must implement throttle.Keyed", m)
+			}
 		}
 	}
-	return k.keyOf, nil
+	return c.perKey.keyer.(keyer[T]).keyOf, nil
 }
 
 // keyLocked returns the state of key id, making it on first use.

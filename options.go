@@ -42,8 +42,9 @@ type config struct {
 	buffer       int
 	clock        clockwork.Clock
 	keepGoing    bool
-	untilSuccess bool // RunAny: the first success ends the run
-	perKey       *perKeyConfig
+	untilSuccess bool            // RunAny: the first success ends the run
+	perKey       *perKeyConfig   // the last PerKey given: the one in force
+	perKeys      []*perKeyConfig // every PerKey given, each checked
 	lookahead    int
 	attempts     int
 	backoff      backoff

@@ -77,6 +77,7 @@ func PerKey[T any, K comparable](key func(T) K, opts ...Option) Option {
 		}
 		pk.limits = inner.limits
 		c.perKey = pk
+		c.perKeys = append(c.perKeys, pk)
 	})
 }
 

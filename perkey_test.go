@@ -505,6 +505,23 @@ func TestPerKeyBadOptions(t *testing.T) {
 					t.Errorf("fn called %d times, %d inputs pulled; want none", calls.Load(), p.pulled.Load())
 				}
 			})
+			if ep.name == "RunAll" || ep.name == "RunAny" {
+				continue // a good PerKey for their inputs would need another key function
+			}
+			// A later, good PerKey replaces the bad one, and the call
+			// still fails: a bad value fails it wherever it is.
+			t.Run(fmt.Sprintf("%s reports %s before a good PerKey", ep.name, c.want), func(t *testing.T) {
+				p := newProbe(3)
+				var calls atomic.Int64
+				fn := func(context.Context, int) (int, error) { calls.Add(1); return 0, nil }
+				err := ep.call(t, p.seq(), fn, trimeter.MaxAtOnce(2), c.opt, trimeter.PerKey(intKey))
+				for _, w := range c.want {
+					checkBadOption(t, err, w)
+				}
+				if calls.Load() != 0 || p.pulled.Load() != 0 {
+					t.Errorf("fn called %d times, %d inputs pulled; want none", calls.Load(), p.pulled.Load())
+				}
+			})
 		}
 	}
 }

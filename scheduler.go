@@ -181,11 +181,13 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		return nil, err
 	}
 	if keyOf != nil {
-		if err := checkMeters(cfg.perKey.meters, "PerKey: "); err != nil {
-			return nil, err
-		}
-		if _, err := cfg.perKey.newRate(cfg.clock, "PerKey: "); err != nil {
-			return nil, err
+		for _, pk := range cfg.perKeys { // the replaced ones too, as resolveKey
+			if err := checkMeters(pk.meters, "PerKey: "); err != nil {
+				return nil, err
+			}
+			if _, err := pk.newRate(cfg.clock, "PerKey: "); err != nil {
+				return nil, err
+			}
 		}
 		e.keys = make(map[any]*keyState)
 	}
