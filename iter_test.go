@@ -343,6 +343,20 @@ func (m *panickyKeyed) ForKey(string) throttle.Meter {
 	return &panickyMeter{}
 }
 
+// nilForKey hands each key a meter (a panickyMeter told no place to
+// panic), except key, which gets nil.
+type nilForKey struct {
+	panickyMeter
+	key string
+}
+
+func (m *nilForKey) ForKey(k string) throttle.Meter {
+	if k == m.key {
+		return nil
+	}
+	return &panickyMeter{}
+}
+
 // A meter whose Done panics leaves a Watch monitor, which may outlive the
 // run, with nothing counted in flight.
 func TestMeterDonePanicLeavesTheMonitorSettled(t *testing.T) {
@@ -450,6 +464,23 @@ func TestMeterPanics(t *testing.T) {
 			checkCleanedUp(t, p)
 		})
 	}
+	t.Run("AMap, a nil meter from ForKey", func(t *testing.T) {
+		p := newProbe(20)
+		nilFor3 := &nilForKey{key: "3"}
+		r := catch(func() {
+			for range trimeter.AMap(context.Background(), p.seq(), square, trimeter.MaxAtOnce(3),
+				trimeter.PerKey(func(v int) int { return v }, trimeter.WithMeter(nilFor3))) {
+			}
+		})
+		pe, ok := r.(*trimeter.PanicError)
+		if !ok {
+			t.Fatalf("recovered %T (%v), want *trimeter.PanicError", r, r)
+		}
+		if msg := fmt.Sprint(pe.Value); !strings.Contains(msg, `nilForKey.ForKey("3") returned a nil meter`) {
+			t.Errorf("PanicError.Value = %q, want it to name the meter, the key and the nil", msg)
+		}
+		checkCleanedUp(t, p)
+	})
 	limits := map[string][]trimeter.Option{
 		"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)},
 		"MaxAtOnce(3)": {trimeter.MaxAtOnce(3)},

@@ -77,7 +77,12 @@ func (e *engine[T, R]) keyLocked(id any) *keyState {
 		name := fmt.Sprint(id)
 		ms := make([]throttle.Meter, 0, len(pk.meters))
 		for _, m := range pk.meters {
-			ms = append(ms, m.(throttle.Keyed).ForKey(name))
+			km := m.(throttle.Keyed).ForKey(name)
+			if km == nil {
+				// Raised as the run's panic, as a panic of ForKey is.
+				panic(fmt.Errorf("trimeter: PerKey: %T.ForKey(%q) returned a nil meter", m, name))
+			}
+			ms = append(ms, km)
 		}
 		k.meters, k.blocking, k.exact = sortMeters(ms)
 	}

@@ -55,7 +55,9 @@ type Trier interface {
 // key separately (trimeter.PerKey). ForKey returns the meter for key; it
 // may build it on demand and may return a different but equivalent value
 // each time, so implementations keep any shared state in a store of their
-// own (Redis, say) rather than in the returned value.
+// own (Redis, say) rather than in the returned value. It must not return
+// nil: trimeter raises that as the run's panic, naming the meter and the
+// key.
 type Keyed interface {
 	ForKey(key string) Meter
 }
