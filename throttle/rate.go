@@ -103,15 +103,15 @@ func NewRate(perSecond float64, burst int, opts ...Option) *Rate {
 // final precise wait. It returns the meter's error when the meter was
 // built with a bad value.
 //
-// Done with status [Unused] gives the token back, unless that could let
-// more than burst + perSecond·t grants through: in full when no token was
-// granted since, or when every token granted since found the bucket short
-// of a whole token (a burst taken at once and given back, in any order,
-// comes back whole); in part, or not at all, when a grant since found the
-// bucket fuller (with burst 1, as soon as another token was granted). A
-// permit granted before a SetRate or SetBurst that changed the bucket
-// gives nothing back. A positive Outcome.Pause holds off every grant for
-// that long.
+// Done with status [Unused] gives the token back, as far as the bucket
+// has room for it and unless that could let more than burst + perSecond·t
+// grants through: whole when no token was granted since, or when every
+// token granted since found the bucket short of a whole token (a burst
+// taken at once and given back, in any order, comes back whole); in part,
+// or not at all, when a grant since found the bucket fuller (with burst 1,
+// as soon as another token was granted). A permit granted before a
+// SetRate or SetBurst that changed the bucket gives nothing back. A
+// positive Outcome.Pause holds off every grant for that long.
 func (r *Rate) Acquire(ctx context.Context) (Permit, error) {
 	seq, err := r.acquire(ctx)
 	if err != nil {
