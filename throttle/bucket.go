@@ -59,7 +59,7 @@ func (b *bucket) refund(now int64, seq uint64) bool {
 		return false
 	}
 	b.tat = max(b.tat, now) - g
-	b.refunds.refunded(seq, b.interval)
+	b.refunds.refunded(seq, g)
 	return true
 }
 

@@ -106,12 +106,15 @@ func NewRate(perSecond float64, burst int, opts ...Option) *Rate {
 // Done with status [Unused] gives the token back, as far as the bucket
 // has room for it and unless that could let more than burst + perSecond·t
 // grants through: whole when no token was granted since, or when every
-// token granted since found the bucket short of a whole token (a burst
-// taken at once and given back, in any order, comes back whole); in part,
-// or not at all, when a grant since found the bucket fuller (with burst 1,
-// as soon as another token was granted). A permit granted before a
-// SetRate or SetBurst that changed the bucket gives nothing back. A
-// positive Outcome.Pause holds off every grant for that long.
+// token granted since found the bucket short of a whole token even
+// without the tokens given back since (a burst of up to 32 tokens taken
+// at once and given back, in any order, comes back whole); in part, or
+// not at all, when a grant since found the bucket fuller (with burst 1,
+// as soon as another token was granted). The meter keeps a bounded record
+// of its grants, so of more than 32 permits outstanding, the oldest may
+// give back less than that. A permit granted before a SetRate or SetBurst
+// that changed the bucket gives nothing back. A positive Outcome.Pause
+// holds off every grant for that long.
 func (r *Rate) Acquire(ctx context.Context) (Permit, error) {
 	seq, err := r.acquire(ctx)
 	if err != nil {

@@ -75,8 +75,9 @@ func TestRateUnusedGivesTheTokenBack(t *testing.T) {
 			"interleaved": func(i, n int) int { return (i*3 + 1) % n },
 		} {
 			clock := testclock.New()
-			r := throttle.NewRate(1, 10, throttle.WithClock(clock))
-			ps := make([]throttle.Permit, 10)
+			// 32: the largest burst the doc promises back whole.
+			r := throttle.NewRate(1, 32, throttle.WithClock(clock))
+			ps := make([]throttle.Permit, 32)
 			for i := range ps {
 				ps[i], _ = r.Acquire(ctx)
 			}
@@ -84,10 +85,10 @@ func TestRateUnusedGivesTheTokenBack(t *testing.T) {
 			for i := range ps {
 				ps[order(i, len(ps))].Done(unused)
 			}
-			// None of the ten was used: the bound counts none of them,
-			// and the bucket holds all ten again.
-			if d := r.Delay(10); d != 0 {
-				t.Errorf("%s: Delay(10) = %v after all ten came back unused, want 0", name, d)
+			// None was used: the bound counts none of them, and the
+			// bucket holds all 32 again.
+			if d := r.Delay(32); d != 0 {
+				t.Errorf("%s: Delay(32) = %v after all 32 came back unused, want 0", name, d)
 			}
 		}
 	})

@@ -33,7 +33,7 @@ type low struct {
 	deficit int64  // what the bucket lacked, in nanoseconds, just before it
 }
 
-const maxLows = 32
+const maxLows = 32 // Rate.Acquire's doc: a burst up to this size comes back whole
 
 // granted records grant seq, made when the bucket lacked deficit.
 func (r *refunds) granted(seq uint64, deficit int64) {
@@ -62,22 +62,23 @@ func (r *refunds) gap(seq uint64, interval int64) int64 {
 	return min(interval, r.lows[i].deficit)
 }
 
-// refunded records that the permit of grant seq gave its token back. With
-// that token back, each grant made after seq's would have found the
-// bucket lacking less than was recorded: by the smallest of the interval
-// and the deficits of the grants after seq's, up to and including its
-// own. Their recorded deficits are lowered by a whole interval instead,
-// which may give back less than allowed later but never more; the entries
-// before them that a lowered one now undercuts go. The deficit of seq's
-// own grant still counts, for the grants its entry had replaced, which
-// lacked as much or more.
-func (r *refunds) refunded(seq uint64, interval int64) {
+// refunded records that the permit of grant seq gave g nanoseconds of its
+// token back. What each later grant recorded is, in effect, how far the
+// bucket was from letting one start too many through since it (the
+// bucket's lack now, less that grant's time and an interval for every
+// grant from it on that still counts): neither time nor a grant lowers
+// it, and g given back lowers it by g for every grant after seq, which
+// still count, and raises it for the earlier ones, which count one grant
+// fewer. So the entries after seq are lowered by g, and the entries before
+// them that a lowered one now undercuts go; the earlier ones stay as they
+// are, short of what they could give back, never over it.
+func (r *refunds) refunded(seq uint64, g int64) {
 	i := sort.Search(len(r.lows), func(i int) bool { return r.lows[i].seq > seq })
 	if i == len(r.lows) {
 		return
 	}
 	for j := i; j < len(r.lows); j++ {
-		r.lows[j].deficit = max(0, r.lows[j].deficit-interval)
+		r.lows[j].deficit = max(0, r.lows[j].deficit-g)
 	}
 	// Only the first lowered entry can fall to or below those before it:
 	// the lowered ones keep their order.
