@@ -258,7 +258,7 @@ func (e *engine[T, R]) await(k *keyState, i int) (throttle.Permit, error) {
 		e.mon.Wait(1)
 		defer e.mon.Wait(-1)
 	}
-	return m.Acquire(e.ctx)
+	return m.Acquire(e.live)
 }
 
 // giveBack returns the permits taken before meter i failed: those in ps,
@@ -274,13 +274,13 @@ func (e *engine[T, R]) giveBack(ps []throttle.Permit, heldP throttle.Permit, hel
 // is waited for, and the wait counts in the monitor's Waiting.
 func try[T, R any](e *engine[T, R], m throttle.Meter) (throttle.Permit, time.Duration, error) {
 	if tr, ok := m.(throttle.Trier); ok {
-		return tr.TryAcquire(e.ctx)
+		return tr.TryAcquire(e.live)
 	}
 	if e.mon != nil {
 		e.mon.Wait(1)
 		defer e.mon.Wait(-1)
 	}
-	p, err := m.Acquire(e.ctx)
+	p, err := m.Acquire(e.live)
 	return p, 0, err
 }
 

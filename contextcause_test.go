@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/trimeter-go/trimeter"
 )
@@ -193,6 +195,104 @@ func TestFnContextCauseIsTheFirstError(t *testing.T) {
 			}
 			if got != boom {
 				t.Errorf("context.Cause in the cancelled call = %v, want boom", got)
+			}
+		})
+	}
+}
+
+// A failure that comes after the parent ended, before its end reached
+// fn's context, does not cancel that context with the failure: the calls
+// still see the parent's error, which is also the run's.
+func TestFnContextKeepsTheParentsEndOverALaterFailure(t *testing.T) {
+	parent := newHeldParent()
+	started := make(chan struct{}, 2)
+	fail := make(chan struct{})
+	refused := make(chan struct{})
+	seq := func(yield func(int) bool) {
+		if yield(0) && !yield(1) {
+			close(refused) // input 1's slot was not given back: the run stopped
+		}
+	}
+	var got error
+	fn := func(ctx context.Context, v int) error {
+		started <- struct{}{}
+		if v == 1 {
+			<-fail
+			return errBoom
+		}
+		<-ctx.Done()
+		got = ctx.Err()
+		return ctx.Err()
+	}
+	ret := make(chan error, 1)
+	go func() { ret <- trimeter.RunOnEach(parent, seq, fn, trimeter.MaxAtOnce(2)) }()
+	<-started
+	<-started
+	parent.end(context.DeadlineExceeded)
+	close(fail)
+	<-refused // the failure has been through failSoon and finish
+	parent.release()
+	if err := <-ret; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("RunOnEach returned %v, want context.DeadlineExceeded", err)
+	}
+	if got != context.DeadlineExceeded {
+		t.Errorf("input 0's call saw %v, want context.DeadlineExceeded", got)
+	}
+}
+
+// Once the run has stopped for the parent's end, it makes no further
+// attempt and waits out no backoff, even before the end has reached fn's
+// context.
+func TestNoRetryAfterTheParentEnded(t *testing.T) {
+	for name, pushed := range map[string]bool{"a push-back": true, "an error and a one-hour backoff": false} {
+		t.Run(name, func(t *testing.T) {
+			parent := newHeldParent()
+			started := make(chan struct{})
+			next := make(chan struct{})
+			refused := make(chan struct{})
+			fail := make(chan struct{})
+			seq := func(yield func(int) bool) {
+				if !yield(0) {
+					return
+				}
+				<-next
+				if !yield(1) {
+					close(refused)
+				}
+			}
+			var attempts atomic.Int64
+			fn := func(ctx context.Context, v int) error {
+				if attempts.Add(1) == 1 {
+					close(started)
+					<-fail
+				}
+				if pushed {
+					return trimeter.Pushback(0, errBoom)
+				}
+				return errBoom
+			}
+			clk := newFakeClock()
+			ret := make(chan error, 1)
+			go func() {
+				ret <- trimeter.RunOnEach(parent, seq, fn, trimeter.MaxAtOnce(2), trimeter.Retry(3),
+					trimeter.Backoff(time.Hour, time.Hour), trimeter.WithClock(clk))
+			}()
+			<-started
+			parent.end(context.DeadlineExceeded)
+			close(next)
+			<-refused // the run has stopped
+			close(fail)
+			select {
+			case err := <-ret: // it need not wait for the end to reach fn's context
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("RunOnEach returned %v, want context.DeadlineExceeded", err)
+				}
+			case <-time.After(patience): // a watchdog: the backoff is an hour on a clock no one moves
+				t.Fatal("RunOnEach did not return: it waits out a retry's backoff after the run stopped")
+			}
+			parent.release()
+			if n := attempts.Load(); n != 1 {
+				t.Errorf("input 0 was attempted %d times, want once: the run had stopped", n)
 			}
 		})
 	}

@@ -30,7 +30,7 @@ func (e *engine[T, R]) call(t task[T], ps *[]throttle.Permit) (R, error) {
 	}
 	v, err := e.attempt(&t, *ps, false)
 	var errs []error // the errors of the earlier attempts, once one is retried
-	for n := 1; err != nil && n < e.cfg.attempts && retryable(err) && e.ctx.Err() == nil; n++ {
+	for n := 1; err != nil && n < e.cfg.attempts && retryable(err) && e.live.Err() == nil; n++ {
 		wait, pushed := pushbackOf(err)
 		if !pushed {
 			wait = e.cfg.backoff.wait(n)
@@ -204,7 +204,7 @@ func (e *engine[T, R]) outcome(err error) throttle.Outcome {
 	if d, ok := pushbackOf(err); ok {
 		return throttle.Outcome{Status: throttle.PushedBack, Pause: d}
 	}
-	if e.ctx.Err() != nil && isContextError(err) {
+	if e.live.Err() != nil && isContextError(err) {
 		return throttle.Outcome{Status: throttle.Canceled}
 	}
 	return throttle.Outcome{Status: throttle.Failed}
@@ -230,9 +230,9 @@ func (e *engine[T, R]) pause(k *keyState, d time.Duration) {
 // key and the call, then takes every meter's permit again.
 func (e *engine[T, R]) readmit(t *task[T], ps *[]throttle.Permit) error {
 	if wait := e.pausedFor(t.key); wait > 0 && !e.sleep(wait) {
-		return e.ctx.Err()
+		return e.live.Err()
 	}
-	if err := e.ctx.Err(); err != nil {
+	if err := e.live.Err(); err != nil {
 		return err
 	}
 	_, err := e.admitUnpaused(t, ps, false)
@@ -255,7 +255,7 @@ func (e *engine[T, R]) admitUnpaused(t *task[T], ps *[]throttle.Permit, first bo
 		}
 		release(*ps, throttle.Unused) // a push-back came in meanwhile
 		if !e.sleep(d) {
-			return 0, e.ctx.Err()
+			return 0, e.live.Err()
 		}
 	}
 }
@@ -274,18 +274,18 @@ func (e *engine[T, R]) pausedFor(k *keyState) time.Duration {
 	return until.Sub(e.clock.Now())
 }
 
-// sleep waits for d on the call's clock. It returns false if the run's
-// context ended first.
+// sleep waits for d on the call's clock. It returns false if the run
+// stopped first (live ended).
 func (e *engine[T, R]) sleep(d time.Duration) bool {
 	if d <= 0 {
-		return e.ctx.Err() == nil
+		return e.live.Err() == nil
 	}
 	tm := e.clock.NewTimer(d)
 	defer tm.Stop()
 	select {
 	case <-tm.Chan():
 		return true
-	case <-e.ctx.Done():
+	case <-e.live.Done():
 		return false
 	}
 }

@@ -72,8 +72,10 @@ type result[T, R any] struct {
 
 type engine[T, R any] struct {
 	parent   context.Context
-	ctx      context.Context // given to fn; cancelled when the run stops
+	ctx      context.Context // given to fn; cancelled when the run stops, or by the parent's end
 	cancel   context.CancelCauseFunc
+	live     context.Context // ctx's child, for the run's own waits: ended as soon as the run stops
+	endLive  context.CancelFunc
 	fn       func(context.Context, T) (R, error)
 	keyOf    func(T) any // nil without PerKey
 	cfg      *config
@@ -274,6 +276,7 @@ func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, er
 // begin starts the run over seq. The caller must call shutdown.
 func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 	e.ctx, e.cancel = context.WithCancelCause(e.parent)
+	e.live, e.endLive = context.WithCancel(e.ctx)
 	if e.serial() || e.fed {
 		e.seq = seq
 	} else {
@@ -407,6 +410,7 @@ func (e *engine[T, R]) shutdown() {
 		<-e.parentDone
 	}
 	e.cancel(errStopped)
+	e.endLive()
 	if e.src != nil {
 		e.src.stop()
 	}
@@ -415,6 +419,19 @@ func (e *engine[T, R]) shutdown() {
 // errStopped is the cause of the run context once the run has ended for
 // any reason but a failure or the parent's end.
 var errStopped = errors.New("trimeter: run stopped")
+
+// cancelRun ends the run's own waits at once (live), and cancels fn's
+// context with cause, unless the parent has ended: then the context
+// package cancels fn's context, a child of the parent's, with the
+// parent's error and cause (a deadline's DeadlineExceeded, say), maybe a
+// moment after the run saw the end, and a cancel here could come first,
+// so that fn would see the run's cause instead.
+func (e *engine[T, R]) cancelRun(cause error) {
+	if e.parent.Err() == nil {
+		e.cancel(cause)
+	}
+	e.endLive()
+}
 
 // causeLocked is the cause fn's context is cancelled with when the run
 // stops: under fail-fast, the failure that stopped it, as errgroup's
@@ -437,13 +454,8 @@ func (e *engine[T, R]) stopLocked(err error) {
 	}
 	e.stopped = true
 	e.halted.Store(true)
-	if e.cancel != nil && e.parent.Err() == nil {
-		// Once the parent has ended, the context package cancels fn's
-		// context, a child of the parent's, with the parent's error and
-		// cause (a deadline's DeadlineExceeded, say), maybe a moment after
-		// the run saw the end: a cancel here could come first, and fn
-		// would see the run's cause instead.
-		e.cancel(e.causeLocked())
+	if e.cancel != nil {
+		e.cancelRun(e.causeLocked())
 	}
 	if e.wake != nil {
 		e.wake.Stop()
@@ -515,7 +527,7 @@ func (e *engine[T, R]) failSoon(err error) {
 		return // a panic stopped the run already; KeepGoing goes on
 	}
 	if e.failing.CompareAndSwap(nil, &err) {
-		e.cancel(err)
+		e.cancelRun(err)
 	}
 }
 
