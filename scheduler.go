@@ -167,9 +167,6 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 			e.window = math.MaxInt
 		}
 	}
-	if e.mon != nil {
-		e.mon.SetLimit(int64(e.limit)) // zero for none, over an earlier call's
-	}
 	e.room.L = &e.mu
 	e.taskReady.L = &e.mu
 	e.turn.L = &e.mu
@@ -275,6 +272,9 @@ func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, er
 
 // begin starts the run over seq. The caller must call shutdown.
 func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
+	if e.mon != nil { // the call begins: its options were good
+		e.mon.SetLimit(int64(e.limit)) // zero for none, over an earlier call's
+	}
 	e.ctx, e.cancel = context.WithCancelCause(e.parent)
 	e.live, e.endLive = context.WithCancel(e.ctx)
 	if e.serial() || e.fed {

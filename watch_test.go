@@ -278,3 +278,25 @@ func TestWatchShowsTheLimitOfTheLastCall(t *testing.T) {
 		}
 	}
 }
+
+// A call that fails with a bad option never began: its Monitor keeps the
+// Limit of the call before.
+func TestWatchLimitIsNotSetByACallWithABadOption(t *testing.T) {
+	var mon throttle.Monitor
+	noop := func(context.Context, int) error { return nil }
+	if err := trimeter.RunOnEach(context.Background(), slices.Values([]int{1}), noop, trimeter.Watch(&mon), trimeter.MaxAtOnce(3)); err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string]trimeter.Option{
+		"a meter with a bad value": trimeter.WithMeter(throttle.NewConcurrency(0)),
+		"a bad PerKey":             trimeter.PerKey(func(s string) string { return s }),
+	} {
+		err := trimeter.RunOnEach(context.Background(), slices.Values([]int{1}), noop, trimeter.Watch(&mon), trimeter.MaxAtOnce(5), bad)
+		if !errors.Is(err, trimeter.ErrBadOption) {
+			t.Fatalf("%s: got %v, want ErrBadOption", name, err)
+		}
+		if got := mon.Stats().Limit; got != 3 {
+			t.Errorf("after a call with %s, Limit = %d, want 3, the last call's that began", name, got)
+		}
+	}
+}
