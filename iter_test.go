@@ -481,6 +481,56 @@ func TestMeterPanics(t *testing.T) {
 		}
 		checkCleanedUp(t, p)
 	})
+	// An input of key 0 waits aside while input 2 is pulled, so the turn
+	// is lent for that pull when ForKey fails for key 2: the run must
+	// still hand the turn back and end.
+	for name, keyed := range map[string]func() throttle.Meter{
+		"a nil meter": func() throttle.Meter { return &nilForKey{key: "2"} },
+		"a panic":     func() throttle.Meter { return &panickyKeyed{} }, // at its third key, 2
+	} {
+		t.Run("AMap, "+name+" from ForKey while inputs wait aside", func(t *testing.T) {
+			for range 20 {
+				// Input 2 (key 5) ends while the input after it is pulled,
+				// so that its worker waits for the lent turn meanwhile.
+				ended := make(chan struct{})
+				keys := func(yield func(int) bool) {
+					if !yield(0) || !yield(0) || !yield(5) {
+						return
+					}
+					<-ended
+					for range 100 {
+						runtime.Gosched() // its worker on its way to the turn
+					}
+					_ = yield(2) && yield(3) && yield(4)
+				}
+				fn := func(ctx context.Context, v int) (int, error) {
+					switch v {
+					case 0:
+						<-ctx.Done() // holds key 0, so input 1 waits aside
+					case 5:
+						close(ended)
+					}
+					return v, nil
+				}
+				done := make(chan any, 1)
+				go func() {
+					done <- catch(func() {
+						for range trimeter.AMap(context.Background(), keys, fn, trimeter.MaxAtOnce(4),
+							trimeter.PerKey(func(v int) int { return v }, trimeter.MaxAtOnce(1), trimeter.WithMeter(keyed()))) {
+						}
+					})
+				}()
+				select {
+				case r := <-done:
+					if _, ok := r.(*trimeter.PanicError); !ok {
+						t.Fatalf("recovered %T (%v), want *trimeter.PanicError", r, r)
+					}
+				case <-time.After(patience): // a watchdog
+					t.Fatal("the run did not end after ForKey failed")
+				}
+			}
+		})
+	}
 	limits := map[string][]trimeter.Option{
 		"MaxAtOnce(1)": {trimeter.MaxAtOnce(1)},
 		"MaxAtOnce(3)": {trimeter.MaxAtOnce(3)},

@@ -3,6 +3,7 @@ package trimeter
 import (
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -62,32 +63,65 @@ func resolveKey[T any](c *config) (func(T) any, error) {
 	return c.perKey.keyer.(keyer[T]).keyOf, nil
 }
 
-// keyLocked returns the state of key id, making it on first use.
-func (e *engine[T, R]) keyLocked(id any) *keyState {
+// keyLocked returns the state of key id, making it on first use. A panic
+// in making it (in a meter's ForKey) comes back as p, to stop the run.
+func (e *engine[T, R]) keyLocked(id any) (k *keyState, p *PanicError) {
 	if k, ok := e.keys[id]; ok {
-		return k
+		return k, nil
 	}
 	if len(e.keys) >= e.sweepAt {
 		e.sweepLocked()
 	}
 	pk := e.cfg.perKey
-	k := &keyState{id: id}
+	k = &keyState{id: id}
 	k.rate, _ = pk.newRate(e.clock, "") // checked by newEngine
 	if len(pk.meters) > 0 {
-		name := fmt.Sprint(id)
-		ms := make([]throttle.Meter, 0, len(pk.meters))
-		for _, m := range pk.meters {
-			km := m.(throttle.Keyed).ForKey(name)
-			if km == nil {
-				// Raised as the run's panic, as a panic of ForKey is.
-				panic(fmt.Errorf("trimeter: PerKey: %T.ForKey(%q) returned a nil meter", m, name))
-			}
-			ms = append(ms, km)
+		ms, p := e.keyMetersLocked(id)
+		if p != nil {
+			return nil, p
 		}
 		k.meters, k.blocking, k.exact = sortMeters(ms)
 	}
 	e.keys[id] = k
-	return k
+	return k, nil
+}
+
+// keyMetersLocked asks each keyed meter of PerKey for key id's own meter.
+// A panic there (in ForKey, or in id's String method), or a nil meter,
+// comes back as p, and the caller stops the run, which hands the turn back
+// as usual if it was lent for the pull. A runtime.Goexit there stops the
+// run and takes the turn back before the goroutine ends.
+func (e *engine[T, R]) keyMetersLocked(id any) (ms []throttle.Meter, p *PanicError) {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		if r := recover(); r != nil {
+			p = asPanicError(r)
+			return
+		}
+		e.panicLocked(&PanicError{Value: ErrGoexit, Stack: debug.Stack()})
+		if e.pulling {
+			e.takeBackTurnLocked() // next hands it on as this goroutine ends
+		}
+	}()
+	name := fmt.Sprint(id)
+	pk := e.cfg.perKey
+	ms = make([]throttle.Meter, 0, len(pk.meters))
+	for _, m := range pk.meters {
+		km := m.(throttle.Keyed).ForKey(name)
+		if km == nil {
+			returned = true
+			return nil, &PanicError{
+				Value: fmt.Errorf("trimeter: PerKey: %T.ForKey(%q) returned a nil meter", m, name),
+				Stack: debug.Stack(),
+			}
+		}
+		ms = append(ms, km)
+	}
+	returned = true
+	return ms, nil
 }
 
 // sweepLocked drops the keys that hold nothing worth keeping.

@@ -253,7 +253,12 @@ func (e *engine[T, R]) pulledLocked(t *task[T], id any, ok bool, p *PanicError) 
 		return false
 	}
 	if e.keyOf != nil && t.err == nil {
-		t.key = e.keyLocked(id)
+		k, p := e.keyLocked(id)
+		if p != nil {
+			e.panicLocked(p)
+			return false
+		}
+		t.key = k
 	}
 	return true
 }
