@@ -30,7 +30,7 @@ func (e *engine[T, R]) call(t task[T], ps *[]throttle.Permit) (R, error) {
 	}
 	v, err := e.attempt(&t, *ps, false)
 	var errs []error // the errors of the earlier attempts, once one is retried
-	for n := 1; err != nil && n < e.cfg.attempts && retryable(err) && e.live.Err() == nil; n++ {
+	for n := 1; err != nil && n < e.cfg.attempts && retryable(err) && e.liveErr() == nil; n++ {
 		wait, pushed := pushbackOf(err)
 		if !pushed {
 			wait = e.cfg.backoff.wait(n)
@@ -204,7 +204,7 @@ func (e *engine[T, R]) outcome(err error) throttle.Outcome {
 	if d, ok := pushbackOf(err); ok {
 		return throttle.Outcome{Status: throttle.PushedBack, Pause: d}
 	}
-	if e.live.Err() != nil && isContextError(err) {
+	if e.liveErr() != nil && isContextError(err) {
 		return throttle.Outcome{Status: throttle.Canceled}
 	}
 	return throttle.Outcome{Status: throttle.Failed}
@@ -230,9 +230,9 @@ func (e *engine[T, R]) pause(k *keyState, d time.Duration) {
 // key and the call, then takes every meter's permit again.
 func (e *engine[T, R]) readmit(t *task[T], ps *[]throttle.Permit) error {
 	if wait := e.pausedFor(t.key); wait > 0 && !e.sleep(wait) {
-		return e.live.Err()
+		return e.liveErr()
 	}
-	if err := e.live.Err(); err != nil {
+	if err := e.liveErr(); err != nil {
 		return err
 	}
 	_, err := e.admitUnpaused(t, ps, false)
@@ -255,7 +255,7 @@ func (e *engine[T, R]) admitUnpaused(t *task[T], ps *[]throttle.Permit, first bo
 		}
 		release(*ps, throttle.Unused) // a push-back came in meanwhile
 		if !e.sleep(d) {
-			return 0, e.live.Err()
+			return 0, e.liveErr()
 		}
 	}
 }
@@ -274,11 +274,22 @@ func (e *engine[T, R]) pausedFor(k *keyState) time.Duration {
 	return until.Sub(e.clock.Now())
 }
 
+// liveErr says why the run's own waits end, or nil while they go on: the
+// run stopped (live), or fn's context ended. live ends with fn's context,
+// but a moment after its Done is closed, when the parent's end or a stop
+// cancels it; a call that saw it done may have returned already.
+func (e *engine[T, R]) liveErr() error {
+	if err := e.ctx.Err(); err != nil {
+		return err
+	}
+	return e.live.Err()
+}
+
 // sleep waits for d on the call's clock. It returns false if the run
 // stopped first (live ended).
 func (e *engine[T, R]) sleep(d time.Duration) bool {
 	if d <= 0 {
-		return e.live.Err() == nil
+		return e.liveErr() == nil
 	}
 	tm := e.clock.NewTimer(d)
 	defer tm.Stop()
