@@ -409,8 +409,8 @@ func (e *engine[T, R]) shutdown() {
 	if !e.stopParent() {
 		<-e.parentDone
 	}
-	e.cancel(errStopped)
 	e.endLive()
+	e.cancel(errStopped)
 	if e.src != nil {
 		e.src.stop()
 	}
@@ -427,10 +427,10 @@ var errStopped = errors.New("trimeter: run stopped")
 // moment after the run saw the end, and a cancel here could come first,
 // so that fn would see the run's cause instead.
 func (e *engine[T, R]) cancelRun(cause error) {
+	e.endLive() // first: a call that sees its context end finds the run's waits ended
 	if e.parent.Err() == nil {
 		e.cancel(cause)
 	}
-	e.endLive()
 }
 
 // causeLocked is the cause fn's context is cancelled with when the run
