@@ -3,6 +3,7 @@ package trimeter_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -295,5 +296,50 @@ func TestNoRetryAfterTheParentEnded(t *testing.T) {
 				t.Errorf("input 0 was attempted %d times, want once: the run had stopped", n)
 			}
 		})
+	}
+}
+
+// A call that returns at once when the parent's end reaches its context is
+// not run again: fn's context ends before the run's own waits are told,
+// and the run must count it as stopped from that moment. Contexts made
+// from fn's context widen that moment: the context package cancels them,
+// and the run's, one by one.
+func TestNoRetryOnceFnSawTheParentEnd(t *testing.T) {
+	for range 20 {
+		parent, cancel := context.WithCancel(context.Background())
+		var attempts, started atomic.Int64
+		all := make(chan struct{})
+		var mu sync.Mutex
+		var stops []context.CancelFunc // called after the run: a stop in fn would wait for the cancelling to end
+		fn := func(ctx context.Context, v int) error {
+			for range 50 {
+				_, stop := context.WithCancel(ctx)
+				mu.Lock()
+				stops = append(stops, stop)
+				mu.Unlock()
+			}
+			attempts.Add(1)
+			if started.Add(1) == 4 {
+				close(all)
+			}
+			<-ctx.Done()
+			return trimeter.Pushback(0, errBoom)
+		}
+		ret := make(chan error, 1)
+		go func() {
+			ret <- trimeter.RunOnEach(parent, slices.Values([]int{0, 1, 2, 3}), fn, trimeter.MaxAtOnce(4), trimeter.Retry(3))
+		}()
+		<-all
+		cancel()
+		err := <-ret
+		for _, stop := range stops {
+			stop()
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("RunOnEach returned %v, want context.Canceled", err)
+		}
+		if n := attempts.Load(); n != 4 {
+			t.Fatalf("%d attempts, want 4: none is retried once the parent has ended", n)
+		}
 	}
 }
