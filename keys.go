@@ -45,7 +45,7 @@ const keyPoll = 5 * time.Millisecond
 // resolveKey returns the call's key function for inputs of type T, or nil
 // without PerKey.
 func resolveKey[T any](c *config) (func(T) any, error) {
-	if c.perKey == nil {
+	if c.perKey() == nil {
 		return nil, nil
 	}
 	// A PerKey that a later one replaced is checked too: a bad value
@@ -60,7 +60,7 @@ func resolveKey[T any](c *config) (func(T) any, error) {
 			}
 		}
 	}
-	return c.perKey.keyer.(keyer[T]).keyOf, nil
+	return c.perKey().keyer.(keyer[T]).keyOf, nil
 }
 
 // keyLocked returns the state of key id, making it on first use. A panic
@@ -72,7 +72,7 @@ func (e *engine[T, R]) keyLocked(id any) (k *keyState, p *PanicError) {
 	if len(e.keys) >= e.sweepAt {
 		e.sweepLocked()
 	}
-	pk := e.cfg.perKey
+	pk := e.cfg.perKey()
 	k = &keyState{id: id}
 	k.rate, _ = pk.newRate(e.clock, "") // checked by newEngine
 	if len(pk.meters) > 0 {
@@ -107,7 +107,7 @@ func (e *engine[T, R]) keyMetersLocked(id any) (ms []throttle.Meter, p *PanicErr
 		}
 	}()
 	name := fmt.Sprint(id)
-	pk := e.cfg.perKey
+	pk := e.cfg.perKey()
 	ms = make([]throttle.Meter, 0, len(pk.meters))
 	for _, m := range pk.meters {
 		km := m.(throttle.Keyed).ForKey(name)
@@ -150,7 +150,7 @@ func (e *engine[T, R]) mayStartLocked(t *task[T], now *clockReading, before int)
 	if k == nil {
 		return at, true
 	}
-	if n := e.cfg.perKey.maxAtOnce; n > 0 && k.open >= n {
+	if n := e.cfg.perKey().maxAtOnce; n > 0 && k.open >= n {
 		return at, false
 	}
 	if at = later(k.pausedUntil, e.retryAtLocked(k)); !at.IsZero() && now.get().Before(at) {

@@ -43,8 +43,7 @@ type config struct {
 	clock        clockwork.Clock
 	keepGoing    bool
 	untilSuccess bool            // RunAny: the first success ends the run
-	perKey       *perKeyConfig   // the last PerKey given: the one in force
-	perKeys      []*perKeyConfig // every PerKey given, each checked
+	perKeys      []*perKeyConfig // every PerKey given, each checked; the last is in force (perKey)
 	lookahead    int
 	attempts     int
 	backoff      backoff
@@ -52,6 +51,14 @@ type config struct {
 
 	inKey bool // applying the options given to PerKey
 	err   error
+}
+
+// perKey returns the PerKey in force, the last given, or nil for none.
+func (c *config) perKey() *perKeyConfig {
+	if len(c.perKeys) == 0 {
+		return nil
+	}
+	return c.perKeys[len(c.perKeys)-1]
 }
 
 // fail records the first bad option.

@@ -76,7 +76,6 @@ func PerKey[T any, K comparable](key func(T) K, opts ...Option) Option {
 			return
 		}
 		pk.limits = inner.limits
-		c.perKey = pk
 		c.perKeys = append(c.perKeys, pk)
 	})
 }

@@ -295,7 +295,7 @@ func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 		e.stopLocked(err)
 		e.mu.Unlock()
 	}
-	if e.keys != nil && len(e.cfg.perKey.meters) > 0 {
+	if e.keys != nil && len(e.cfg.perKey().meters) > 0 {
 		e.stopWatch = changes.Watch(e.limitsChanged)
 	}
 }

@@ -17,10 +17,10 @@ import "sort"
 //
 // The later grants' smallest deficits are kept as a stack whose deficits
 // do not fall from the oldest entry to the newest: the answer for a permit
-// is the first entry granted after it. The stack holds at most maxLows entries;
-// beyond that its oldest half merge into one that answers with the
-// smallest of their deficits, which may give back less than allowed but
-// never more. (Merging half at once, rather than the two oldest, moves
+// is the first entry granted after it. The stack holds at most maxLows
+// entries; beyond that its oldest half merge into one that answers with
+// the smallest of their deficits, which may give back less than allowed
+// but never more. (Merging half at once, rather than the two oldest, moves
 // the stack once in maxLows/2 grants, not at every grant of a burst, whose
 // deficits grow from one grant to the next.)
 type refunds struct {
@@ -55,11 +55,17 @@ func (r *refunds) gap(seq uint64, interval int64) int64 {
 	if seq <= r.floor {
 		return 0
 	}
-	i := sort.Search(len(r.lows), func(i int) bool { return r.lows[i].seq > seq })
+	i := r.after(seq)
 	if i == len(r.lows) {
 		return interval
 	}
 	return min(interval, r.lows[i].deficit)
+}
+
+// after returns the place of the first entry for a grant made after seq,
+// or len(r.lows) when there is none.
+func (r *refunds) after(seq uint64) int {
+	return sort.Search(len(r.lows), func(i int) bool { return r.lows[i].seq > seq })
 }
 
 // refunded records that the permit of grant seq gave g nanoseconds of its
@@ -73,7 +79,7 @@ func (r *refunds) gap(seq uint64, interval int64) int64 {
 // them that a lowered one now undercuts go; the earlier ones stay as they
 // are, short of what they could give back, never over it.
 func (r *refunds) refunded(seq uint64, g int64) {
-	i := sort.Search(len(r.lows), func(i int) bool { return r.lows[i].seq > seq })
+	i := r.after(seq)
 	if i == len(r.lows) {
 		return
 	}
