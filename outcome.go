@@ -8,9 +8,17 @@ type Outcome[R any] struct {
 	Err   error
 }
 
-// Unwrap returns the value and the error. When the call of fn failed, the
-// value is R's zero value, whatever fn returned beside its error.
-func (o Outcome[R]) Unwrap() (R, error) { return o.Value, o.Err }
+// Unwrap returns the value and the error. When Err is not nil, the value
+// it returns is R's zero value, whatever Value holds: an outcome a run
+// yields for a failed call holds the zero value already, whatever fn
+// returned beside its error, and one built by hand reads the same way.
+func (o Outcome[R]) Unwrap() (R, error) {
+	if o.Err != nil {
+		var zero R
+		return zero, o.Err
+	}
+	return o.Value, nil
+}
 
 // Input identifies the input an outcome belongs to: its position in the
 // input sequence, counting from zero, and its value.

@@ -19,6 +19,10 @@ func TestOutcomeUnwrap(t *testing.T) {
 	if v, err := (trimeter.Outcome[int]{Err: errBoom}).Unwrap(); v != 0 || err != errBoom {
 		t.Errorf("an error's outcome unwraps to %v, %v; want 0, %v", v, err, errBoom)
 	}
+	// Built by hand with a value beside the error: the error wins.
+	if v, err := (trimeter.Outcome[int]{Value: 5, Err: errBoom}).Unwrap(); v != 0 || err != errBoom {
+		t.Errorf("an outcome of 5 and an error unwraps to %v, %v; want 0, %v", v, err, errBoom)
+	}
 }
 
 var words = []string{"alpha", "xray", "bravo", "charlie", "xenon", "delta", "echo", "xylem", "foxtrot"}
