@@ -174,9 +174,13 @@ func MaxPerSecond(rate float64) Option {
 // when their tokens were granted (where it holds exactly).
 //
 // A fake clock (WithClock) wakes on time, so its default stays 1.
-// MaxBurst(1) asks for strict spacing on the real clock too; waits are then
-// precise, at the cost of up to a processor while waiting at high rates
-// (see [throttle.Rate]). A bucket set with MaxBurst keeps no margin.
+// MaxBurst(1) asks for strict spacing on the real clock too. Waits are
+// precise whenever the bucket's spare tokens cannot make up for a late
+// timer, that is when (n−1)/perSecond is shorter than about 1.5 ms (so
+// MaxBurst(1) at any rate, MaxBurst(10) at 10,000/s, MaxBurst(100) at
+// 100,000/s): the last stretch of such a wait spins, which costs up to a
+// processor while waiting at high rates (see [throttle.Rate]). A bucket
+// set with MaxBurst keeps no margin.
 func MaxBurst(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 {
