@@ -67,7 +67,9 @@ import (
 // from hour to hour): 120 to 360 ns per item at MaxAtOnce 1 to 64 with
 // BufferSize of the same size (about 370 without a buffer at MaxAtOnce(1),
 // where every result is a handoff between two goroutines), 260 to 340 ns
-// unbounded, and no allocation per item. Memory is bounded
+// unbounded, and no allocation per item, under MaxPerSecond too (as for
+// [RunOnEach], a meter given with [WithMeter] allocates what its permits
+// need). Memory is bounded
 // by the window: with an infinite input, MaxAtOnce(64) and ten million
 // results consumed, the live heap grew by less than 64 KiB.
 func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {

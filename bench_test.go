@@ -46,7 +46,7 @@ func benchForever() iter.Seq[int] {
 func benchNoopEach(context.Context, int) error           { return nil }
 func benchNoopMap(_ context.Context, v int) (int, error) { return v, nil }
 
-// benchLimits are the MaxAtOnce settings of the per-item benchmarks.
+// benchLimits are the limits of the per-item benchmarks.
 var benchLimits = []struct {
 	name string
 	opts []trimeter.Option
@@ -55,6 +55,8 @@ var benchLimits = []struct {
 	{"n=8", []trimeter.Option{trimeter.MaxAtOnce(8)}},
 	{"n=64", []trimeter.Option{trimeter.MaxAtOnce(64)}},
 	{"unlimited", nil},
+	// A rate that never makes a start wait: what going through one costs.
+	{"n=8,rate", []trimeter.Option{trimeter.MaxAtOnce(8), trimeter.MaxPerSecond(1e9)}},
 }
 
 // benchPerItem times run over b.N inputs and reports ns and allocations per

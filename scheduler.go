@@ -12,6 +12,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter/internal/changes"
+	"github.com/trimeter-go/trimeter/internal/recycle"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -261,6 +262,7 @@ func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, er
 	}
 	size := l.bucketSize(clock)
 	r := throttle.NewRate(l.rate, size, throttle.WithClock(clock))
+	recycle.RatePermits(r) // the run's own: no one else sees its permits
 	if err := r.Err(); err != nil {
 		if l.burst == 0 {
 			return nil, badOption("%sMaxPerSecond(%v): %v", where, l.rate, err)

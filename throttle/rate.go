@@ -3,9 +3,11 @@ package throttle
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/trimeter-go/trimeter/internal/changes"
+	"github.com/trimeter-go/trimeter/internal/recycle"
 )
 
 // A Rate is a token bucket shared by every call that uses it: tasks start
@@ -63,6 +65,10 @@ import (
 type Rate struct {
 	core
 	b bucket
+
+	// recycles: the permits are reused once done (internal/recycle). Set
+	// before the meter is shared, and read only after.
+	recycles bool
 }
 
 // NewRate returns a Rate of perSecond tokens per second and a bucket of
@@ -120,7 +126,7 @@ func (r *Rate) Acquire(ctx context.Context) (Permit, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ratePermit{r: r, seq: seq}, nil
+	return r.permit(seq), nil
 }
 
 // TryAcquire takes a token when one may be granted now, without waiting:
@@ -133,7 +139,7 @@ func (r *Rate) TryAcquire(ctx context.Context) (Permit, time.Duration, error) {
 	if !ok {
 		return nil, wait, err
 	}
-	return &ratePermit{r: r, seq: seq}, 0, nil
+	return r.permit(seq), 0, nil
 }
 
 // Delay reports, without taking anything, how long from now until n tokens
@@ -228,6 +234,21 @@ type ratePermit struct {
 	seq uint64
 }
 
+func init() { recycle.RatePermits = func(m any) { m.(*Rate).recycles = true } }
+
+// ratePermits holds the done permits of the Rates that recycle theirs.
+var ratePermits = sync.Pool{New: func() any { return new(ratePermit) }}
+
+// permit returns the permit of the grant seq.
+func (r *Rate) permit(seq uint64) Permit {
+	if !r.recycles {
+		return &ratePermit{r: r, seq: seq}
+	}
+	p := ratePermits.Get().(*ratePermit)
+	p.r, p.seq = r, seq
+	return p
+}
+
 func (p *ratePermit) Done(o Outcome) {
 	r := p.r
 	if o.Status == Unused || o.Pause > 0 { // else the bucket has nothing to do
@@ -240,4 +261,8 @@ func (p *ratePermit) Done(o Outcome) {
 		r.mu.Unlock()
 	}
 	r.finished(o.Status)
+	if r.recycles {
+		*p = ratePermit{}
+		ratePermits.Put(p)
+	}
 }
