@@ -144,7 +144,7 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 		*ps = (*ps)[:kept]
 		blocked, wait, err := e.tryAll(t.key, n, held, heldP, ps)
 		if blocked < 0 {
-			if e.stopping() {
+			if err != nil || e.stopping() {
 				release(*ps, throttle.Unused)
 				*ps = (*ps)[:0]
 				return 0, errStopped
@@ -163,8 +163,8 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 			return wait, nil
 		}
 		kept = min(e.blockingCount(t.key), blocked)
-		if heldP, err = e.awaitKeeping(t.key, *ps, kept, heldP, held, blocked); err != nil {
-			release((*ps)[:kept], throttle.Unused)
+		if heldP, err = e.awaitKeeping(t.key, ps, kept, heldP, held, blocked); err != nil {
+			release(*ps, throttle.Unused)
 			*ps = (*ps)[:0]
 			return 0, err
 		}
@@ -172,15 +172,23 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 	}
 }
 
-// awaitKeeping gives back the permits of ps from kept on (and heldP, the
-// held-th meter's, when it is not among them), and waits for the blocked-th
-// meter alone, keeping ps[:kept]. A panic or a runtime.Goexit in a meter
-// gives the kept permits back too, as tryAll does.
-func (e *engine[T, R]) awaitKeeping(k *keyState, ps []throttle.Permit, kept int, heldP throttle.Permit, held, blocked int) (p throttle.Permit, err error) {
-	keep := ps[:kept]
-	returned := false
-	defer e.giveBackOnExit(&returned, &keep, nil, -1)
-	e.giveBack(ps[kept:], heldP, held, blocked)
+// awaitKeeping gives back the permits of *ps from kept on (and heldP, the
+// held-th meter's, when it is not among them), leaving *ps with the first
+// kept, and waits for the blocked-th meter alone. A panic or a
+// runtime.Goexit in a meter gives the kept permits back too, as tryAll
+// does, and so does a panic(nil) under GODEBUG=panicnil=1, which
+// giveBackOnExit stops: then *ps is left empty and err is errStopped.
+func (e *engine[T, R]) awaitKeeping(k *keyState, ps *[]throttle.Permit, kept int, heldP throttle.Permit, held, blocked int) (p throttle.Permit, err error) {
+	rest := (*ps)[kept:]
+	*ps = (*ps)[:kept]
+	returned, exited := false, false
+	defer func() {
+		if exited {
+			p, err = nil, errStopped
+		}
+	}()
+	defer e.giveBackOnExit(&returned, &exited, ps, nil, -1)
+	e.giveBack(rest, heldP, held, blocked)
 	p, err = e.await(k, blocked)
 	returned = true
 	return p, err
@@ -201,10 +209,17 @@ func (e *engine[T, R]) blockingCount(k *keyState) int {
 // taken already. It stops at the first meter that refuses, returning its
 // index and the wait it asked for (or its error); blocked is -1 when all
 // gave a permit. On a panic or a Goexit in a meter, every permit in ps is
-// given back.
+// given back. A panic(nil) under GODEBUG=panicnil=1 looks like a Goexit
+// to the recover that stops it; after it, tryAll returns -1 and
+// errStopped, with ps empty.
 func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, ps *[]throttle.Permit) (blocked int, wait time.Duration, err error) {
-	returned := false
-	defer e.giveBackOnExit(&returned, ps, heldP, held)
+	returned, exited := false, false
+	defer func() {
+		if exited {
+			blocked, wait, err = -1, 0, errStopped
+		}
+	}()
+	defer e.giveBackOnExit(&returned, &exited, ps, heldP, held)
 	blocked, wait, err = e.tryEach(k, n, held, heldP, ps)
 	returned = true
 	return blocked, wait, err
@@ -217,13 +232,22 @@ func (e *engine[T, R]) tryAll(k *keyState, n, held int, heldP throttle.Permit, p
 // does not lose them for good, and lets the panic (with the stack where
 // it happened) or the Goexit go on. The meter's panic came first: a panic
 // of a Done in the give-back does not replace it.
-func (e *engine[T, R]) giveBackOnExit(returned *bool, ps *[]throttle.Permit, heldP throttle.Permit, held int) {
+//
+// A recover that finds nothing means a Goexit, or a panic(nil) under
+// GODEBUG=panicnil=1, which that recover has stopped. The run records it
+// as a Goexit, *ps is left empty, so that the caller, which returns after
+// all in the second case, does not give those permits back again, and
+// *exited tells it so.
+func (e *engine[T, R]) giveBackOnExit(returned, exited *bool, ps *[]throttle.Permit, heldP throttle.Permit, held int) {
 	if *returned {
 		return
 	}
 	r := recover()
 	if r == nil {
+		*exited = true
+		e.recordPanic(asPanicError(ErrGoexit))
 		e.giveBack(*ps, heldP, held, len(*ps))
+		*ps = (*ps)[:0]
 		return
 	}
 	// Recorded first, so that a Goexit in a Done cannot lose it.

@@ -21,7 +21,9 @@ var ErrNoTasks = errors.New("trimeter: no tasks")
 // goroutine (RunOnEach runs tasks or ranges over the input there), the
 // call stops the run, waits for its other goroutines, and lets the
 // caller's goroutine end as Goexit
-// demands; it does not return.
+// demands; it does not return. Under GODEBUG=panicnil=1, a panic(nil) in
+// any of them cannot be told from a Goexit by recover, and is reported
+// the same way, with this Value.
 var ErrGoexit = errors.New("trimeter: runtime.Goexit called")
 
 // PanicError is the value a call re-panics with, in the caller's

@@ -183,14 +183,21 @@ func finishFrom(ps []throttle.Permit, i int, outcome func(i int) throttle.Outcom
 
 // done calls p.Done(o) and returns what it panicked with, if it did, so
 // that one meter's panic does not keep the other meters' permits from
-// being done.
+// being done. A panic(nil) under GODEBUG=panicnil=1 counts as a
+// runtime.Goexit, as it does in fn.
 func done(p throttle.Permit, o throttle.Outcome) (pe *PanicError) {
+	returned := false
 	defer func() {
-		if r := recover(); r != nil {
+		r := recover()
+		if r == nil && !returned {
+			r = ErrGoexit
+		}
+		if r != nil {
 			pe = asPanicError(r)
 		}
 	}()
 	p.Done(o)
+	returned = true
 	return nil
 }
 
