@@ -101,7 +101,10 @@ func (e *engine[T, R]) keyMetersLocked(id any) (ms []throttle.Meter, p *PanicErr
 			p = asPanicError(r)
 			return
 		}
-		e.panicLocked(&PanicError{Value: ErrGoexit, Stack: debug.Stack()})
+		// A Goexit, or a panic(nil) under GODEBUG=panicnil=1 that the
+		// recover stopped: then the caller gets p.
+		ms, p = nil, &PanicError{Value: ErrGoexit, Stack: debug.Stack()}
+		e.panicLocked(p)
 		if e.pulling {
 			e.takeBackTurnLocked() // next hands it on as this goroutine ends
 		}

@@ -2,6 +2,7 @@ package trimeter_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,6 +147,58 @@ func TestPanicNilInAMeterCountsAsGoexit(t *testing.T) {
 				m := &nilMeter{trier: true, doneAt: 1}
 				run(t, m)
 				m.check(t, "the meter")
+			})
+		}
+	}
+}
+
+// panicNilForKey's ForKey panics with nil.
+type panicNilForKey struct{}
+
+func (panicNilForKey) ForKey(string) throttle.Meter { panic(nil) }
+
+func (panicNilForKey) Acquire(context.Context) (throttle.Permit, error) {
+	panic("a keyed meter is asked through ForKey only")
+}
+
+func TestPanicNilInAKeyCountsAsGoexit(t *testing.T) {
+	withPanicNil(t)
+	// With room for more than one call, each holds its key until the run
+	// stops, so that the inputs after the first two wait aside and the
+	// pull of the fifth is made with the turn lent (starter.go).
+	hold := func(ctx context.Context, _ int) error {
+		<-ctx.Done()
+		return nil
+	}
+	noop := func(context.Context, int) error { return nil }
+	keyOf := func(v int) int {
+		if v == 4 {
+			panic(nil)
+		}
+		return v % 2
+	}
+	cases := []struct {
+		name string
+		opts []trimeter.Option
+	}{
+		{"in the key function", []trimeter.Option{trimeter.PerKey(keyOf, trimeter.MaxAtOnce(1))}},
+		{"in ForKey", []trimeter.Option{trimeter.PerKey(func(v int) int { return v % 2 }, trimeter.WithMeter(panicNilForKey{}))}},
+	}
+	for _, c := range cases {
+		for _, atOnce := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s with MaxAtOnce(%d)", c.name, atOnce), func(t *testing.T) {
+				p := newProbe(10)
+				opts := append([]trimeter.Option{trimeter.MaxAtOnce(atOnce)}, c.opts...)
+				fn := hold
+				if atOnce == 1 {
+					fn = noop
+				}
+				e := callAlone(func() { _ = trimeter.RunOnEach(context.Background(), p.seq(), fn, opts...) })
+				if e.panic == nil {
+					t.Fatalf("the call ended with %+v, want a PanicError carrying ErrGoexit", e)
+				}
+				checkGoexitEnding(t, e)
+				checkCleanedUp(t, p)
 			})
 		}
 	}

@@ -225,8 +225,7 @@ func (e *engine[T, R]) pullLocked(at time.Time) (t task[T], ok bool) {
 		e.lendTurnLocked(at)
 	}
 	e.mu.Unlock()
-	t, id, ok, p := e.pull()
-	e.mu.Lock()
+	t, id, ok, p := e.pull() // with mu locked again
 	if ok = e.pulledLocked(&t, id, ok, p); e.pulling {
 		if ok && e.starting {
 			e.parkLocked(t)
@@ -352,25 +351,30 @@ func (e *engine[T, R]) takeBackTurnLocked() {
 }
 
 // pull takes the next input from the source and works out its key,
-// recovering a panic of either.
+// recovering a panic of either. It is called with mu unlocked, and
+// returns (or ends its goroutine) with mu locked.
 func (e *engine[T, R]) pull() (t task[T], id any, ok bool, p *PanicError) {
 	returned := false
 	defer func() {
 		r := recover()
-		if r == nil && !returned {
-			// The key function called runtime.Goexit (the sequence's
-			// comes as a panic: see capturePanics): this goroutine ends
-			// here, so stop the run now. Its callers' deferred calls
-			// unlock mu as it unwinds: take mu back first.
-			e.recordPanic(&PanicError{Value: ErrGoexit, Stack: debug.Stack()})
-			e.mu.Lock()
-			if e.pulling {
-				e.takeBackTurnLocked() // next hands it on as this goroutine ends
+		if returned || r != nil {
+			if r != nil {
+				p = asPanicError(r) // the key function's, or the sequence's
 			}
+			e.mu.Lock()
 			return
 		}
-		if r != nil {
-			p = asPanicError(r) // the key function's, or the sequence's
+		// The key function called runtime.Goexit (the sequence's comes
+		// as a panic: see capturePanics), or panic(nil) under
+		// GODEBUG=panicnil=1, which the recover stopped. After a Goexit
+		// this goroutine ends here, and its callers' deferred calls
+		// unlock mu as it unwinds: stop the run now and take the turn
+		// back, as pullLocked would. After a panic(nil), pull returns p.
+		p, ok = &PanicError{Value: ErrGoexit, Stack: debug.Stack()}, false
+		e.mu.Lock()
+		e.panicLocked(p)
+		if e.pulling {
+			e.takeBackTurnLocked() // next hands it on as this goroutine ends
 		}
 	}()
 	if t.value, t.err, t.index, ok = e.src.pull(); ok && e.keyOf != nil && t.err == nil {
