@@ -152,6 +152,9 @@ func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	c.mon.Wait(1)
 	defer c.mon.Wait(-1)
 	for {
@@ -305,6 +308,9 @@ func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, 
 func (c *Concurrency) usable(ctx context.Context) error {
 	if c.err != nil {
 		return c.err
+	}
+	if ctx == nil {
+		return errNilContext
 	}
 	if c.leases.isClosed() {
 		return ErrClosed

@@ -22,6 +22,9 @@ func badValue(format string, args ...any) error {
 	return fmt.Errorf("%w: redismeter: "+format, append([]any{throttle.ErrBadValue}, args...)...)
 }
 
+// errNilContext is what Acquire and TryAcquire return for a nil context.
+var errNilContext = badValue("nil context")
+
 func unavailable(kind, key string, err error) error {
 	return fmt.Errorf("%w: %s %q: %w", ErrUnavailable, kind, key, err)
 }

@@ -105,7 +105,7 @@ func (l *leases) retry(key string, ids ...any) {
 	if l.closed || len(ids) == 0 {
 		return
 	}
-	until := l.b.cfg.clock.Now().Add(2 * l.lease)
+	until := l.b.cfg.clock.Now().Add(satMul(2, int64(l.lease))) // a lease of over 146 years saturates
 	set := l.stale[key]
 	if set == nil {
 		set = make(map[string]time.Time)

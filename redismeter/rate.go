@@ -131,6 +131,9 @@ func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	r.mon.Wait(1)
 	defer r.mon.Wait(-1)
 	if err := r.turn.enter(ctx); err != nil {
@@ -159,6 +162,9 @@ func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
 func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
 	if r.err != nil {
 		return nil, 0, r.err
+	}
+	if ctx == nil {
+		return nil, 0, errNilContext
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err

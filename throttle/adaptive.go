@@ -59,7 +59,8 @@ type Adaptive struct {
 //
 // A bad value (min below 1, max below min, or a bad option) does not
 // panic: Err, and every Acquire and TryAcquire, return an error that wraps
-// [ErrBadValue] and names the values, and the meter stays unusable.
+// [ErrBadValue] and names the values, and the meter stays unusable: its
+// Stats stay zero.
 func NewAdaptive(min, max int, opts ...Option) *Adaptive {
 	a := &Adaptive{v: newVegas(min, max), s: slots{limit: min}}
 	var err error

@@ -47,8 +47,9 @@ func (s *slots) take(int64) uint64 {
 // NewConcurrency returns a Concurrency that lets n attempts run at once.
 //
 // A bad value (n below 1, or a bad option) does not panic: Err, and every
-// Acquire and TryAcquire, return an error that wraps [ErrBadValue] and
-// names the value, and the meter stays unusable.
+// Acquire, TryAcquire and SetLimit, return an error that wraps
+// [ErrBadValue] and names the value, and the meter stays unusable: its
+// Stats stay zero.
 func NewConcurrency(n int, opts ...Option) *Concurrency {
 	c := &Concurrency{s: slots{limit: n}}
 	var err error

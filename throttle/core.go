@@ -77,12 +77,18 @@ func (c *core) ready(now int64, k int) int64 {
 	return max(d, c.pauseLeft(now))
 }
 
-// pauseLeft returns how long from now the pause in force lasts, or 0.
+// pauseLeft returns how long from now the pause in force lasts, or 0. A
+// pause for good ends at the largest time there is: read on a clock set
+// back before the meter's start (now < 0), what is left of it does not
+// fit in an int64, and stays the largest wait.
 func (c *core) pauseLeft(now int64) int64 {
-	if c.paused > now {
-		return c.paused - now
+	if c.paused <= now {
+		return 0
 	}
-	return 0
+	if left := c.paused - now; left > 0 {
+		return left
+	}
+	return math.MaxInt64
 }
 
 func (c *core) grant(now int64) uint64 {
@@ -97,6 +103,9 @@ func (c *core) grant(now int64) uint64 {
 func (c *core) acquire(ctx context.Context) (uint64, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	if ctx == nil {
+		return 0, errNilContext
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -185,6 +194,9 @@ func (c *core) sleep(ctx context.Context, w *waiter, timer <-chan time.Time) {
 func (c *core) try(ctx context.Context) (uint64, bool, time.Duration, error) {
 	if c.err != nil {
 		return 0, false, 0, c.err
+	}
+	if ctx == nil {
+		return 0, false, 0, errNilContext
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, false, 0, err

@@ -21,7 +21,9 @@ type Meter interface {
 	// returns early with ctx's error when ctx ends first, and with another
 	// error when the meter cannot decide (it was built with a bad value, or
 	// a remote store is unreachable). On error no permit is held and
-	// whatever the attempt had reserved is given back.
+	// whatever the attempt had reserved is given back. ctx must not be
+	// nil: the meters of this package and of redismeter return an error
+	// wrapping [ErrBadValue] for a nil one.
 	Acquire(ctx context.Context) (Permit, error)
 }
 

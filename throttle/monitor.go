@@ -6,6 +6,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter/internal/latest"
+	"github.com/trimeter-go/trimeter/internal/nils"
 )
 
 // Stats is a snapshot of what a run or a meter has done so far. Once a run
@@ -56,8 +57,12 @@ type Monitor struct {
 	pause    latest.Time // the end of the pause in force, if any
 }
 
-// NewMonitor returns a Monitor that reads clock.
+// NewMonitor returns a Monitor that reads clock. A nil clock, or a nil
+// pointer in the interface, reads the real clock, as the zero Monitor does.
 func NewMonitor(clock clockwork.Clock) *Monitor {
+	if nils.Is(clock) {
+		clock = nil
+	}
 	return &Monitor{clock: clock}
 }
 

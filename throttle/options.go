@@ -12,8 +12,12 @@ import (
 // ErrBadValue is wrapped by every error that reports a bad limit: one given
 // to a constructor (NewRate, NewConcurrency, NewAdaptive), to a setter
 // (SetRate, SetBurst, SetLimit) or to an option. The message names the
-// value.
+// value. The meters' Acquire and TryAcquire wrap it too for a nil context.
 var ErrBadValue = errors.New("throttle: bad value")
+
+// errNilContext is what a meter's Acquire and TryAcquire return for a nil
+// context, which they would otherwise dereference.
+var errNilContext = badValue("nil context")
 
 func badValue(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadValue}, args...)...)

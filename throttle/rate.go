@@ -81,9 +81,10 @@ type Rate struct {
 //
 // A bad value (a rate that is not positive and finite, a burst below 1, a
 // bucket that would take over 36 years to fill, or a bad option) does not
-// panic: Err, and every Acquire and TryAcquire,
-// return an error that wraps [ErrBadValue] and names the value, and the
-// meter stays unusable.
+// panic: Err, and every Acquire, TryAcquire, SetRate and SetBurst, return
+// an error that wraps [ErrBadValue] and names the value, and the meter
+// stays unusable: its Stats stay zero, and Burst reports the burst asked
+// for (or 1 for one below 1).
 func NewRate(perSecond float64, burst int, opts ...Option) *Rate {
 	o := buildOptions(opts)
 	r := &Rate{}
