@@ -147,7 +147,8 @@ func (c *Concurrency) Close() error {
 // back (see [FallbackShare]): a caller that waits for a full local meter
 // gives up its turn, and asks Redis again when the second after the
 // failure is over, whether or not a local slot came free. After Close it
-// returns [ErrClosed]. A meter built with a bad value returns that error.
+// returns [ErrClosed]. A meter built with a bad value returns that error,
+// and a nil ctx an error that wraps throttle.ErrBadValue.
 func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
 	if c.err != nil {
 		return nil, c.err

@@ -126,7 +126,8 @@ func (r *Rate) ForKey(k string) throttle.Meter {
 // ctx's deadline, or at the call timeout for a ctx cancelled without one
 // (see the package documentation). When Redis fails it returns an error
 // that wraps [ErrUnavailable], or falls back (see [FallbackShare]). A meter
-// built with a bad value returns that error.
+// built with a bad value returns that error, and a nil ctx an error that
+// wraps throttle.ErrBadValue.
 func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
 	if r.err != nil {
 		return nil, r.err

@@ -22,8 +22,8 @@ type Meter interface {
 	// error when the meter cannot decide (it was built with a bad value, or
 	// a remote store is unreachable). On error no permit is held and
 	// whatever the attempt had reserved is given back. ctx must not be
-	// nil: the meters of this package and of redismeter return an error
-	// wrapping [ErrBadValue] for a nil one.
+	// nil: the meters of this package return an error wrapping
+	// [ErrBadValue] for a nil one.
 	Acquire(ctx context.Context) (Permit, error)
 }
 
