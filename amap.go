@@ -31,9 +31,11 @@ import (
 // that come in input order before the failed input or the first input that
 // had not finished, whichever comes first); then the loop ends. Results
 // and errors of the calls that end after the failure are not reported:
-// the failure cancelled them. (A result whose fn returned just before the
-// failure, while its worker was still telling its meters, can still come
-// too late: the error does not wait for it.)
+// the failure cancelled them. (A result has finished once its worker has
+// told its meters and the [Watch] monitor how the call ended and recorded
+// it, a moment after fn returns: a result whose fn returned just before
+// the failure can still come too late, even one the monitor already
+// counts as finished. The error does not wait for it.)
 // With [KeepGoing] every error is yielded in its turn and the run goes on.
 // When ctx ends, the run stops and yields ctx.Err() once, as soon as every
 // call has returned and the input sequence has yielded or ended (one that

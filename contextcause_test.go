@@ -343,3 +343,105 @@ func TestNoRetryOnceFnSawTheParentEnd(t *testing.T) {
 		}
 	}
 }
+
+// watchedParent is a parent context of a type the context package knows
+// nothing of: it hears of its end from a goroutine of its own, a moment
+// after Done is closed, and that moment may come after a run has seen the
+// end and returned.
+type watchedParent struct {
+	context.Context // Background: no deadline, no values
+	done            chan struct{}
+
+	mu  sync.Mutex
+	err error
+}
+
+func newWatchedParent() *watchedParent {
+	return &watchedParent{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (p *watchedParent) Done() <-chan struct{} { return p.done }
+
+func (p *watchedParent) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *watchedParent) end(err error) {
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+	close(p.done)
+}
+
+// When the parent ends after the calls have returned, the contexts they
+// were given end with the parent's error and cause, even when that end
+// reaches them only after the run has returned: the run's own cancel
+// must not get there first.
+func TestFnContextEndsWithTheParentsEndAfterTheRun(t *testing.T) {
+	const runs = 50
+	for _, lc := range limitCases {
+		t.Run("AMap "+lc.name, func(t *testing.T) {
+			for range runs {
+				parent := newWatchedParent()
+				var mu sync.Mutex
+				var given []context.Context
+				fn := func(ctx context.Context, v int) (int, error) {
+					mu.Lock()
+					given = append(given, ctx)
+					mu.Unlock()
+					return v, nil
+				}
+				var ended atomic.Bool
+				for _, err := range trimeter.AMap(parent, slices.Values([]int{0, 1, 2, 3}), fn, lc.opts...) {
+					if err != nil {
+						if !errors.Is(err, context.DeadlineExceeded) {
+							t.Fatalf("yielded %v, want context.DeadlineExceeded", err)
+						}
+						break
+					}
+					if !ended.Swap(true) {
+						parent.end(context.DeadlineExceeded)
+					}
+				}
+				checkGivenContexts(t, given, context.DeadlineExceeded)
+			}
+		})
+		t.Run("RunOnEach "+lc.name, func(t *testing.T) {
+			for range runs {
+				parent := newWatchedParent()
+				var mu sync.Mutex
+				var given []context.Context
+				fn := func(ctx context.Context, v int) error {
+					mu.Lock()
+					given = append(given, ctx)
+					mu.Unlock()
+					return nil
+				}
+				seq := func(yield func(int) bool) {
+					if yield(0) {
+						parent.end(context.DeadlineExceeded)
+						yield(1)
+					}
+				}
+				if err := trimeter.RunOnEach(parent, seq, fn, lc.opts...); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("RunOnEach returned %v, want nil or context.DeadlineExceeded", err)
+				}
+				checkGivenContexts(t, given, context.DeadlineExceeded)
+			}
+		})
+	}
+}
+
+// checkGivenContexts waits for every context in given to end, and fails t
+// unless each ends with want as both its error and its cause.
+func checkGivenContexts(t *testing.T, given []context.Context, want error) {
+	t.Helper()
+	for i, ctx := range given {
+		<-ctx.Done()
+		if ctx.Err() != want || context.Cause(ctx) != want {
+			t.Fatalf("context of call %d: Err %v, Cause %v; want %v for both", i, ctx.Err(), context.Cause(ctx), want)
+		}
+	}
+}

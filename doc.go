@@ -52,6 +52,9 @@
 // failure instead. Cancelling the parent context stops the run promptly
 // with its error; the calls' context, made from the parent, reports the
 // parent's own error and cause (context.DeadlineExceeded for a deadline).
+// The run leaves that cancel to the context package, which may make it a
+// moment after the run has returned (for a parent of a type it watches
+// from a goroutine of its own), and never cancels the calls' context first.
 // A run that ends for any other reason (a break, [RunAny]'s answer, a
 // panic) cancels the calls still running with a cause of its own.
 //

@@ -411,8 +411,7 @@ func (e *engine[T, R]) shutdown() {
 	if !e.stopParent() {
 		<-e.parentDone
 	}
-	e.endLive()
-	e.cancel(errStopped)
+	e.cancelRun(errStopped)
 	if e.src != nil {
 		e.src.stop()
 	}
@@ -426,8 +425,11 @@ var errStopped = errors.New("trimeter: run stopped")
 // context with cause, unless the parent has ended: then the context
 // package cancels fn's context, a child of the parent's, with the
 // parent's error and cause (a deadline's DeadlineExceeded, say), maybe a
-// moment after the run saw the end, and a cancel here could come first,
-// so that fn would see the run's cause instead.
+// moment after the run saw the end, or even after the run returned (for a
+// parent of a type it watches from a goroutine of its own), and a cancel
+// here could come first, so that fn would see the run's cause instead.
+// Leaving the cancel to the parent leaks nothing: an ended parent lets go
+// of the contexts made from it as it cancels them.
 func (e *engine[T, R]) cancelRun(cause error) {
 	e.endLive() // first: a call that sees its context end finds the run's waits ended
 	if e.parent.Err() == nil {
