@@ -138,6 +138,21 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 	if n == 0 {
 		return 0, nil
 	}
+	if n == 1 && e.rate != nil { // no other meter: not e.meters, nor a key's
+		// The run's own rate alone, the common case: a meter of this
+		// package, which neither panics nor blocks in TryAcquire, asked
+		// without tryAll's guard. When it gives no token, or an error,
+		// the loop below asks again, and waits or returns the error.
+		if p, _, _ := e.rate.TryAcquire(e.live); p != nil {
+			*ps = append(*ps, p)
+			if e.stopping() {
+				release(*ps, throttle.Unused)
+				*ps = (*ps)[:0]
+				return 0, errStopped
+			}
+			return 0, nil
+		}
+	}
 	kept := 0 // permits of meters that cannot answer at once, kept while the task waits
 	held, heldP := -1, throttle.Permit(nil)
 	for {

@@ -55,7 +55,10 @@ var benchLimits = []struct {
 	{"n=8", []trimeter.Option{trimeter.MaxAtOnce(8)}},
 	{"n=64", []trimeter.Option{trimeter.MaxAtOnce(64)}},
 	{"unlimited", nil},
-	// A rate that never makes a start wait: what going through one costs.
+	// A rate that never makes a start wait: what going through one costs,
+	// where the calling goroutine starts every task and where the workers
+	// take turns to.
+	{"n=1,rate", []trimeter.Option{trimeter.MaxAtOnce(1), trimeter.MaxPerSecond(1e9)}},
 	{"n=8,rate", []trimeter.Option{trimeter.MaxAtOnce(8), trimeter.MaxPerSecond(1e9)}},
 }
 

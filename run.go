@@ -156,6 +156,12 @@ func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time
 // good: the first panic is raised again once every permit is done, and a
 // Goexit goes on once every permit is done.
 func finish(ps []throttle.Permit, outcome func(i int) throttle.Outcome) {
+	if len(ps) == 1 { // the common case: a Goexit in Done leaves no other permit to do
+		if panicked := done(ps[0], outcome(0)); panicked != nil {
+			panic(panicked)
+		}
+		return
+	}
 	if panicked := finishFrom(ps, 0, outcome); panicked != nil {
 		panic(panicked)
 	}

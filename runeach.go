@@ -33,16 +33,17 @@ import (
 // the calling goroutine ranges over the input and runs each task itself;
 // 65 to 155 ns at MaxAtOnce 8 to 64 with no rate or meter, where the
 // calling goroutine ranges over the input and queues each input for the
-// workers; 180 to 260 ns unbounded, and about 350 ns (on a fast day) at
-// MaxAtOnce(8) under a rate that never makes a start wait, where the
-// workers take turns to pull and start tasks, as they do in every run
-// with a rate or a meter (above MaxAtOnce(1)); and no allocation per
-// item, under MaxPerSecond too (a meter given with [WithMeter] allocates
-// what its permits need: 16 bytes a start for a [throttle.Rate]). Memory
-// is bounded by the limit, not by the input: under MaxAtOnce(n) at most
-// n+1 inputs are held at any time (plus the lookahead
-// under [PerKey]; under [KeepGoing], the errors kept for the end add to
-// it), and a worker's state is reused from one task to the next.
+// workers; 180 to 260 ns unbounded; under a rate that never makes a
+// start wait, about 110 ns at MaxAtOnce(1) and 300 to 350 ns at
+// MaxAtOnce(8), where the workers take turns to pull and start tasks, as
+// they do in every run with a rate or a meter (above MaxAtOnce(1)); and
+// no allocation per item, under MaxPerSecond too (a meter given with
+// [WithMeter] allocates what its permits need: 16 bytes a start for a
+// [throttle.Rate]). Memory is bounded by the limit, not by the input:
+// under MaxAtOnce(n) at most n+1 inputs are held at any time (plus the
+// lookahead under [PerKey]; under [KeepGoing], the errors kept for the
+// end add to it), and a worker's state is reused from one task to the
+// next.
 //
 // Panics: a panic in fn or in the input sequence stops the run, and once
 // every call has returned it is raised again in the calling goroutine as a

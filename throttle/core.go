@@ -65,7 +65,15 @@ func (c *core) init(o options, g gate, err error) {
 	c.paused = math.MinInt64 // a clock set back past the epoch is no pause
 }
 
-func (c *core) now() int64 { return int64(c.clock.Since(c.epoch)) }
+func (c *core) now() int64 {
+	if !c.jumps {
+		// The real clock's Since reads the wall clock too; time.Since
+		// reads only the monotonic one, which is all a meter uses, at
+		// about half the cost of a start's clock reading.
+		return int64(time.Since(c.epoch))
+	}
+	return int64(c.clock.Since(c.epoch))
+}
 
 // ready reports how long from now until k grants could be made, the pause
 // included, or blocked.
