@@ -138,11 +138,13 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 	if n == 0 {
 		return 0, nil
 	}
-	if n == 1 && e.rate != nil { // no other meter: not e.meters, nor a key's
-		// The run's own rate alone, the common case: a meter of this
-		// package, which neither panics nor blocks in TryAcquire, asked
-		// without tryAll's guard. When it gives no token, or an error,
-		// the loop below asks again, and waits or returns the error.
+	if n == 1 && e.rate != nil && !e.jumps { // no other meter: not e.meters, nor a key's
+		// The run's own rate alone on the real clock, the common case:
+		// a meter of this package that reads no clock of the user's
+		// (which might panic), so that nothing in TryAcquire panics or
+		// blocks, asked without tryAll's guard. When it gives no token,
+		// or an error, the loop below asks again, and waits or returns
+		// the error.
 		if p, _, _ := e.rate.TryAcquire(e.live); p != nil {
 			*ps = append(*ps, p)
 			if e.stopping() {

@@ -33,9 +33,9 @@ import (
 // and errors of the calls that end after the failure are not reported:
 // the failure cancelled them. (A result has finished once its worker has
 // told its meters and the [Watch] monitor how the call ended and recorded
-// it, a moment after fn returns: a result whose fn returned just before
-// the failure can still come too late, even one the monitor already
-// counts as finished. The error does not wait for it.)
+// it, a moment after fn returns: the result of a call that returned just
+// before the failure can still be dropped, even one the monitor already
+// counts as finished.)
 // With [KeepGoing] every error is yielded in its turn and the run goes on.
 // When ctx ends, the run stops and yields ctx.Err() once, as soon as every
 // call has returned and the input sequence has yielded or ended (one that

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trimeter-go/trimeter"
+	"go.uber.org/goleak"
 )
 
 // heldParent is a parent context that the test ends by hand, and whose
@@ -368,14 +369,15 @@ func (p *watchedParent) Err() error {
 	return p.err
 }
 
+// end sets the error and closes Done at one time, as far as Err can tell.
 func (p *watchedParent) end(err error) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.err = err
-	p.mu.Unlock()
 	close(p.done)
 }
 
-// When the parent ends after the calls have returned, the contexts they
+// When the parent ends before the run shuts down, the contexts the calls
 // were given end with the parent's error and cause, even when that end
 // reaches them only after the run has returned: the run's own cancel
 // must not get there first.
@@ -393,7 +395,7 @@ func TestFnContextEndsWithTheParentsEndAfterTheRun(t *testing.T) {
 					mu.Unlock()
 					return v, nil
 				}
-				var ended atomic.Bool
+				ended := false
 				for _, err := range trimeter.AMap(parent, slices.Values([]int{0, 1, 2, 3}), fn, lc.opts...) {
 					if err != nil {
 						if !errors.Is(err, context.DeadlineExceeded) {
@@ -401,7 +403,8 @@ func TestFnContextEndsWithTheParentsEndAfterTheRun(t *testing.T) {
 						}
 						break
 					}
-					if !ended.Swap(true) {
+					if !ended {
+						ended = true
 						parent.end(context.DeadlineExceeded)
 					}
 				}
@@ -439,9 +442,61 @@ func TestFnContextEndsWithTheParentsEndAfterTheRun(t *testing.T) {
 func checkGivenContexts(t *testing.T, given []context.Context, want error) {
 	t.Helper()
 	for i, ctx := range given {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-time.After(patience): // a watchdog: the end comes at once, or never
+			t.Fatalf("context of call %d has not ended", i)
+		}
 		if ctx.Err() != want || context.Cause(ctx) != want {
 			t.Fatalf("context of call %d: Err %v, Cause %v; want %v for both", i, ctx.Err(), context.Cause(ctx), want)
+		}
+	}
+}
+
+// brokenParent reports an end in Err, but never closes Done: it breaks the
+// Context contract (say, a wrapper whose Err checks a deadline of its own
+// while Done is another context's), and the context package never cancels
+// the contexts made from it. A run cancels fn's context itself then, and
+// leaves nothing behind (goleak: the goroutine the context package starts
+// to watch a parent of a type it does not know would be left waiting).
+type brokenParent struct {
+	context.Context // Background: no deadline, no values
+	done            chan struct{}
+	ended           atomic.Bool
+}
+
+func (p *brokenParent) Done() <-chan struct{} { return p.done }
+
+func (p *brokenParent) Err() error {
+	if p.ended.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func TestFnContextEndsUnderAParentWhoseDoneNeverCloses(t *testing.T) {
+	for _, lc := range limitCases {
+		for _, from := range []string{"the start", "a call"} {
+			t.Run(lc.name+", an end from "+from, func(t *testing.T) {
+				parent := &brokenParent{Context: context.Background(), done: make(chan struct{})}
+				parent.ended.Store(from == "the start")
+				var mu sync.Mutex
+				var given []context.Context
+				fn := func(ctx context.Context, v int) error {
+					mu.Lock()
+					given = append(given, ctx)
+					mu.Unlock()
+					parent.ended.Store(true)
+					return nil
+				}
+				_ = trimeter.RunOnEach(parent, slices.Values([]int{0, 1, 2}), fn, lc.opts...)
+				for i, ctx := range given {
+					if ctx.Err() == nil {
+						t.Errorf("context of call %d had not ended when the run returned", i)
+					}
+				}
+				goleak.VerifyNone(t)
+			})
 		}
 	}
 }

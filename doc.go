@@ -53,8 +53,8 @@
 // with its error; the calls' context, made from the parent, reports the
 // parent's own error and cause (context.DeadlineExceeded for a deadline).
 // The run leaves that cancel to the context package, which may make it a
-// moment after the run has returned (for a parent of a type it watches
-// from a goroutine of its own), and never cancels the calls' context first.
+// moment after the run has returned, and never cancels the calls' context
+// first.
 // A run that ends for any other reason (a break, [RunAny]'s answer, a
 // panic) cancels the calls still running with a cause of its own.
 //

@@ -425,15 +425,28 @@ var errStopped = errors.New("trimeter: run stopped")
 // context with cause, unless the parent has ended: then the context
 // package cancels fn's context, a child of the parent's, with the
 // parent's error and cause (a deadline's DeadlineExceeded, say), maybe a
-// moment after the run saw the end, or even after the run returned (for a
-// parent of a type it watches from a goroutine of its own), and a cancel
-// here could come first, so that fn would see the run's cause instead.
-// Leaving the cancel to the parent leaks nothing: an ended parent lets go
-// of the contexts made from it as it cancels them.
+// moment after the run saw the end, or even after the run returned (it
+// cancels the contexts made from the parent one after another, some from
+// a goroutine of its own), and a cancel here could come first, so that fn
+// would see the run's cause instead. The parent counts as ended once its
+// Done is closed, not when its Err says so: only then is the context
+// package sure to cancel fn's context, and to let go of what it keeps for
+// it (with a parent whose Err reports an end that Done does not, the
+// cancel here does that).
 func (e *engine[T, R]) cancelRun(cause error) {
 	e.endLive() // first: a call that sees its context end finds the run's waits ended
-	if e.parent.Err() == nil {
+	if !e.parentEnded() {
 		e.cancel(cause)
+	}
+}
+
+// parentEnded says whether the parent's Done is closed.
+func (e *engine[T, R]) parentEnded() bool {
+	select {
+	case <-e.parentEnd: // nil when the parent cannot end
+		return true
+	default:
+		return false
 	}
 }
 
@@ -510,15 +523,7 @@ func (e *engine[T, R]) stopping() bool {
 	if e.halted.Load() || e.failing.Load() != nil {
 		return true
 	}
-	if e.parentEnd == nil {
-		return false
-	}
-	select {
-	case <-e.parentEnd: // nil when the parent cannot end
-		return true
-	default:
-		return false
-	}
+	return e.parentEnd != nil && e.parentEnded()
 }
 
 // failSoon makes a task's error stop the run at once, before the worker
