@@ -46,10 +46,11 @@ func (p *heldParent) AfterFunc(f func()) (stop func() bool) {
 	return func() bool { return false }
 }
 
+// end sets the error and closes Done at one time, as far as Err can tell.
 func (p *heldParent) end(err error) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.err = err
-	p.mu.Unlock()
 	close(p.done)
 }
 
@@ -498,5 +499,49 @@ func TestFnContextEndsUnderAParentWhoseDoneNeverCloses(t *testing.T) {
 				goleak.VerifyNone(t)
 			})
 		}
+	}
+}
+
+// halfEndedParent reports an end in Err before it closes Done, which it
+// does only when the test says (closeDone): a moment that some contexts
+// have, between the two.
+type halfEndedParent struct {
+	brokenParent
+}
+
+func (p *halfEndedParent) closeDone() { close(p.done) }
+
+// The parent counts as ended once its Done is closed. A run whose input
+// ends while the parent's Err already reports an end but Done is still
+// open ends as it would have without it: it returns nil and cancels fn's
+// context with a cause of its own; the two agree.
+func TestAParentEndsWhenItsDoneCloses(t *testing.T) {
+	for _, lc := range limitCases {
+		t.Run(lc.name, func(t *testing.T) {
+			parent := &halfEndedParent{brokenParent{Context: context.Background(), done: make(chan struct{})}}
+			defer parent.closeDone()
+			var mu sync.Mutex
+			var given []context.Context
+			fn := func(ctx context.Context, v int) error {
+				mu.Lock()
+				given = append(given, ctx)
+				mu.Unlock()
+				return nil
+			}
+			seq := func(yield func(int) bool) {
+				if yield(0) {
+					parent.ended.Store(true) // Err reports the end; Done stays open
+				}
+			}
+			if err := trimeter.RunOnEach(parent, seq, fn, lc.opts...); err != nil {
+				t.Errorf("RunOnEach returned %v, want nil: Done was not closed", err)
+			}
+			if len(given) != 1 {
+				t.Fatalf("fn was called %d times, want once", len(given))
+			}
+			if ctx := given[0]; ctx.Err() != context.Canceled || context.Cause(ctx) == context.DeadlineExceeded {
+				t.Errorf("fn's context when the run returned: Err %v, Cause %v; want Canceled with the run's own cause", ctx.Err(), context.Cause(ctx))
+			}
+		})
 	}
 }

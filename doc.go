@@ -52,9 +52,11 @@
 // failure instead. Cancelling the parent context stops the run promptly
 // with its error; the calls' context, made from the parent, reports the
 // parent's own error and cause (context.DeadlineExceeded for a deadline).
-// The run leaves that cancel to the context package, which may make it a
-// moment after the run has returned, and never cancels the calls' context
-// first.
+// The parent counts as ended once its Done channel is closed (a run that
+// ends just before, while the parent's Err already reports the end, ends
+// as it would have without it); the run then leaves the cancel of the
+// calls' context to the context package, which may make it a moment after
+// the run has returned, and never cancels that context first.
 // A run that ends for any other reason (a break, [RunAny]'s answer, a
 // panic) cancels the calls still running with a cause of its own.
 //

@@ -396,7 +396,7 @@ func (e *engine[T, R]) work() {
 // the source's own cleanup has run.
 func (e *engine[T, R]) shutdown() {
 	e.mu.Lock()
-	e.stopLocked(e.parent.Err())
+	e.stopLocked(e.parentErr())
 	e.mu.Unlock()
 	e.wg.Wait()
 	e.mu.Lock()
@@ -448,6 +448,20 @@ func (e *engine[T, R]) parentEnded() bool {
 	default:
 		return false
 	}
+}
+
+// parentErr is the parent's error once its Done is closed, and nil
+// before. Once the run has begun, the parent has ended for it from that
+// moment, not from when its Err reports an end (a moment earlier, with
+// some contexts, or for good, with a broken one): from then on the
+// context package cancels fn's context with the parent's error and cause
+// (cancelRun), so the run's own error is the parent's exactly when that
+// cancel is the context package's.
+func (e *engine[T, R]) parentErr() error {
+	if e.parentEnded() {
+		return e.parent.Err()
+	}
+	return nil
 }
 
 // causeLocked is the cause fn's context is cancelled with when the run
@@ -547,7 +561,7 @@ func (e *engine[T, R]) failLocked(err error) {
 	if e.stopped {
 		return
 	}
-	if perr := e.parent.Err(); perr != nil {
+	if perr := e.parentErr(); perr != nil {
 		err = perr
 	} else {
 		e.draining = true
@@ -594,7 +608,7 @@ func (e *engine[T, R]) finish(t task[T], v R, err error) {
 
 func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 	e.running--
-	if err != nil && (!e.cfg.keepGoing || e.parent.Err() != nil) {
+	if err != nil && (!e.cfg.keepGoing || e.parentEnded()) {
 		e.failLocked(err) // under KeepGoing, only the parent's end stops the run
 	}
 	switch {
@@ -611,7 +625,7 @@ func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 			// nothing more starts, not even on the slot this frees before
 			// the caller has the answer, which still goes out, unless the
 			// parent ended first (its callback may not have run yet).
-			perr := e.parent.Err()
+			perr := e.parentErr()
 			e.draining = perr == nil
 			e.stopLocked(perr)
 		}
@@ -710,7 +724,7 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 // parent's end cuts a failure's short, but not RunAny's: its answer came
 // first, and is the call's.
 func (e *engine[T, R]) drainingLocked() bool {
-	return e.draining && e.panicked == nil && (e.parent.Err() == nil || e.cfg.untilSuccess)
+	return e.draining && e.panicked == nil && (!e.parentEnded() || e.cfg.untilSuccess)
 }
 
 // isContextError says whether err comes from a context ending.
