@@ -3,6 +3,7 @@ package trimeter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/internal/testclock"
 	"go.uber.org/goleak"
 )
 
@@ -544,4 +546,175 @@ func TestAParentEndsWhenItsDoneCloses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holdingClock is a fake clock whose Now, once armed, blocks until the
+// test releases it: the run reads it with mu held when a push-back starts
+// a pause, so the test can hold the run's lock at a chosen moment.
+type holdingClock struct {
+	*testclock.Clock
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (c *holdingClock) Now() time.Time {
+	if c.armed.CompareAndSwap(true, false) {
+		close(c.held)
+		<-c.release
+	}
+	return c.Clock.Now()
+}
+
+// A failure that cancelled fn's context before the parent ended is the
+// run's error, as it is the cause fn's context reports, even when the
+// worker that has it records it only after the parent's end: the two
+// agree.
+func TestAFailureBeforeTheParentsEndIsTheRunsError(t *testing.T) {
+	for _, api := range []string{"RunOnEach", "AMap"} {
+		t.Run(api, func(t *testing.T) {
+			clk := &holdingClock{Clock: testclock.New(), held: make(chan struct{}), release: make(chan struct{})}
+			parent, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var started sync.WaitGroup
+			started.Add(3)
+			fail, pushBack := make(chan struct{}), make(chan struct{})
+			cause := make(chan error, 1)
+			fn := func(ctx context.Context, v int) (int, error) {
+				started.Done()
+				switch v {
+				case 0:
+					<-ctx.Done()
+					cause <- context.Cause(ctx)
+					return 0, ctx.Err()
+				case 1:
+					<-fail
+					return 0, errBoom
+				default:
+					<-pushBack
+					clk.armed.Store(true)
+					return 0, trimeter.Pushback(time.Hour, errors.New("busy"))
+				}
+			}
+			opts := []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.WithClock(clk)}
+			ret := make(chan error, 1)
+			go func() {
+				if api == "RunOnEach" {
+					ret <- trimeter.RunOnEach(parent, slices.Values([]int{0, 1, 2}), func(ctx context.Context, v int) error {
+						_, err := fn(ctx, v)
+						return err
+					}, opts...)
+					return
+				}
+				var last error
+				for _, err := range trimeter.AMap(parent, slices.Values([]int{0, 1, 2}), fn, opts...) {
+					last = err
+				}
+				ret <- last
+			}()
+			started.Wait()
+			close(pushBack)
+			<-clk.held // input 2's worker holds the run's lock, starting the pause
+			close(fail)
+			if c := <-cause; c != errBoom {
+				t.Fatalf("fn's context ended with cause %v, want the failure", c)
+			}
+			cancel() // the parent ends before input 1's worker records the failure
+			close(clk.release)
+			if err := <-ret; err != errBoom {
+				t.Errorf("the run's error is %v, want the failure that fn's context reports as its cause", err)
+			}
+		})
+	}
+}
+
+// What the run decides while the parent's Err reports an end and its Done
+// is still open, it decides as if the parent had not ended: the parent
+// counts as ended only once Done is closed.
+func TestAHalfEndedParentHasNotEnded(t *testing.T) {
+	newParent := func() *halfEndedParent {
+		return &halfEndedParent{brokenParent{Context: context.Background(), done: make(chan struct{})}}
+	}
+	t.Run("a failure is the run's error", func(t *testing.T) {
+		parent := newParent()
+		defer parent.closeDone()
+		started := make(chan struct{})
+		err := trimeter.RunOnEach(parent, slices.Values([]int{0, 1}), func(ctx context.Context, v int) error {
+			if v == 0 {
+				close(started)
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			<-started
+			parent.ended.Store(true)
+			return errBoom
+		}, trimeter.MaxAtOnce(2))
+		if err != errBoom {
+			t.Errorf("RunOnEach returned %v, want the failure", err)
+		}
+	})
+	t.Run("KeepGoing goes on", func(t *testing.T) {
+		parent := newParent()
+		defer parent.closeDone()
+		calls := 0
+		err := trimeter.RunOnEach(parent, slices.Values([]int{0, 1}), func(ctx context.Context, v int) error {
+			calls++
+			if v == 0 {
+				parent.ended.Store(true)
+				return errBoom
+			}
+			return nil
+		}, trimeter.MaxAtOnce(1), trimeter.KeepGoing())
+		if !errors.Is(err, errBoom) || calls != 2 {
+			t.Errorf("RunOnEach returned %v after %d calls, want the failure after 2", err, calls)
+		}
+	})
+	t.Run("RunAny's answer is the run's", func(t *testing.T) {
+		parent := newParent()
+		defer parent.closeDone()
+		v, err := trimeter.RunAny(parent, slices.Values([]func(context.Context) (int, error){
+			func(context.Context) (int, error) { parent.ended.Store(true); return 7, nil },
+		}))
+		if v != 7 || err != nil {
+			t.Errorf("RunAny returned %v, %v; want 7, nil", v, err)
+		}
+	})
+	t.Run("the results finished before a failure are handed out", func(t *testing.T) {
+		parent := newParent()
+		defer parent.closeDone()
+		recorded := make(chan struct{})
+		// One at a time, the run's goroutine runs each input's task in
+		// yield: once yield(2) returns, input 2's failure is recorded,
+		// and input 1's result waits in the buffer.
+		seq := func(yield func(int) bool) {
+			if yield(0) && yield(1) && !yield(2) {
+				close(recorded)
+			}
+		}
+		fn := func(_ context.Context, v int) (int, error) {
+			if v == 2 {
+				parent.ended.Store(true)
+				return 0, errBoom
+			}
+			return v, nil
+		}
+		var got []string
+		for v, err := range trimeter.AMap(parent, seq, fn, trimeter.MaxAtOnce(1), trimeter.BufferSize(4)) {
+			if err != nil {
+				got = append(got, err.Error())
+				continue
+			}
+			got = append(got, fmt.Sprint(v))
+			if v == 0 {
+				select {
+				case <-recorded:
+				case <-time.After(patience): // a watchdog: input 2 fails at once
+					t.Fatal("input 2's failure was not recorded")
+				}
+			}
+		}
+		if want := []string{"0", "1", errBoom.Error()}; !slices.Equal(got, want) {
+			t.Errorf("AMap yielded %q, want %q", got, want)
+		}
+	})
 }

@@ -52,11 +52,14 @@
 // failure instead. Cancelling the parent context stops the run promptly
 // with its error; the calls' context, made from the parent, reports the
 // parent's own error and cause (context.DeadlineExceeded for a deadline).
-// The parent counts as ended once its Done channel is closed (a run that
-// ends just before, while the parent's Err already reports the end, ends
-// as it would have without it); the run then leaves the cancel of the
-// calls' context to the context package, which may make it a moment after
-// the run has returned, and never cancels that context first.
+// A parent whose Err reports an end when the run begins stops it before
+// anything starts; after that, the parent counts as ended once its Done
+// channel is closed (a run that ends just before, while the parent's Err
+// already reports the end, ends as it would have without it). The run
+// then leaves the cancel of the calls' context to the context package,
+// which may make it a moment after the run has returned, and never
+// cancels that context first; a failure that cancelled it before the
+// parent ended stays the run's error, as it stays the calls' cause.
 // A run that ends for any other reason (a break, [RunAny]'s answer, a
 // panic) cancels the calls still running with a cause of its own.
 //

@@ -208,3 +208,30 @@ func TestASuccessAfterAMetersFailureIsNotReported(t *testing.T) {
 	runToEnd(e, task[int]{index: 1, value: 7})            // the cancelled call returns a value anyway
 	checkEnd(t, e, meterDown)
 }
+
+// A failure signalled before the parent ended, which cancelled fn's
+// context with it as the cause, stays the run's error when the run's
+// callback for the parent's end takes mu before the failing worker does.
+func TestAFailureSignalledBeforeTheParentsEndStaysTheRunsError(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fn := func(context.Context, int) (struct{}, error) { return struct{}{}, nil }
+	e, err := newEngine(parent, fn, nil, newConfig([]Option{MaxAtOnce(4)}), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.begin(func(func(int, error) bool) {})
+	defer e.shutdown()
+	boom := errors.New("boom")
+	e.failSoon(boom) // a task returned boom; its worker has not taken mu yet
+	cancel()
+	<-e.parentDone // the run's callback for the parent's end has run
+	if got := context.Cause(e.ctx); got != boom {
+		t.Fatalf("fn's context has cause %v, want boom", got)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err != boom {
+		t.Errorf("the run's error is %v, want boom, the cause fn's context reports", e.err)
+	}
+}

@@ -142,6 +142,7 @@ type engine[T, R any] struct {
 	parentDone  chan struct{}         // closed when the parent's AfterFunc has run
 	parentEnd   <-chan struct{}       // the parent's Done: nil when it cannot end
 	failing     atomic.Pointer[error] // a task's error under fail-fast, before mu records it
+	failedFirst atomic.Bool           // failing cancelled fn's context before the parent ended
 
 	limitsGen    atomic.Uint64 // how many times a meter of package throttle changed a limit (limitsChanged)
 	limitsWaking atomic.Bool   // a goroutine waits for mu to act on limitsGen
@@ -290,7 +291,7 @@ func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
 		defer close(e.parentDone)
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		e.stopLocked(e.parent.Err())
+		e.stopForParentLocked(e.parent.Err())
 	})
 	if err := e.parent.Err(); err != nil {
 		e.mu.Lock()
@@ -396,7 +397,7 @@ func (e *engine[T, R]) work() {
 // the source's own cleanup has run.
 func (e *engine[T, R]) shutdown() {
 	e.mu.Lock()
-	e.stopLocked(e.parentErr())
+	e.stopForParentLocked(e.parentErr())
 	e.mu.Unlock()
 	e.wg.Wait()
 	e.mu.Lock()
@@ -455,8 +456,9 @@ func (e *engine[T, R]) parentEnded() bool {
 // moment, not from when its Err reports an end (a moment earlier, with
 // some contexts, or for good, with a broken one): from then on the
 // context package cancels fn's context with the parent's error and cause
-// (cancelRun), so the run's own error is the parent's exactly when that
-// cancel is the context package's.
+// (cancelRun), so that the run's own error and the cause fn's context
+// reports agree, but for a parent that ends at the very moment the run
+// decides (between two readings of Done).
 func (e *engine[T, R]) parentErr() error {
 	if e.parentEnded() {
 		return e.parent.Err()
@@ -521,7 +523,7 @@ func (e *engine[T, R]) stoppedLocked() bool {
 func (e *engine[T, R]) stopIfEndedLocked() {
 	select {
 	case <-e.parentEnd:
-		e.stopLocked(e.parent.Err())
+		e.stopForParentLocked(e.parent.Err())
 	default:
 		if p := e.failing.Load(); p != nil {
 			e.failLocked(*p)
@@ -550,18 +552,36 @@ func (e *engine[T, R]) failSoon(err error) {
 		return // a panic stopped the run already; KeepGoing goes on
 	}
 	if e.failing.CompareAndSwap(nil, &err) {
-		e.cancelRun(err)
+		e.endLive()
+		if !e.parentEnded() { // as cancelRun, noting that the failure came first
+			e.failedFirst.Store(true)
+			e.cancel(err)
+		}
 	}
+}
+
+// stopForParentLocked stops the run for the parent's end, with perr, the
+// parent's error (nil: the parent has not ended). A failure that failSoon
+// signalled before the parent ended, and cancelled fn's context with,
+// came first, though its worker has not recorded it yet: it is the run's
+// error, as it is the cause fn's context reports.
+func (e *engine[T, R]) stopForParentLocked(perr error) {
+	if perr != nil && e.failedFirst.Load() {
+		e.failLocked(*e.failing.Load())
+		return
+	}
+	e.stopLocked(perr)
 }
 
 // failLocked records a task's failure under fail-fast. A failure that
 // comes after the run stopped (the task saw our own cancel) is dropped;
-// once the parent context has ended, its error is the run's.
+// once the parent context has ended, its error is the run's, unless a
+// failure was signalled before that (stopForParentLocked).
 func (e *engine[T, R]) failLocked(err error) {
 	if e.stopped {
 		return
 	}
-	if perr := e.parentErr(); perr != nil {
+	if perr := e.parentErr(); perr != nil && !e.failedFirst.Load() {
 		err = perr
 	} else {
 		e.draining = true
