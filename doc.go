@@ -59,7 +59,8 @@
 // then leaves the cancel of the calls' context to the context package,
 // which may make it a moment after the run has returned, and never
 // cancels that context first; a failure that cancelled it before the
-// parent ended stays the run's error, as it stays the calls' cause.
+// parent ended stays the run's error, as it stays the calls' cause (but
+// for a failure and a parent's end at the same instant, which can split).
 // A run that ends for any other reason (a break, [RunAny]'s answer, a
 // panic) cancels the calls still running with a cause of its own.
 //

@@ -142,7 +142,7 @@ type engine[T, R any] struct {
 	parentDone  chan struct{}         // closed when the parent's AfterFunc has run
 	parentEnd   <-chan struct{}       // the parent's Done: nil when it cannot end
 	failing     atomic.Pointer[error] // a task's error under fail-fast, before mu records it
-	failedFirst atomic.Bool           // failing cancelled fn's context before the parent ended
+	failedFirst atomic.Bool           // failSoon cancelled fn's context with failing before it saw the parent's end
 
 	limitsGen    atomic.Uint64 // how many times a meter of package throttle changed a limit (limitsChanged)
 	limitsWaking atomic.Bool   // a goroutine waits for mu to act on limitsGen
@@ -457,8 +457,8 @@ func (e *engine[T, R]) parentEnded() bool {
 // some contexts, or for good, with a broken one): from then on the
 // context package cancels fn's context with the parent's error and cause
 // (cancelRun), so that the run's own error and the cause fn's context
-// reports agree, but for a parent that ends at the very moment the run
-// decides (between two readings of Done).
+// reports agree, but for a parent that ends at the very instant the run
+// decides (between two readings of Done, or during failSoon's cancel).
 func (e *engine[T, R]) parentErr() error {
 	if e.parentEnded() {
 		return e.parent.Err()
@@ -562,9 +562,12 @@ func (e *engine[T, R]) failSoon(err error) {
 
 // stopForParentLocked stops the run for the parent's end, with perr, the
 // parent's error (nil: the parent has not ended). A failure that failSoon
-// signalled before the parent ended, and cancelled fn's context with,
-// came first, though its worker has not recorded it yet: it is the run's
-// error, as it is the cause fn's context reports.
+// signalled before it saw the parent's end, cancelling fn's context with
+// it, came first, though its worker has not recorded it yet: it is the
+// run's error, as it is the cause fn's context reports. (When the parent
+// ends at the very instant failSoon looks, the context package's cancel
+// can get to fn's context before failSoon's, and the two then differ: a
+// review measured 1 or 2 such runs in 400,000 made to end at once.)
 func (e *engine[T, R]) stopForParentLocked(perr error) {
 	if perr != nil && e.failedFirst.Load() {
 		e.failLocked(*e.failing.Load())
