@@ -147,12 +147,7 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 		// the error.
 		if p, _, _ := e.rate.TryAcquire(e.live); p != nil {
 			*ps = append(*ps, p)
-			if e.stopping() {
-				release(*ps, throttle.Unused)
-				*ps = (*ps)[:0]
-				return 0, errStopped
-			}
-			return 0, nil
+			return 0, e.admitted(ps, nil)
 		}
 	}
 	kept := 0 // permits of meters that cannot answer at once, kept while the task waits
@@ -161,12 +156,7 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 		*ps = (*ps)[:kept]
 		blocked, wait, err := e.tryAll(t.key, n, held, heldP, ps)
 		if blocked < 0 {
-			if err != nil || e.stopping() {
-				release(*ps, throttle.Unused)
-				*ps = (*ps)[:0]
-				return 0, errStopped
-			}
-			return 0, nil
+			return 0, e.admitted(ps, err)
 		}
 		if _, ofKey, _ := e.meterAt(t.key, blocked); err != nil || (ofKey && first) {
 			e.giveBack(*ps, heldP, held, blocked)
@@ -187,6 +177,18 @@ func (e *engine[T, R]) admit(t *task[T], ps *[]throttle.Permit, first bool) (tim
 		}
 		held = blocked
 	}
+}
+
+// admitted ends an admission that took every permit into *ps: err, from
+// a meter's guard, or the run stopping meanwhile gives them back unused,
+// and the task does not start (errStopped).
+func (e *engine[T, R]) admitted(ps *[]throttle.Permit, err error) error {
+	if err != nil || e.stopping() {
+		release(*ps, throttle.Unused)
+		*ps = (*ps)[:0]
+		return errStopped
+	}
+	return nil
 }
 
 // awaitKeeping gives back the permits of *ps from kept on (and heldP, the

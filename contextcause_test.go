@@ -15,30 +15,48 @@ import (
 	"go.uber.org/goleak"
 )
 
+// watchedParent is a parent context of a type the context package knows
+// nothing of: it hears of its end from a goroutine of its own, a moment
+// after Done is closed, and that moment may come after a run has seen the
+// end and returned.
+type watchedParent struct {
+	context.Context // Background: no deadline, no values
+	done            chan struct{}
+
+	mu  sync.Mutex
+	err error
+}
+
+func newWatchedParent() *watchedParent {
+	return &watchedParent{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (p *watchedParent) Done() <-chan struct{} { return p.done }
+
+func (p *watchedParent) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// end sets the error and closes Done at one time, as far as Err can tell.
+func (p *watchedParent) end(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err = err
+	close(p.done)
+}
+
 // heldParent is a parent context that the test ends by hand, and whose
 // end reaches the contexts made from it only when the test lets it
 // (release): a run then sees the parent's Done closed before the context
 // it gave to fn has been cancelled by it, as it may with any parent.
 type heldParent struct {
-	context.Context // Background: no deadline, no values
-	done            chan struct{}
-
-	mu    sync.Mutex
-	err   error
-	funcs []func()
+	*watchedParent
+	funcs []func() // under mu
 }
 
-func newHeldParent() *heldParent {
-	return &heldParent{Context: context.Background(), done: make(chan struct{})}
-}
-
-func (p *heldParent) Done() <-chan struct{} { return p.done }
-
-func (p *heldParent) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
+func newHeldParent() *heldParent { return &heldParent{watchedParent: newWatchedParent()} }
 
 // AfterFunc is how the context package hears of the parent's end.
 func (p *heldParent) AfterFunc(f func()) (stop func() bool) {
@@ -46,14 +64,6 @@ func (p *heldParent) AfterFunc(f func()) (stop func() bool) {
 	defer p.mu.Unlock()
 	p.funcs = append(p.funcs, f)
 	return func() bool { return false }
-}
-
-// end sets the error and closes Done at one time, as far as Err can tell.
-func (p *heldParent) end(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.err = err
-	close(p.done)
 }
 
 // release calls what AfterFunc registered, in the order given.
@@ -348,38 +358,6 @@ func TestNoRetryOnceFnSawTheParentEnd(t *testing.T) {
 	}
 }
 
-// watchedParent is a parent context of a type the context package knows
-// nothing of: it hears of its end from a goroutine of its own, a moment
-// after Done is closed, and that moment may come after a run has seen the
-// end and returned.
-type watchedParent struct {
-	context.Context // Background: no deadline, no values
-	done            chan struct{}
-
-	mu  sync.Mutex
-	err error
-}
-
-func newWatchedParent() *watchedParent {
-	return &watchedParent{Context: context.Background(), done: make(chan struct{})}
-}
-
-func (p *watchedParent) Done() <-chan struct{} { return p.done }
-
-func (p *watchedParent) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// end sets the error and closes Done at one time, as far as Err can tell.
-func (p *watchedParent) end(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.err = err
-	close(p.done)
-}
-
 // When the parent ends before the run shuts down, the contexts the calls
 // were given end with the parent's error and cause, even when that end
 // reaches them only after the run has returned: the run's own cancel
@@ -390,12 +368,9 @@ func TestFnContextEndsWithTheParentsEndAfterTheRun(t *testing.T) {
 		t.Run("AMap "+lc.name, func(t *testing.T) {
 			for range runs {
 				parent := newWatchedParent()
-				var mu sync.Mutex
-				var given []context.Context
+				var given givenContexts
 				fn := func(ctx context.Context, v int) (int, error) {
-					mu.Lock()
-					given = append(given, ctx)
-					mu.Unlock()
+					given.add(ctx)
 					return v, nil
 				}
 				ended := false
@@ -411,18 +386,15 @@ func TestFnContextEndsWithTheParentsEndAfterTheRun(t *testing.T) {
 						parent.end(context.DeadlineExceeded)
 					}
 				}
-				checkGivenContexts(t, given, context.DeadlineExceeded)
+				checkGivenContexts(t, given.all(), context.DeadlineExceeded)
 			}
 		})
 		t.Run("RunOnEach "+lc.name, func(t *testing.T) {
 			for range runs {
 				parent := newWatchedParent()
-				var mu sync.Mutex
-				var given []context.Context
+				var given givenContexts
 				fn := func(ctx context.Context, v int) error {
-					mu.Lock()
-					given = append(given, ctx)
-					mu.Unlock()
+					given.add(ctx)
 					return nil
 				}
 				seq := func(yield func(int) bool) {
@@ -434,10 +406,28 @@ func TestFnContextEndsWithTheParentsEndAfterTheRun(t *testing.T) {
 				if err := trimeter.RunOnEach(parent, seq, fn, lc.opts...); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("RunOnEach returned %v, want nil or context.DeadlineExceeded", err)
 				}
-				checkGivenContexts(t, given, context.DeadlineExceeded)
+				checkGivenContexts(t, given.all(), context.DeadlineExceeded)
 			}
 		})
 	}
+}
+
+// givenContexts records the contexts given to fn, from any goroutine.
+type givenContexts struct {
+	mu   sync.Mutex
+	ctxs []context.Context
+}
+
+func (g *givenContexts) add(ctx context.Context) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ctxs = append(g.ctxs, ctx)
+}
+
+func (g *givenContexts) all() []context.Context {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.ctxs)
 }
 
 // checkGivenContexts waits for every context in given to end, and fails t
@@ -483,17 +473,14 @@ func TestFnContextEndsUnderAParentWhoseDoneNeverCloses(t *testing.T) {
 			t.Run(lc.name+", an end from "+from, func(t *testing.T) {
 				parent := &brokenParent{Context: context.Background(), done: make(chan struct{})}
 				parent.ended.Store(from == "the start")
-				var mu sync.Mutex
-				var given []context.Context
+				var given givenContexts
 				fn := func(ctx context.Context, v int) error {
-					mu.Lock()
-					given = append(given, ctx)
-					mu.Unlock()
+					given.add(ctx)
 					parent.ended.Store(true)
 					return nil
 				}
 				_ = trimeter.RunOnEach(parent, slices.Values([]int{0, 1, 2}), fn, lc.opts...)
-				for i, ctx := range given {
+				for i, ctx := range given.all() {
 					if ctx.Err() == nil {
 						t.Errorf("context of call %d had not ended when the run returned", i)
 					}
@@ -522,12 +509,9 @@ func TestAParentEndsWhenItsDoneCloses(t *testing.T) {
 		t.Run(lc.name, func(t *testing.T) {
 			parent := &halfEndedParent{brokenParent{Context: context.Background(), done: make(chan struct{})}}
 			defer parent.closeDone()
-			var mu sync.Mutex
-			var given []context.Context
+			var given givenContexts
 			fn := func(ctx context.Context, v int) error {
-				mu.Lock()
-				given = append(given, ctx)
-				mu.Unlock()
+				given.add(ctx)
 				return nil
 			}
 			seq := func(yield func(int) bool) {
@@ -538,10 +522,11 @@ func TestAParentEndsWhenItsDoneCloses(t *testing.T) {
 			if err := trimeter.RunOnEach(parent, seq, fn, lc.opts...); err != nil {
 				t.Errorf("RunOnEach returned %v, want nil: Done was not closed", err)
 			}
-			if len(given) != 1 {
-				t.Fatalf("fn was called %d times, want once", len(given))
+			calls := given.all()
+			if len(calls) != 1 {
+				t.Fatalf("fn was called %d times, want once", len(calls))
 			}
-			if ctx := given[0]; ctx.Err() != context.Canceled || context.Cause(ctx) == context.DeadlineExceeded {
+			if ctx := calls[0]; ctx.Err() != context.Canceled || context.Cause(ctx) == context.DeadlineExceeded {
 				t.Errorf("fn's context when the run returned: Err %v, Cause %v; want Canceled with the run's own cause", ctx.Err(), context.Cause(ctx))
 			}
 		})
