@@ -81,7 +81,7 @@ func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Con
 			errorOnly(yield, err)
 			return
 		}
-		e.stream(seq2(inputs), func(r result[T, R]) bool { return yield(r.val, r.err) })
+		e.stream(plainInputs(inputs), func(r result[T, R]) bool { return yield(r.val, r.err) })
 	}
 }
 
@@ -124,7 +124,7 @@ func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context
 			errorOnly(yield, err)
 			return
 		}
-		e.stream(in, func(r result[T, R]) bool { return yield(r.val, r.err) })
+		e.stream(pairedInputs(in), func(r result[T, R]) bool { return yield(r.val, r.err) })
 	}
 }
 
@@ -143,7 +143,7 @@ func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context
 			yield(Input[T]{Index: -1}, Outcome[R]{Err: err})
 			return
 		}
-		e.stream(seq2(inputs), func(r result[T, R]) bool {
+		e.stream(plainInputs(inputs), func(r result[T, R]) bool {
 			return yield(Input[T]{Index: r.index, Value: r.in}, Outcome[R]{Value: r.val, Err: r.err})
 		})
 	}
@@ -173,7 +173,7 @@ func ThenOutcomes[I, T, R any](ctx context.Context, in iter.Seq2[Input[I], Outco
 			yield(Input[I]{Index: -1}, Outcome[R]{Err: err})
 			return
 		}
-		e.stream(untrace(in), func(r result[traced[I, T], R]) bool {
+		e.stream(pairedInputs(untrace(in)), func(r result[traced[I, T], R]) bool {
 			origin := r.in.origin
 			if r.index < 0 { // the run's own error
 				origin = Input[I]{Index: -1}

@@ -27,7 +27,7 @@ func failFastEngine(t *testing.T, calls *atomic.Int32) *engine[int, struct{}] {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.begin(func(func(int, error) bool) {})
+	e.begin(plainInputs(func(func(int) bool) {}))
 	return e
 }
 
@@ -45,7 +45,7 @@ func TestAFailureStopsTheRunBeforeItsWorkerTakesTheLock(t *testing.T) {
 	e.mu.Lock()
 	e.open++ // an input queued meanwhile, and a worker free to take it
 	e.running++
-	e.tasks.push(task[int]{index: 2, value: 2})
+	e.tasks.push(queued[int]{index: 2, value: 2})
 	e.pulledAll = true
 	e.workers++
 	e.awake++
@@ -90,14 +90,14 @@ func TestAFailureEndsAWaitForAPauseWithItsError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.begin(func(func(int, error) bool) {})
+	e.begin(plainInputs(func(func(int) bool) {}))
 	defer e.shutdown()
 
 	e.mu.Lock()
 	e.pausedUntil = clock.Now().Add(time.Hour) // a push-back's pause
 	e.open++                                   // an input queued before it
 	e.running++
-	e.tasks.push(task[int]{index: 2, value: 2})
+	e.tasks.push(queued[int]{index: 2, value: 2})
 	e.workers++
 	e.awake++
 	e.goRun(e.runQueued)
@@ -127,7 +127,7 @@ func consumerEngine(t *testing.T) *engine[int, int] {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.begin(func(func(int, error) bool) {})
+	e.begin(plainInputs(func(func(int) bool) {}))
 	return e
 }
 
@@ -220,7 +220,7 @@ func TestAFailureSignalledBeforeTheParentsEndStaysTheRunsError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.begin(func(func(int, error) bool) {})
+	e.begin(plainInputs(func(func(int) bool) {}))
 	defer e.shutdown()
 	boom := errors.New("boom")
 	e.failSoon(boom) // a task returned boom; its worker has not taken mu yet

@@ -31,14 +31,14 @@ func TestQueuedInputWaitsOutAPause(t *testing.T) {
 	if !e.fed {
 		t.Fatal("MaxAtOnce(2) alone does not take the feeder's path")
 	}
-	e.begin(func(func(int, error) bool) {})
+	e.begin(plainInputs(func(func(int) bool) {}))
 	defer e.shutdown()
 
 	e.mu.Lock()
 	e.pausedUntil = clock.Now().Add(time.Hour)
 	e.open++ // the input's slot, as the feeder takes it
 	e.running++
-	e.tasks.push(task[int]{value: 1})
+	e.tasks.push(queued[int]{value: 1})
 	e.pulledAll = true // so the worker returns once the queue is empty
 	e.workers++
 	e.awake++

@@ -29,7 +29,7 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 		errs    []error
 		failed  error
 	)
-	e.stream(seq2(fns), func(r result[func(context.Context) (R, error), R]) bool {
+	e.stream(plainInputs(fns), func(r result[func(context.Context) (R, error), R]) bool {
 		switch {
 		case r.index < 0:
 			failed = r.err
@@ -70,7 +70,7 @@ func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 		errs   []error
 		failed error
 	)
-	e.stream(seq2(fns), func(r result[func(context.Context) (R, error), R]) bool {
+	e.stream(plainInputs(fns), func(r result[func(context.Context) (R, error), R]) bool {
 		switch {
 		case r.index < 0:
 			failed = r.err

@@ -5,14 +5,53 @@ import "iter"
 // Adapters between the shapes the entry points take and the one the
 // engine runs over: a sequence of inputs, each with an upstream error.
 
-// seq2 pairs each input of seq with a nil error.
-func seq2[T any](seq iter.Seq[T]) iter.Seq2[T, error] {
+// inputs is the sequence a run takes its inputs from: plain, as the entry
+// points take it, or paired, with an upstream error beside each input (a
+// later stage's, which passes fn by). The goroutine that ranges over the
+// inputs itself (serial.go, feeder.go) ranges over a plain one directly,
+// without pairing each input with a nil error on the way.
+type inputs[T any] struct {
+	plain  iter.Seq[T]
+	paired iter.Seq2[T, error]
+}
+
+func plainInputs[T any](seq iter.Seq[T]) inputs[T] { return inputs[T]{plain: seq} }
+
+func pairedInputs[T any](seq iter.Seq2[T, error]) inputs[T] { return inputs[T]{paired: seq} }
+
+// seq2 returns the inputs, each with its upstream error: nil for every
+// plain one.
+func (in inputs[T]) seq2() iter.Seq2[T, error] {
+	if in.paired != nil {
+		return in.paired
+	}
 	return func(yield func(T, error) bool) {
-		for v := range seq {
+		for v := range in.plain {
 			if !yield(v, nil) {
 				return
 			}
 		}
+	}
+}
+
+// each hands every input, as a task numbered in input order, to hand,
+// until the inputs end or hand returns false.
+func (in inputs[T]) each(hand func(task[T]) bool) {
+	index := 0
+	if in.plain != nil {
+		for v := range in.plain {
+			if !hand(task[T]{index: index, value: v}) {
+				return
+			}
+			index++
+		}
+		return
+	}
+	for v, err := range in.paired {
+		if !hand(task[T]{index: index, value: v, err: err}) {
+			return
+		}
+		index++
 	}
 }
 

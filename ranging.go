@@ -5,7 +5,7 @@ package trimeter
 // input is pulled, so inputs are pulled only when a task can start, as on
 // the starter's path.
 
-// rangeInputs ranges over e.seq, handing each input, on the slot taken for
+// rangeInputs ranges over e.in, handing each input, on the slot taken for
 // it, to hand, until the sequence ends, hand returns false or the run
 // stops. hand must take another slot (reserveLocked) before it returns
 // true. A panic of the sequence is recovered here, with its stack, and
@@ -29,14 +29,8 @@ func (e *engine[T, R]) rangeInputs(hand func(task[T]) bool) {
 	e.mu.Lock()
 	ok := e.reserveLocked()
 	e.mu.Unlock()
-	index := 0
 	if ok {
-		for v, err := range e.seq {
-			if !hand(task[T]{index: index, value: v, err: err}) {
-				break
-			}
-			index++
-		}
+		e.in.each(hand)
 	}
 	returned = true
 }

@@ -31,7 +31,7 @@ import (
 // README's Performance section; the machine's speed varies by up to half
 // from hour to hour): about 35 to 65 ns per item at MaxAtOnce(1), where
 // the calling goroutine ranges over the input and runs each task itself;
-// 65 to 155 ns at MaxAtOnce 8 to 64 with no rate or meter, where the
+// 45 to 155 ns at MaxAtOnce 8 to 64 with no rate or meter, where the
 // calling goroutine ranges over the input and queues each input for the
 // workers; 180 to 260 ns unbounded; under a rate that never makes a
 // start wait, about 110 ns at MaxAtOnce(1) and 300 to 350 ns at
@@ -60,7 +60,7 @@ func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.C
 	if err != nil {
 		return err
 	}
-	e.begin(seq2(inputs))
+	e.begin(plainInputs(inputs))
 	if !e.fed {
 		e.workers = 1 // this goroutine
 	}

@@ -3,7 +3,6 @@ package trimeter
 import (
 	"context"
 	"errors"
-	"iter"
 	"math"
 	"reflect"
 	"sync"
@@ -92,9 +91,9 @@ type engine[T, R any] struct {
 	window   int               // MaxAtOnce + BufferSize, or 0 for none
 
 	src     *source[T]
-	seq     iter.Seq2[T, error] // the inputs, when one goroutine ranges over them (serve, feed)
-	workers int                 // started so far; changed by the starter (under mu when fed)
-	hire    bool                // the task just chosen leaves no worker free
+	in      inputs[T] // when one goroutine ranges over them (serve, feed)
+	workers int       // started so far; changed by the starter (under mu when fed)
+	hire    bool      // the task just chosen leaves no worker free
 	wg      sync.WaitGroup
 	fed     bool // a feeder queues the inputs for the workers (feeder.go)
 
@@ -130,13 +129,13 @@ type engine[T, R any] struct {
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
-	tasks       queue[task[T]] // inputs the feeder queued, in input order
-	reserved    bool           // the feeder holds a slot for its next input
-	idle        int            // workers sleeping on taskReady, not yet woken
-	awake       int            // workers neither running a task nor idle
-	taskReady   sync.Cond      // idle workers wait here for a queued input
-	waiting     bool           // the consumer waits on ready
-	ready       chan struct{}  // wakes the consumer
+	tasks       queue[queued[T]] // inputs the feeder queued, in input order
+	reserved    bool             // the feeder holds a slot for its next input
+	idle        int              // workers sleeping on taskReady, not yet woken
+	awake       int              // workers neither running a task nor idle
+	taskReady   sync.Cond        // idle workers wait here for a queued input
+	waiting     bool             // the consumer waits on ready
+	ready       chan struct{}    // wakes the consumer
 	stopParent  func() bool
 	stopWatch   func()                // ends the watch for limit changes, under PerKey with meters
 	parentDone  chan struct{}         // closed when the parent's AfterFunc has run
@@ -273,17 +272,17 @@ func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, er
 	return r, nil
 }
 
-// begin starts the run over seq. The caller must call shutdown.
-func (e *engine[T, R]) begin(seq iter.Seq2[T, error]) {
+// begin starts the run over in. The caller must call shutdown.
+func (e *engine[T, R]) begin(in inputs[T]) {
 	if e.mon != nil { // the call begins: its options were good
 		e.mon.SetLimit(int64(e.limit)) // zero for none, over an earlier call's
 	}
 	e.ctx, e.cancel = context.WithCancelCause(e.parent)
 	e.live, e.endLive = context.WithCancel(e.ctx)
 	if e.serial() || e.fed {
-		e.seq = seq
+		e.in = in
 	} else {
-		e.src = newSource(seq)
+		e.src = newSource(in.seq2())
 	}
 	e.parentEnd = e.parent.Done()
 	e.parentDone = make(chan struct{})
@@ -379,7 +378,7 @@ func (e *engine[T, R]) work() {
 	case e.fed:
 		e.feed() // this goroutine feeds; the workers are others
 		return
-	case e.seq != nil:
+	case e.src == nil:
 		e.serve()
 		return
 	}

@@ -2,7 +2,6 @@ package trimeter
 
 import (
 	"context"
-	"iter"
 )
 
 // prepare checks a call's options and builds its engine. fix forces the
@@ -26,13 +25,13 @@ func prepare[T, R any](ctx context.Context, inputs any, fn func(context.Context,
 	return newEngine(ctx, fn, keyOf, cfg, mode)
 }
 
-// stream runs e over seq and hands each result to emit, from the calling
+// stream runs e over in and hands each result to emit, from the calling
 // goroutine, until emit returns false or the run ends. If the run failed,
 // emit then gets one more result with index -1 and the run's error. A
-// panic of a task or of seq is raised here once every worker has
+// panic of a task or of the inputs is raised here once every worker has
 // returned; a panic in emit goes through after the same cleanup.
-func (e *engine[T, R]) stream(seq iter.Seq2[T, error], emit func(result[T, R]) bool) {
-	e.begin(seq)
+func (e *engine[T, R]) stream(in inputs[T], emit func(result[T, R]) bool) {
+	e.begin(in)
 	done := false
 	defer func() {
 		if !done { // emit panicked: clean up and let its panic go on
