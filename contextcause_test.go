@@ -393,17 +393,13 @@ func TestFnContextEndsWithTheParentsEndAfterTheRun(t *testing.T) {
 			for range runs {
 				parent := newWatchedParent()
 				var given givenContexts
-				fn := func(ctx context.Context, v int) error {
-					given.add(ctx)
-					return nil
-				}
 				seq := func(yield func(int) bool) {
 					if yield(0) {
 						parent.end(context.DeadlineExceeded)
 						yield(1)
 					}
 				}
-				if err := trimeter.RunOnEach(parent, seq, fn, lc.opts...); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				if err := trimeter.RunOnEach(parent, seq, given.each, lc.opts...); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("RunOnEach returned %v, want nil or context.DeadlineExceeded", err)
 				}
 				checkGivenContexts(t, given.all(), context.DeadlineExceeded)
@@ -422,6 +418,12 @@ func (g *givenContexts) add(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.ctxs = append(g.ctxs, ctx)
+}
+
+// each is a no-op fn for RunOnEach that records its context.
+func (g *givenContexts) each(ctx context.Context, _ int) error {
+	g.add(ctx)
+	return nil
 }
 
 func (g *givenContexts) all() []context.Context {
@@ -510,16 +512,12 @@ func TestAParentEndsWhenItsDoneCloses(t *testing.T) {
 			parent := &halfEndedParent{brokenParent{Context: context.Background(), done: make(chan struct{})}}
 			defer parent.closeDone()
 			var given givenContexts
-			fn := func(ctx context.Context, v int) error {
-				given.add(ctx)
-				return nil
-			}
 			seq := func(yield func(int) bool) {
 				if yield(0) {
 					parent.ended.Store(true) // Err reports the end; Done stays open
 				}
 			}
-			if err := trimeter.RunOnEach(parent, seq, fn, lc.opts...); err != nil {
+			if err := trimeter.RunOnEach(parent, seq, given.each, lc.opts...); err != nil {
 				t.Errorf("RunOnEach returned %v, want nil: Done was not closed", err)
 			}
 			calls := given.all()

@@ -2,8 +2,8 @@ package trimeter
 
 import "iter"
 
-// Adapters between the shapes the entry points take and the one the
-// engine runs over: a sequence of inputs, each with an upstream error.
+// Adapters between the shapes the entry points take and the ones the
+// engine runs over: inputs, plain or each with an upstream error.
 
 // inputs is the sequence a run takes its inputs from: plain, as the entry
 // points take it, or paired, with an upstream error beside each input (a
