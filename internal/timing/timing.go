@@ -27,8 +27,12 @@ const maxResets = 3
 // reading from, fire when clock reaches from+d, although clock may have
 // moved between that reading and the setting of t. It reads the clock and
 // sets t again for what is left of d until a reading agrees with the one t
-// was set from, at most maxResets times. It returns false, with t stopped,
-// when from+d has come already.
+// was set from, at most maxResets times. It returns false when from+d has
+// come already, with t stopped, or fired: a timer that fires after a
+// reading is not set again from it (set for what was left from an earlier
+// reading, it cannot have fired early), or it would fire twice, and a test
+// that moves the clock whenever something waits on it would move it past
+// the time that was due for the second.
 func Settle(clock clockwork.Clock, t clockwork.Timer, from time.Time, d time.Duration) bool {
 	set := from // the reading t was last set from
 	for range maxResets {
@@ -40,6 +44,9 @@ func Settle(clock clockwork.Clock, t clockwork.Timer, from time.Time, d time.Dur
 		if left <= 0 {
 			t.Stop()
 			return false
+		}
+		if !t.Stop() {
+			return false // it fired since the reading
 		}
 		t.Reset(left)
 		set = now

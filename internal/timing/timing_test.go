@@ -1,8 +1,11 @@
 package timing_test
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/internal/timing"
@@ -92,5 +95,66 @@ func TestSettleGivesUpOnAClockThatMovesOnEveryReading(t *testing.T) {
 	clk.Clock.Advance(1)
 	if !fired(tm.Chan()) {
 		t.Fatal("the timer did not fire at from + d")
+	}
+}
+
+// drivenClock is a fake clock moved by a test that steps it whenever a
+// timer waits on it, at the worst moments for Settle: right after the
+// reading numbered stepAfter, and right after a timer is set again.
+type drivenClock struct {
+	*testclock.Clock
+	step      time.Duration
+	reads     int
+	stepAfter int
+}
+
+func (c *drivenClock) Now() time.Time {
+	now := c.Clock.Now()
+	if c.reads++; c.reads == c.stepAfter && c.waited() {
+		c.Clock.Advance(c.step)
+	}
+	return now
+}
+
+// waited says whether a timer waits on the clock.
+func (c *drivenClock) waited() bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return c.BlockUntilContext(ctx, 1) == nil
+}
+
+// steppedTimer is a timer of a drivenClock: setting it again makes the
+// test step the clock, as it would for any timer that waits.
+type steppedTimer struct {
+	clockwork.Timer
+	c *drivenClock
+}
+
+func (s steppedTimer) Reset(d time.Duration) bool {
+	active := s.Timer.Reset(d)
+	s.c.Clock.Advance(s.c.step)
+	return active
+}
+
+func TestSettleDoesNotSetAgainATimerThatFired(t *testing.T) {
+	// A timer set for 2 s waits while a test steps the clock by 500 ms: at
+	// 1.5 s Settle reads the clock, and the step to 2 s that comes right
+	// after fires the timer. Set again for the 500 ms that reading left,
+	// the timer would wait once more, and the test would step the clock to
+	// 2.5 s for it.
+	clk := testclock.New()
+	from := clk.Now()
+	tm := clk.NewTimer(2 * time.Second)
+	defer tm.Stop()
+	clk.Advance(1500 * time.Millisecond)
+	dc := &drivenClock{Clock: clk, step: 500 * time.Millisecond, stepAfter: 1}
+	if timing.Settle(dc, steppedTimer{tm, dc}, from, 2*time.Second) {
+		t.Error("Settle reported a timer that fired as set")
+	}
+	if got := clk.Elapsed(); got != 2*time.Second {
+		t.Errorf("the clock was stepped to %v, want 2s: the timer was set again after it fired", got)
+	}
+	if tm.Stop() {
+		t.Error("Settle left the timer set")
 	}
 }
