@@ -90,13 +90,14 @@ func settledAt(l *timeline, want map[string]func(elapsed time.Duration) int) fun
 	}
 }
 
-// stepWhen moves clk forward by step each time a timer waits on it and
-// settled says that everything due by the clock's time has happened, so
-// that whatever a test notes at an instant is noted before the clock
-// moves on. settled reports an error when more has happened than may.
-// If settled fails, or does not hold within patience, stepWhen reports
-// it and goes on without it, so that the run can end. The returned stop
-// ends the driving and waits for it.
+// stepWhen moves clk forward by step each time a timer waits on it, every
+// other goroutine is blocked (testclock.Idle), and settled says that
+// everything due by the clock's time has happened, so that whatever a
+// test notes at an instant is noted before the clock moves on. settled
+// reports an error when more has happened than may. If settled fails, or
+// does not hold within patience, stepWhen reports it and goes on without
+// it, so that the run can end. The returned stop ends the driving and
+// waits for it.
 func stepWhen(t *testing.T, clk *clockwork.FakeClock, step time.Duration, settled func(elapsed time.Duration) (bool, error)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -107,7 +108,7 @@ func stepWhen(t *testing.T, clk *clockwork.FakeClock, step time.Duration, settle
 			if gated && !awaitSettled(ctx, t, clk, settled) {
 				gated = false
 			}
-			if clk.BlockUntilContext(ctx, 1) != nil {
+			if !awaitIdleWaiter(ctx, clk) {
 				return
 			}
 			clk.Advance(step)

@@ -246,14 +246,15 @@ func below(atOnce, want int) int {
 // newFakeClock returns a fake clock at epoch.
 func newFakeClock() *clockwork.FakeClock { return testclock.New().FakeClock }
 
-// drive moves clk forward by step each time something waits on it, until
-// the returned stop is called; stop returns once driving has ended.
+// drive moves clk forward by step each time something waits on it and
+// every other goroutine is blocked (testclock.Idle), until the returned
+// stop is called; stop returns once driving has ended.
 func drive(clk *clockwork.FakeClock, step time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for clk.BlockUntilContext(ctx, 1) == nil && ctx.Err() == nil {
+		for awaitIdleWaiter(ctx, clk) {
 			clk.Advance(step)
 		}
 	}()
@@ -261,6 +262,36 @@ func drive(clk *clockwork.FakeClock, step time.Duration) (stop func()) {
 		cancel()
 		<-done
 	}
+}
+
+// idleWithin bounds how long a driver waits in real time for the other
+// goroutines to block before it moves a clock anyway: a watchdog against
+// a goroutine that never blocks, far longer than any wait for the code
+// under test to reach its next wait.
+const idleWithin = time.Second
+
+// awaitIdleWaiter waits until something waits on clk and every other
+// goroutine is blocked. It returns false once ctx has ended.
+func awaitIdleWaiter(ctx context.Context, clk *clockwork.FakeClock) bool {
+	for {
+		if clk.BlockUntilContext(ctx, 1) != nil {
+			return false
+		}
+		testclock.AwaitIdle(ctx, idleWithin)
+		if ctx.Err() != nil {
+			return false
+		}
+		if waiting(clk) {
+			return true
+		}
+	}
+}
+
+// waiting says whether something waits on clk now.
+func waiting(clk *clockwork.FakeClock) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return clk.BlockUntilContext(ctx, 1) == nil
 }
 
 // durations returns n random durations of 1 to max steps, from seed.

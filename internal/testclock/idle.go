@@ -1,0 +1,91 @@
+package testclock
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// stacks holds the buffer Idle reads the goroutines' stacks into, kept
+// from one call to the next: a driver calls Idle at every step.
+var stacks struct {
+	sync.Mutex
+	buf []byte
+}
+
+// Idle reports whether every goroutine but the caller is blocked: waiting
+// on a channel, a lock, a condition variable, a sleep or a timer, rather
+// than running, ready to run, or in a system call. A goroutine that polls
+// with runtime.Gosched counts as blocked: it waits for something else to
+// happen.
+//
+// A test that moves a fake clock whenever something waits on it may
+// otherwise move it while the code under test is still at work at the
+// present instant: a goroutine woken by the last step that has not run
+// yet, or one that is setting a timer from a reading the step would make
+// stale. Moved only once the code is idle, the clock cannot overtake it.
+func Idle() bool {
+	stacks.Lock()
+	defer stacks.Unlock()
+	if stacks.buf == nil {
+		stacks.buf = make([]byte, 64<<10)
+	}
+	var n int
+	for {
+		if n = runtime.Stack(stacks.buf, true); n < len(stacks.buf) {
+			break
+		}
+		stacks.buf = make([]byte, 2*len(stacks.buf))
+	}
+	rest := stacks.buf[:n]
+	_, rest, _ = bytes.Cut(rest, []byte("\n\n")) // the caller's own
+	for len(rest) > 0 {
+		var block []byte
+		block, rest, _ = bytes.Cut(rest, []byte("\n\n"))
+		if busy(block) {
+			return false
+		}
+	}
+	return true
+}
+
+// busy says whether the goroutine of a runtime.Stack block is at work.
+func busy(block []byte) bool {
+	open, end := bytes.IndexByte(block, '['), bytes.IndexByte(block, ']')
+	if open < 0 || end < open {
+		return false
+	}
+	state := block[open+1 : end]
+	for _, s := range []string{"running", "runnable", "syscall", "preempted", "copystack", "GC assist"} {
+		if bytes.HasPrefix(state, []byte(s)) {
+			return !bytes.Contains(block, []byte("runtime.Gosched("))
+		}
+	}
+	return false
+}
+
+// AwaitIdle waits until Idle holds, ctx ends, or within has passed in
+// real time: a goroutine that never blocks (a busy loop without
+// runtime.Gosched) delays each call by within and no more. It reports
+// whether Idle held. It yields to the other goroutines before each look,
+// as a look stops them all to read their stacks.
+func AwaitIdle(ctx context.Context, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		for range idleYields {
+			runtime.Gosched()
+		}
+		if Idle() {
+			return true
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// idleYields is how many times AwaitIdle yields before each look: enough
+// for goroutines just woken to run up to their next wait, most often.
+const idleYields = 4
