@@ -22,11 +22,14 @@ import (
 // key lets it: when its key comes free, when its key's rate has a token,
 // when its key's pause ends. Here the sequence yields "a1" and "a2" (one
 // key, so "a2" waits aside) and then waits for "a2"'s result before it
-// ends.
+// ends. Where "a1"'s result sets the key's pause, the loop feeds "a2" only
+// once that result is in: yielded at once, "a2" could start beside "a1"
+// (its key takes two at once) before there is a pause to wait for.
 func TestPerKeyInputWaitingAsideStartsWhileTheSequenceWaitsForResults(t *testing.T) {
 	cases := map[string]struct {
 		keyOpts []trimeter.Option
 		fn      func(context.Context, string) (string, error)
+		afterA1 bool // "a2" is fed once "a1"'s result is in
 	}{
 		"its key comes free": {
 			keyOpts: []trimeter.Option{trimeter.MaxAtOnce(1)},
@@ -44,6 +47,7 @@ func TestPerKeyInputWaitingAsideStartsWhileTheSequenceWaitsForResults(t *testing
 				}
 				return v, nil
 			},
+			afterA1: true,
 		},
 	}
 	for name, c := range cases {
@@ -55,7 +59,11 @@ func TestPerKeyInputWaitingAsideStartsWhileTheSequenceWaitsForResults(t *testing
 				// the run ends with the watchdog's error.
 				ctx, cancel := context.WithTimeout(context.Background(), patience)
 				defer cancel()
-				found, seq := foundInputs(ctx, "a1", "a2")
+				first := []string{"a1", "a2"}
+				if c.afterA1 {
+					first = first[:1]
+				}
+				found, seq := foundInputs(ctx, first...)
 				var got []string
 				for v, err := range trimeter.AMap(ctx, seq, c.fn,
 					trimeter.MaxAtOnce(atOnce), trimeter.KeepGoing(), trimeter.WithClock(clk),
@@ -67,8 +75,11 @@ func TestPerKeyInputWaitingAsideStartsWhileTheSequenceWaitsForResults(t *testing
 						v = "error"
 					}
 					got = append(got, v)
-					if v == "a2" {
+					switch {
+					case v == "a2":
 						close(found)
+					case c.afterA1:
+						found <- "a2"
 					}
 				}
 				if len(got) != 2 || got[1] != "a2" {
