@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/trimeter-go/trimeter"
-	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -128,7 +127,7 @@ func TestWatchSeesInputsWaitingForTheirKey(t *testing.T) {
 }
 
 func TestWatchSeesThePauseAndTheRate(t *testing.T) {
-	clk := testclock.New()
+	clk := newFakeClock()
 	mon := throttle.NewMonitor(clk)
 	release := make(chan struct{})
 	fn := func(_ context.Context, v int) error {
@@ -148,13 +147,9 @@ func TestWatchSeesThePauseAndTheRate(t *testing.T) {
 	if got, want := mon.Stats().PausedUntil, epoch.Add(2*time.Second); !got.Equal(want) {
 		t.Errorf("PausedUntil = %v, want %v", got, want)
 	}
-	// One step to the pause's end, once the run waits for it. A driver
-	// that stepped whenever something waits could step while the run is
-	// still setting its timer: set again from a reading that the next step
-	// made stale, the timer would end the pause a step late (about one run
-	// in a thousand under -race).
-	clk.AdvanceWhen(t, 1, 2*time.Second)
+	stop := drive(clk, 500*time.Millisecond)
 	err := <-done
+	stop()
 	if !errors.Is(err, errBusy) {
 		t.Errorf("got %v, want the push-back", err)
 	}
@@ -163,7 +158,7 @@ func TestWatchSeesThePauseAndTheRate(t *testing.T) {
 		t.Errorf("PausedUntil = %v once the pause is over, want zero", s.PausedUntil)
 	}
 	// Five starts from 0 to 2s.
-	if elapsed := clk.Elapsed(); elapsed != 2*time.Second || s.Rate != 2.5 {
+	if elapsed := clk.Since(epoch); elapsed != 2*time.Second || s.Rate != 2.5 {
 		t.Errorf("Rate = %v at %v, want 2.5 at 2s", s.Rate, elapsed)
 	}
 	checkStats(t, s, throttle.Stats{Started: 5, Finished: 5, Failed: 1})

@@ -28,11 +28,10 @@ const maxResets = 3
 // moved between that reading and the setting of t. It reads the clock and
 // sets t again for what is left of d until a reading agrees with the one t
 // was set from, at most maxResets times. It returns false when from+d has
-// come already, with t stopped, or fired: a timer that fires after a
-// reading is not set again from it (set for what was left from an earlier
-// reading, it cannot have fired early), or it would fire twice, and a test
-// that moves the clock whenever something waits on it would move it past
-// the time that was due for the second.
+// come already, with t stopped or fired. A timer that fired after a
+// reading is not set again from that reading: it was due (set for what
+// was left from an earlier reading, it cannot fire early), and set again
+// it would fire a second time, after from+d.
 func Settle(clock clockwork.Clock, t clockwork.Timer, from time.Time, d time.Duration) bool {
 	set := from // the reading t was last set from
 	for range maxResets {
