@@ -100,7 +100,8 @@ func TestSettleGivesUpOnAClockThatMovesOnEveryReading(t *testing.T) {
 
 // drivenClock is a fake clock moved by a test that steps it whenever a
 // timer waits on it, at the worst moments for Settle: right after the
-// reading numbered stepAfter, and right after a timer is set again.
+// reading numbered stepAfter (if a timer waits then), and right after a
+// timer is set again.
 type drivenClock struct {
 	*testclock.Clock
 	step      time.Duration
