@@ -281,17 +281,10 @@ func awaitIdleWaiter(ctx context.Context, clk *clockwork.FakeClock) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		if waiting(clk) {
+		if testclock.Waiting(clk) {
 			return true
 		}
 	}
-}
-
-// waiting says whether something waits on clk now.
-func waiting(clk *clockwork.FakeClock) bool {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return clk.BlockUntilContext(ctx, 1) == nil
 }
 
 // durations returns n random durations of 1 to max steps, from seed.

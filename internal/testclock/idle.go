@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // stacks holds the buffer Idle reads the goroutines' stacks into, kept
@@ -66,6 +68,14 @@ func busy(block []byte) bool {
 		}
 	}
 	return false
+}
+
+// Waiting says whether a timer, ticker or sleeper waits on c now, without
+// waiting for one.
+func Waiting(c *clockwork.FakeClock) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return c.BlockUntilContext(ctx, 1) == nil
 }
 
 // AwaitIdle waits until Idle holds, ctx ends, or within has passed in

@@ -10,17 +10,18 @@ import (
 	"github.com/trimeter-go/trimeter/internal/testclock"
 )
 
-// spin starts a goroutine that loops without blocking until stop is
-// closed, and waits until it runs.
-func spin(stop chan struct{}, yield bool) (done chan struct{}) {
-	done = make(chan struct{})
+// spin starts a goroutine that loops without blocking (yielding with
+// runtime.Gosched on each turn, if yield) and waits until it runs. The
+// returned stop ends the loop and waits for the goroutine to return.
+func spin(yield bool) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
 	var running atomic.Bool
 	go func() {
 		defer close(done)
 		for {
 			running.Store(true)
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			default:
 			}
@@ -32,7 +33,10 @@ func spin(stop chan struct{}, yield bool) (done chan struct{}) {
 	for !running.Load() {
 		runtime.Gosched()
 	}
-	return done
+	return func() {
+		close(quit)
+		<-done
+	}
 }
 
 func TestIdleWhileAGoroutineWaitsOnAChannel(t *testing.T) {
@@ -50,39 +54,31 @@ func TestIdleWhileAGoroutineWaitsOnAChannel(t *testing.T) {
 }
 
 func TestNotIdleWhileAGoroutineRuns(t *testing.T) {
-	stop := make(chan struct{})
-	done := spin(stop, false)
+	stop := spin(false)
 	if testclock.Idle() {
 		t.Error("Idle while a goroutine loops without blocking")
 	}
 	if testclock.AwaitIdle(context.Background(), 20*time.Millisecond) {
 		t.Error("AwaitIdle reported idle while a goroutine loops without blocking")
 	}
-	close(stop)
-	<-done
+	stop()
 	if !testclock.AwaitIdle(context.Background(), 10*time.Second) {
 		t.Error("AwaitIdle: not idle once the loop has ended")
 	}
 }
 
 func TestIdleWhileAGoroutinePollsWithGosched(t *testing.T) {
-	stop := make(chan struct{})
-	done := spin(stop, true)
+	defer spin(true)()
 	if !testclock.AwaitIdle(context.Background(), 10*time.Second) {
 		t.Error("AwaitIdle: a goroutine that polls with runtime.Gosched counts as busy")
 	}
-	close(stop)
-	<-done
 }
 
 func TestAwaitIdleEndsWithItsContext(t *testing.T) {
-	stop := make(chan struct{})
-	done := spin(stop, false)
+	defer spin(false)()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if testclock.AwaitIdle(ctx, 10*time.Second) {
 		t.Error("AwaitIdle reported idle while a goroutine loops without blocking")
 	}
-	close(stop)
-	<-done
 }

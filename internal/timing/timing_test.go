@@ -1,7 +1,6 @@
 package timing_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -111,17 +110,10 @@ type drivenClock struct {
 
 func (c *drivenClock) Now() time.Time {
 	now := c.Clock.Now()
-	if c.reads++; c.reads == c.stepAfter && c.waited() {
+	if c.reads++; c.reads == c.stepAfter && testclock.Waiting(c.FakeClock) {
 		c.Clock.Advance(c.step)
 	}
 	return now
-}
-
-// waited says whether a timer waits on the clock.
-func (c *drivenClock) waited() bool {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return c.BlockUntilContext(ctx, 1) == nil
 }
 
 // steppedTimer is a timer of a drivenClock: setting it again makes the
