@@ -37,6 +37,15 @@ const minLease = 10 * time.Millisecond
 // between keep running: until enough tasks finish, more than n may run
 // at once, and no slot is granted while n or more are counted.
 //
+// A permit's Done gives its slot back with one Redis call, made and waited
+// for in the caller's goroutine (at most the call timeout); when that call
+// fails, the renewing goroutine tries again. A slot taken by a call whose
+// reply the caller never got (ctx ended during the call, the call timed
+// out, its connection broke) is given back in the background at once,
+// not at the end of its lease. A call that go-redis sends again after its
+// connection broke (its MaxRetries) gets the slot that its first run
+// took, rather than counting it against itself.
+//
 // A Concurrency implements [throttle.Meter], [throttle.Trier],
 // [throttle.Keyed], [throttle.Checker] and [throttle.Watcher]. Call Close
 // when done with it, to stop its renewing goroutine.
@@ -322,13 +331,14 @@ func (c *Concurrency) usable(ctx context.Context) error {
 // take runs the acquire script for holder id, and records the slot it
 // got. Once the meter is closed it returns ErrClosed, also for a call that
 // was in flight at Close, whatever its outcome. When the call fails after
-// the request may have reached Redis, or succeeds after Close or after
-// ctx ended, the slot it may have taken is given back at once rather than
-// at the end of its lease: in the background, so that the caller gets its
-// error at once rather than after one more call timeout, and Close waits
-// for it. When
-// Redis does not answer that give-back in time either (it is busy), the
-// renewing goroutine tries again at its next ticks.
+// the request may have reached Redis (its reply timed out or its
+// connection broke: every failure but one that found no connection), or
+// succeeds after Close or after ctx ended, the slot it may have taken is
+// given back at once rather than at the end of its lease: in the
+// background, so that the caller gets its error at once rather than after
+// one more call timeout, and Close waits for it. When Redis does not
+// answer that give-back in time either (it is busy), the renewing
+// goroutine tries again at its next ticks.
 func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
 	if err := c.leases.begin(); err != nil {
 		return false, 0, false, err
@@ -336,7 +346,7 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 	defer c.leases.end()
 	granted, wait, paused, err = c.run(ctx, id)
 	switch {
-	case err != nil && (ended(ctx) != nil || isTimeout(err)):
+	case err != nil && (ended(ctx) != nil || !unsent(err)):
 		c.leases.later(func() { c.forget(id) })
 	case granted:
 		// A slot granted after ctx ended is given back: the caller gets
@@ -372,9 +382,16 @@ func (c *Concurrency) run(ctx context.Context, id string) (granted bool, wait ti
 	return res[0] == 1, time.Duration(res[1]) * time.Millisecond, res[2] == 1, nil
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+// unsent says whether err shows that a call never reached Redis: the
+// client was closed, or found no connection (every one was busy, or a new
+// one could not be made). Any other failure (a timeout, a connection
+// reset or closed by the server) may have come after Redis ran the call.
+func unsent(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted)
 }
 
 // forget removes holder id's slot, if it has one. When Redis does not

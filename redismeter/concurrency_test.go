@@ -3,9 +3,12 @@ package redismeter
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,7 +264,7 @@ func TestConcurrencyCloseWaitsForACallInFlight(t *testing.T) {
 	srv := startRedis(t)
 	client := srv.client(t)
 	m := NewConcurrency(client, "in-flight", 2, time.Second)
-	lost := newLostReply(t, m.slotsKey())
+	lost := newLostReply(t, m.slotsKey(), context.DeadlineExceeded)
 	client.AddHook(lost)
 	first, second := make(chan error, 1), make(chan error, 1)
 	go func() {
@@ -307,21 +310,104 @@ func TestConcurrencyCloseWaitsForACallInFlight(t *testing.T) {
 	}
 }
 
+// A connection that breaks after the acquire script ran, but before its
+// reply came back, fails the call with an error that is no timeout: the
+// slot the script took is given back all the same, so that it is not
+// lost for a whole lease to every process.
+func TestConcurrencyGivesBackTheSlotOfACallWhoseConnectionBroke(t *testing.T) {
+	srv := startRedis(t)
+	client := srv.client(t)
+	m := NewConcurrency(client, "broken", 1, time.Minute)
+	lost := newLostReply(t, m.slotsKey(), io.EOF)
+	lost.let() // the call fails at once
+	client.AddHook(lost)
+	if _, err := m.Acquire(ctx); !errors.Is(err, ErrUnavailable) || !errors.Is(err, io.EOF) {
+		t.Fatalf("Acquire returned %v, want an error wrapping ErrUnavailable and io.EOF", err)
+	}
+	select {
+	case <-lost.ran:
+	default:
+		t.Fatal("the acquire script never ran")
+	}
+	m.Close() // returns once the give-back is done
+	if n := client.ZCard(ctx, m.slotsKey()).Val(); n != 0 {
+		t.Errorf("%d slots still taken after Close, want the broken call's given back", n)
+	}
+}
+
+// go-redis sends a call again when its connection broke, with the same
+// holder id: the acquire script, run again for a holder whose slot the
+// set holds already, grants that slot rather than counting it against
+// its own holder.
+func TestConcurrencyAcquireSentTwiceGetsTheSlotItTook(t *testing.T) {
+	srv := startRedis(t)
+	client := srv.client(t)
+	m := NewConcurrency(client, "twice", 1, time.Minute)
+	defer m.Close()
+	twice := &sentTwice{slots: m.slotsKey()}
+	client.AddHook(twice)
+	p, wait, err := m.TryAcquire(ctx)
+	if err != nil || p == nil {
+		t.Fatalf("TryAcquire = %v, wait %v, %v; want the one slot, which its first run took", p, wait, err)
+	}
+	if !twice.sent.Load() {
+		t.Fatal("the acquire script was not sent twice")
+	}
+	if n := client.ZCard(ctx, m.slotsKey()).Val(); n != 1 {
+		t.Errorf("%d slots taken, want 1", n)
+	}
+	p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	if n := client.ZCard(ctx, m.slotsKey()).Val(); n != 0 {
+		t.Errorf("%d slots taken after Done, want none", n)
+	}
+}
+
+// Only a call that found no connection is known not to have reached
+// Redis; a slot its script may have taken is given back after any other
+// failure.
+func TestUnsentTellsTheCallsThatFoundNoConnection(t *testing.T) {
+	down := newClient("127.0.0.1:1") // nothing listens there
+	dialErr := down.Ping(ctx).Err()
+	down.Close()
+	closedErr := down.Ping(ctx).Err()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"dial", dialErr, true},
+		{"client closed", closedErr, true},
+		{"pool timeout", redis.ErrPoolTimeout, true},
+		{"broken connection", io.EOF, false},
+		{"reset connection", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
+		{"timeout", context.DeadlineExceeded, false},
+	} {
+		if tc.err == nil {
+			t.Fatalf("%s: no error to classify", tc.name)
+		}
+		if got := unsent(tc.err); got != tc.want {
+			t.Errorf("unsent(%v) (%s) = %v, want %v", tc.err, tc.name, got, tc.want)
+		}
+	}
+}
+
 // lostReply is a go-redis hook that loses the reply to the first script
 // run on a sorted set of slots: the script runs in Redis, and then the
-// call hangs until let, and fails as if it had timed out.
+// call hangs until let, and fails with err, as if it had timed out or its
+// connection had broken.
 type lostReply struct {
 	slots   string
+	err     error
 	ran     chan struct{} // closed once the script has run
 	release chan struct{}
 	first   sync.Once
 	once    sync.Once
 }
 
-// newLostReply returns a lostReply on the sorted set slots, let go when
-// the test ends.
-func newLostReply(t *testing.T, slots string) *lostReply {
-	h := &lostReply{slots: slots, ran: make(chan struct{}), release: make(chan struct{})}
+// newLostReply returns a lostReply on the sorted set slots that fails the
+// call with err, let go when the test ends.
+func newLostReply(t *testing.T, slots string, err error) *lostReply {
+	h := &lostReply{slots: slots, err: err, ran: make(chan struct{}), release: make(chan struct{})}
 	t.Cleanup(h.let)
 	return h
 }
@@ -337,8 +423,7 @@ func (h *lostReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 func (h *lostReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		args := cmd.Args()
-		if err != nil || len(args) < 4 || args[3] != h.slots || !strings.HasPrefix(cmd.Name(), "eval") {
+		if err != nil || !runsOn(cmd, h.slots) {
 			return err
 		}
 		lose := false
@@ -348,7 +433,37 @@ func (h *lostReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		close(h.ran)
 		<-h.release
-		cmd.SetErr(context.DeadlineExceeded)
-		return context.DeadlineExceeded
+		cmd.SetErr(h.err)
+		return h.err
 	}
+}
+
+// sentTwice is a go-redis hook that sends the first script run on a
+// sorted set of slots twice, as go-redis does when the connection of the
+// first breaks after Redis ran it; the caller gets the second reply.
+type sentTwice struct {
+	slots string
+	sent  atomic.Bool
+}
+
+func (h *sentTwice) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *sentTwice) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *sentTwice) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil || !runsOn(cmd, h.slots) || !h.sent.CompareAndSwap(false, true) {
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// runsOn says whether cmd runs a script whose first key is slots.
+func runsOn(cmd redis.Cmder, slots string) bool {
+	args := cmd.Args()
+	return len(args) >= 4 && args[3] == slots && strings.HasPrefix(cmd.Name(), "eval")
 }

@@ -35,6 +35,14 @@ const minRetry = 100 * time.Microsecond
 // record of its grants, and a whole token given back after the bucket was
 // full could let one start too many through).
 //
+// A token Redis granted to a call whose reply the caller never got (ctx
+// ended during the call, the call timed out, its connection broke) is
+// spent: the caller gets the error, and the bucket has one token less,
+// which errs on the safe side. So is each run of a call that go-redis
+// sends again after its connection broke (its MaxRetries), of which the
+// caller gets one answer. A permit's Done makes no Redis call unless it
+// carries a pause.
+//
 // The bound holds while Redis keeps the bucket. A bucket that Redis loses
 // (a restart without persistence, a flush, a failover to a replica that
 // had not got it yet) starts again full: one more burst may start in the

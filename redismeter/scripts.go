@@ -20,24 +20,29 @@ return 0
 // drops expired leases. It refuses while the pause key KEYS[2] lives.
 // ARGV: the limit, the lease in milliseconds, the new holder's id.
 // It returns {granted, wait in milliseconds, paused}: the wait is the time
-// until the earliest lease ends, or the rest of the pause.
+// until the earliest lease ends, or the rest of the pause. A holder whose
+// slot the set holds already is granted it again, with its lease renewed:
+// the call was sent again (go-redis retries a call whose connection
+// broke), and its first run took the slot.
 var acquireScript = redis.NewScript(`
 redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local paused = redis.call('PTTL', KEYS[2])
-if paused > 0 then
-  return {0, paused, 1}
-end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', KEYS[1], last[2])
-  return {1, 0, 0}
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  local paused = redis.call('PTTL', KEYS[2])
+  if paused > 0 then
+    return {0, paused, 1}
+  end
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {0, tonumber(first[2]) - now, 0}
+  end
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, tonumber(first[2]) - now, 0}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return {1, 0, 0}
 `)
 
 // renewScript sets to now + ARGV[1] milliseconds the leases of the holder
