@@ -240,14 +240,18 @@ func TestWatchSeesATaskWaitingForAMeterThatCannotBeAsked(t *testing.T) {
 			}
 			mon := throttle.NewMonitor(newFakeClock())
 			release := make(chan struct{})
+			running := make(chan struct{}, 2)
 			done := make(chan error, 1)
 			go func() {
 				done <- trimeter.RunOnEach(context.Background(), slices.Values([]int{0, 1}), func(context.Context, int) error {
+					running <- struct{}{}
 					<-release
 					return nil
 				}, trimeter.MaxAtOnce(2), trimeter.WithMeter(m), trimeter.Watch(mon))
 			}()
-			// The monitor counts a wait before the meter does.
+			// The monitor counts a start before fn runs, and a wait before
+			// the meter does.
+			<-running
 			eventually(t, func() bool { return sem.Stats().Waiting == 1 }, "the second task waiting in the meter")
 			if s := mon.Stats(); s.InFlight != 1 || s.Waiting != 1 {
 				t.Errorf("Watch shows %d in flight and %d waiting; want 1 and 1", s.InFlight, s.Waiting)
