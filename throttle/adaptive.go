@@ -131,14 +131,16 @@ type adaptivePermit struct {
 func (p *adaptivePermit) Done(o Outcome) {
 	a := p.a
 	a.mu.Lock()
+	defer a.mu.Unlock() // deferred: the pause reads the clock, which may panic
 	if a.v.learn(o, p.grant > a.cutAt, a.peaks.since(p.grant)) {
 		a.cutAt = a.peaks.n
 	}
 	a.s.inFlight--
 	a.s.limit = a.v.current()
 	a.mon.SetLimit(int64(a.s.limit))
-	a.pauseFor(a.now(), o.Pause)
 	a.poke()
 	a.finished(o.Status) // under mu, as the start was: a slot freed here and taken again never counts twice in InFlight
-	a.mu.Unlock()
+	if o.Pause > 0 {
+		a.pauseFor(a.now(), o.Pause) // last: the slot is free whatever the clock does
+	}
 }

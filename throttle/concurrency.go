@@ -128,9 +128,11 @@ type slotPermit Concurrency
 func (p *slotPermit) Done(o Outcome) {
 	c := (*Concurrency)(p)
 	c.mu.Lock()
+	defer c.mu.Unlock() // deferred: the pause reads the clock, which may panic
 	c.s.inFlight--
-	c.pauseFor(c.now(), o.Pause)
 	c.poke()
 	c.finished(o.Status) // under mu, as the start was: a slot freed here and taken again never counts twice in InFlight
-	c.mu.Unlock()
+	if o.Pause > 0 {
+		c.pauseFor(c.now(), o.Pause) // last: the slot is free whatever the clock does
+	}
 }

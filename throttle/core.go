@@ -99,10 +99,12 @@ func (c *core) pauseLeft(now int64) int64 {
 	return math.MaxInt64
 }
 
+// grant makes a grant at now. The monitor counts it first: the first
+// start reads the meter's clock, which may panic, and then nothing has
+// been taken.
 func (c *core) grant(now int64) uint64 {
-	tag := c.gate.take(now)
 	c.mon.Start(false)
-	return tag
+	return c.gate.take(now)
 }
 
 // acquire takes a grant, waiting in line for it. A newcomer is served at
@@ -118,14 +120,10 @@ func (c *core) acquire(ctx context.Context) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	c.mu.Lock()
-	if now := c.now(); c.ready(now, c.waiting+1) == 0 {
-		tag := c.grant(now)
-		c.mu.Unlock()
+	tag, w := c.enter()
+	if w == nil {
 		return tag, nil
 	}
-	w := c.push()
-	c.mu.Unlock()
 	tag, err := c.wait(ctx, w)
 	select { // a poke that came after the last look
 	case <-w.wake:
@@ -135,58 +133,102 @@ func (c *core) acquire(ctx context.Context) (uint64, error) {
 	return tag, err
 }
 
+// enter makes a grant at once when the gate has room for every waiter and
+// one more, or else puts a new waiter at the tail of the line and returns
+// it. mu is unlocked in a deferred call, here and wherever the meter's
+// clock is read under it: a clock of the user's (WithClock) may panic,
+// and the meter must stay usable.
+func (c *core) enter() (tag uint64, w *waiter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := c.now(); c.ready(now, c.waiting+1) == 0 {
+		return c.grant(now), nil
+	}
+	return 0, c.push()
+}
+
 // wait loops until w, at the head of the line, gets its grant or ctx ends.
+// A panic on the way (in the meter's clock, or in ctx's Err) takes w out of
+// the line, so that the waiters behind it are served.
 func (c *core) wait(ctx context.Context, w *waiter) (uint64, error) {
 	var timer clockwork.Timer
+	inLine := true
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
+		if inLine {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.leave(w)
+		}
 	}()
 	for {
-		c.mu.Lock()
-		if err := ctx.Err(); err != nil {
-			c.leave(w)
-			c.mu.Unlock()
-			return 0, err
-		}
-		if c.head != w {
-			c.mu.Unlock()
-			c.sleep(ctx, w, nil)
-			continue
-		}
-		now := c.now()
-		d := c.ready(now, 1)
-		if d == 0 {
-			tag := c.grant(now)
-			c.leave(w)
-			c.mu.Unlock()
-			return tag, nil
-		}
-		precise := c.precise && time.Duration(c.gate.slack()) < coarseLate.margin()
-		c.mu.Unlock()
+		l, err := c.look(ctx, w)
 		switch {
-		case d == blocked:
+		case err != nil:
+			inLine = false
+			return 0, err
+		case l.wait == 0:
+			inLine = false
+			return l.tag, nil
+		case l.wait == notHead:
+			c.sleep(ctx, w, nil)
+		case l.wait == blocked:
 			if timer != nil {
 				// Set for a pause or a token earlier: a waiter for a
 				// permit to be given back waits on no timer.
 				timer.Stop()
 			}
 			c.sleep(ctx, w, nil)
-		case precise:
-			pace(ctx, w.wake, c.epoch.Add(time.Duration(now+d)))
+		case l.precise:
+			pace(ctx, w.wake, c.epoch.Add(time.Duration(l.now+l.wait)))
 		default:
+			d := time.Duration(l.wait)
 			if timer == nil {
-				timer = c.clock.NewTimer(time.Duration(d))
+				timer = c.clock.NewTimer(d)
 			} else {
-				timer.Reset(time.Duration(d))
+				timer.Reset(d)
 			}
-			if c.jumps && !timing.Settle(c.clock, timer, c.epoch.Add(time.Duration(now)), time.Duration(d)) {
+			if c.jumps && !timing.Settle(c.clock, timer, c.epoch.Add(time.Duration(l.now)), d) {
 				continue // due already: the clock moved past it meanwhile
 			}
 			c.sleep(ctx, w, timer.Chan())
 		}
 	}
+}
+
+// A sight is what a waiter found when it looked at the gate.
+type sight struct {
+	tag     uint64 // the grant's, when wait is 0
+	wait    int64  // how long the gate asks the head to wait, blocked or notHead
+	now     int64  // when the head looked
+	precise bool   // the head waits precisely (pace)
+}
+
+// notHead is the wait of a waiter that is not at the head of the line.
+const notHead = -2
+
+// look is one look of waiter w at the gate: it takes w out of the line
+// with ctx's error when ctx has ended, or with a grant when the gate has
+// room for the head.
+func (c *core) look(ctx context.Context, w *waiter) (sight, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		c.leave(w)
+		return sight{}, err
+	}
+	if c.head != w {
+		return sight{wait: notHead}, nil
+	}
+	l := sight{now: c.now()}
+	if l.wait = c.ready(l.now, 1); l.wait == 0 {
+		l.tag = c.grant(l.now)
+		c.leave(w)
+	}
+	l.precise = c.precise && time.Duration(c.gate.slack()) < coarseLate.margin()
+	return l, nil
 }
 
 func (c *core) sleep(ctx context.Context, w *waiter, timer <-chan time.Time) {

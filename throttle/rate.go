@@ -185,17 +185,12 @@ func (r *Rate) SetRate(perSecond float64) error {
 		return r.err
 	}
 	iv, why := toInterval(perSecond)
-	r.mu.Lock()
 	if why == "" {
-		why = checkSpan(int(r.b.burst), iv)
+		why = r.setInterval(iv)
 	}
 	if why != "" {
-		r.mu.Unlock()
 		return badValue("SetRate(%v): %s", perSecond, why)
 	}
-	r.b.setInterval(r.now(), iv)
-	r.poke()
-	r.mu.Unlock()
 	changes.Notify()
 	return nil
 }
@@ -209,16 +204,37 @@ func (r *Rate) SetBurst(n int) error {
 	if r.err != nil {
 		return r.err
 	}
-	r.mu.Lock()
-	if why := checkSpan(n, r.b.interval); why != "" {
-		r.mu.Unlock()
+	if why := r.setBurst(n); why != "" {
 		return badValue("SetBurst(%d): %s", n, why)
 	}
-	r.b.setBurst(r.now(), int64(n))
-	r.poke()
-	r.mu.Unlock()
 	changes.Notify()
 	return nil
+}
+
+// setInterval makes iv the bucket's interval from now on, and returns
+// why not, or "". Like every method that reads the meter's clock under
+// mu, it unlocks mu in a deferred call: a clock of the user's (WithClock)
+// may panic, and the meter must stay usable.
+func (r *Rate) setInterval(iv int64) (why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if why = checkSpan(int(r.b.burst), iv); why == "" {
+		r.b.setInterval(r.now(), iv)
+		r.poke()
+	}
+	return why
+}
+
+// setBurst makes n the bucket's burst from now on, and returns why not,
+// or "".
+func (r *Rate) setBurst(n int) (why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if why = checkSpan(n, r.b.interval); why == "" {
+		r.b.setBurst(r.now(), int64(n))
+		r.poke()
+	}
+	return why
 }
 
 // Err returns the error of a meter built with a bad value, or nil.
@@ -253,17 +269,23 @@ func (r *Rate) permit(seq uint64) Permit {
 func (p *ratePermit) Done(o Outcome) {
 	r := p.r
 	if o.Status == Unused || o.Pause > 0 { // else the bucket has nothing to do
-		r.mu.Lock()
-		now := r.now()
-		if o.Status == Unused && r.b.refund(now, p.seq) {
-			r.poke()
-		}
-		r.pauseFor(now, o.Pause)
-		r.mu.Unlock()
+		r.settle(p.seq, o)
 	}
 	r.finished(o.Status)
 	if r.recycles {
 		*p = ratePermit{}
 		ratePermits.Put(p)
 	}
+}
+
+// settle gives back the token of the grant seq, done Unused, and pauses
+// the meter for o.Pause.
+func (r *Rate) settle(seq uint64, o Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if o.Status == Unused && r.b.refund(now, seq) {
+		r.poke()
+	}
+	r.pauseFor(now, o.Pause)
 }
