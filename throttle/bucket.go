@@ -68,8 +68,10 @@ func (b *bucket) setInterval(now, interval int64) {
 	if interval == b.interval {
 		return // the permits granted so far may still give their tokens back
 	}
+	// The deficit is at most burst·interval but on a clock set back
+	// meanwhile; scaled, it saturates as satMul does.
 	d := float64(b.deficit(now)) * float64(interval) / float64(b.interval)
-	b.tat = now + int64(math.Ceil(d))
+	b.tat = now + int64(min(math.Ceil(d), 1<<61))
 	b.interval = interval
 	b.refunds.reset(b.seq)
 }

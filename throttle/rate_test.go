@@ -92,6 +92,27 @@ func TestRateUnusedGivesTheTokenBack(t *testing.T) {
 			}
 		}
 	})
+	t.Run("every token of a burst that follows another grant", func(t *testing.T) {
+		clock := testclock.New()
+		r := throttle.NewRate(1, 33, throttle.WithClock(clock))
+		// A grant that finds the bucket full, and then a burst that finds
+		// it ever emptier: the meter's record of grants holds the one
+		// before the burst as well as the burst's own 32.
+		mustTry(t, r)
+		ps := make([]throttle.Permit, 32)
+		for i := range ps {
+			var wait time.Duration
+			if ps[i], wait, _ = r.TryAcquire(ctx); ps[i] == nil {
+				t.Fatalf("token %d of the burst not there (wait %v)", i, wait)
+			}
+		}
+		for _, p := range ps {
+			p.Done(unused)
+		}
+		if d := r.Delay(32); d != 0 {
+			t.Errorf("Delay(32) = %v once the burst of 32 came back unused, want 0", d)
+		}
+	})
 	t.Run("never above the burst", func(t *testing.T) {
 		clock := testclock.New()
 		r := throttle.NewRate(1, 2, throttle.WithClock(clock))
@@ -154,6 +175,26 @@ func acquireAsync(ctx context.Context, m throttle.Meter) <-chan acquired {
 		c <- acquired{p, err}
 	}()
 	return c
+}
+
+// On a clock set back after a grant, the bucket lacks more than a burst;
+// slowing the rate then scales that lack up past what an int64 holds, and
+// the bucket stays empty rather than wrapping round to full.
+func TestRateSetRateOnAClockSetBackKeepsTheBucketEmpty(t *testing.T) {
+	clock := testclock.New()
+	r := throttle.NewRate(1000, 1, throttle.WithClock(clock))
+	clock.Advance(time.Hour)
+	mustTry(t, r)
+	clock.Advance(-time.Minute)
+	if p, _, _ := r.TryAcquire(context.Background()); p != nil {
+		t.Fatal("granted on the clock set back, before SetRate")
+	}
+	if err := r.SetRate(1e-6); err != nil { // a token in about 11.6 days
+		t.Fatal(err)
+	}
+	if p, wait, _ := r.TryAcquire(context.Background()); p != nil || wait < 24*time.Hour {
+		t.Fatalf("TryAcquire after SetRate(1e-6): permit %v, wait %v; want none, and a wait of days at least", p != nil, wait)
+	}
 }
 
 func TestRateSetRateMidRun(t *testing.T) {

@@ -17,12 +17,14 @@ import "sort"
 //
 // The later grants' smallest deficits are kept as a stack whose deficits
 // do not fall from the oldest entry to the newest: the answer for a permit
-// is the first entry granted after it. The stack holds at most maxLows
-// entries; beyond that its oldest half merge into one that answers with
-// the smallest of their deficits, which may give back less than allowed
-// but never more. (Merging half at once, rather than the two oldest, moves
-// the stack once in maxLows/2 grants, not at every grant of a burst, whose
-// deficits grow from one grant to the next.)
+// is the first entry granted after it. The stack holds at most 2·maxLows
+// entries; beyond that all but the newest maxLows merge into one that
+// answers with the smallest of their deficits, which may give back less
+// than allowed but never more. The newest maxLows stay exact whatever came
+// before them, so a burst of that many comes back whole. (Merging many at
+// once, rather than the two oldest, moves the stack once in maxLows
+// grants, not at every grant of a burst, whose deficits grow from one
+// grant to the next.)
 type refunds struct {
 	floor uint64 // permits with a tag at or below floor get nothing back
 	lows  []low
@@ -42,8 +44,8 @@ func (r *refunds) granted(seq uint64, deficit int64) {
 		i--
 	}
 	r.lows = append(r.lows[:i], low{seq, deficit})
-	if len(r.lows) > maxLows {
-		const k = maxLows / 2 // lows[0:k+1] merge into lows[k]
+	if len(r.lows) > 2*maxLows {
+		k := len(r.lows) - maxLows - 1 // lows[0:k+1] merge into lows[k]
 		r.lows[k].deficit = r.lows[0].deficit
 		r.lows = r.lows[:copy(r.lows, r.lows[k:])]
 	}
