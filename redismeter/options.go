@@ -72,7 +72,9 @@ func (c *config) fail(err error) {
 // be granted slots as if they did not run. Each meter that ForKey returns
 // keeps a local meter of its own, so two meters that ForKey returned for
 // the same key (two trimeter runs sharing the meter, say) admit a share
-// each. A push-back's pause (Outcome.Pause) reported on a permit of the
+// each; so does a meter that ForKey returns for a key again (trimeter
+// drops an idle key from its memory and asks again when the key comes
+// back), whose local Rate starts with a full bucket. A push-back's pause (Outcome.Pause) reported on a permit of the
 // local meter holds the meter that gave the permit, in this process and
 // past Redis coming back (the Stats of a meter that NewRate or
 // NewConcurrency made show it); other processes, and other meters that

@@ -154,13 +154,13 @@ func (c *core) wait(ctx context.Context, w *waiter) (uint64, error) {
 	var timer clockwork.Timer
 	inLine := true
 	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
 		if inLine {
 			c.mu.Lock()
-			defer c.mu.Unlock()
 			c.leave(w)
+			c.mu.Unlock()
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}()
 	for {
