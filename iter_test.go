@@ -815,6 +815,29 @@ func TestBadOptions(t *testing.T) {
 				}
 			}
 		})
+		t.Run(ep.name+" reports a bad rate or burst that a later one replaced", func(t *testing.T) {
+			key := func(v int) int { return v }
+			for _, c := range []struct {
+				opts []trimeter.Option
+				want string
+			}{
+				{[]trimeter.Option{trimeter.MaxPerSecond(1e-7), trimeter.MaxPerSecond(1000)}, "MaxPerSecond(1e-07)"},
+				{[]trimeter.Option{trimeter.PerKey(key, trimeter.MaxPerSecond(1e-7), trimeter.MaxPerSecond(1000))}, "PerKey: MaxPerSecond(1e-07)"},
+				{[]trimeter.Option{trimeter.MaxPerSecond(1), trimeter.MaxBurst(1 << 62), trimeter.MaxBurst(1)}, "MaxPerSecond(1) with MaxBurst(4611686018427387904)"},
+				{[]trimeter.Option{trimeter.PerKey(key, trimeter.MaxBurst(1<<62), trimeter.MaxPerSecond(1), trimeter.MaxBurst(1))}, "PerKey: MaxPerSecond(1) with MaxBurst(4611686018427387904)"},
+			} {
+				if strings.HasPrefix(c.want, "PerKey") && (ep.name == "RunAll" || ep.name == "RunAny") {
+					continue // their inputs are functions, which an int key does not fit
+				}
+				p := newProbe(3)
+				var calls atomic.Int64
+				fn := func(context.Context, int) (int, error) { calls.Add(1); return 0, nil }
+				checkBadOption(t, ep.call(t, p.seq(), fn, c.opts...), c.want)
+				if calls.Load() != 0 || p.pulled.Load() != 0 {
+					t.Errorf("%s: fn called %d times, %d inputs pulled; want none", c.want, calls.Load(), p.pulled.Load())
+				}
+			}
+		})
 		t.Run(ep.name+" reports a nil input sequence", func(t *testing.T) {
 			checkBadOption(t, ep.call(t, nil, square), "nil")
 		})

@@ -34,6 +34,12 @@ type limits struct {
 	rate      float64 // 0: unlimited
 	burst     int     // 0: the default
 	meters    []throttle.Meter
+
+	// The rates and bursts that a later MaxPerSecond or MaxBurst
+	// replaced, checked all the same (newRate): a bad value fails the
+	// call wherever it is.
+	replacedRates  []float64
+	replacedBursts []int
 }
 
 type config struct {
@@ -147,14 +153,18 @@ func MaxPerSecond(rate float64) Option {
 			c.fail("MaxPerSecond(%v): must be positive and finite", rate)
 			return
 		}
+		if c.rate > 0 {
+			c.replacedRates = append(c.replacedRates, c.rate)
+		}
 		c.rate = rate
 	})
 }
 
 // MaxBurst sets the bucket size of [MaxPerSecond]: how many tasks may start
 // at the same instant after a quiet spell. n must be at least 1, and the
-// bucket must fill within 36 years (n tokens at the rate). Without
-// MaxPerSecond it has no effect.
+// bucket must fill within 36 years (n tokens at the rate in force, for a
+// MaxBurst that a later one replaced too). Without MaxPerSecond it has no
+// effect.
 //
 // The default is 1, except on the real clock at 400 starts per second and
 // more: there it is the number of tokens that accrue in 5 ms (5 at
@@ -186,6 +196,9 @@ func MaxBurst(n int) Option {
 		if n < 1 {
 			c.fail("MaxBurst(%d): must be at least 1", n)
 			return
+		}
+		if c.burst > 0 {
+			c.replacedBursts = append(c.replacedBursts, c.burst)
 		}
 		c.burst = n
 	})

@@ -257,8 +257,18 @@ func (l limits) tokensIn(d time.Duration) int { return int(min(l.rate, fastestRa
 
 // newRate returns the token bucket of MaxPerSecond, or nil without it.
 func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, error) {
+	for _, rate := range l.replacedRates {
+		if err := throttle.NewRate(rate, 1).Err(); err != nil {
+			return nil, badOption("%sMaxPerSecond(%v): %v", where, rate, err)
+		}
+	}
 	if l.rate == 0 {
 		return nil, nil
+	}
+	for _, burst := range l.replacedBursts { // each with the rate in force
+		if err := throttle.NewRate(l.rate, burst).Err(); err != nil {
+			return nil, badOption("%sMaxPerSecond(%v) with MaxBurst(%d): %v", where, l.rate, burst, err)
+		}
 	}
 	size := l.bucketSize(clock)
 	r := throttle.NewRate(l.rate, size, throttle.WithClock(clock))
