@@ -270,7 +270,7 @@ func (e *engine[T, R]) retryAtLocked(k *keyState) time.Time {
 // sets a limit) or by a goroutine that waits for a lock this run's holder
 // of mu is waiting for (a meter that sets its keys' limits under its own
 // lock): so it never waits for mu. When mu is taken, a goroutine waits for
-// it instead, one at a time.
+// it instead, one at a time, until the run ends (endWakers).
 func (e *engine[T, R]) limitsChanged() {
 	e.limitsGen.Add(1)
 	if e.mu.TryLock() {
@@ -278,14 +278,33 @@ func (e *engine[T, R]) limitsChanged() {
 		e.mu.Unlock()
 		return
 	}
-	if e.limitsWaking.CompareAndSwap(false, true) {
-		go func() {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			e.limitsWaking.Store(false) // a change after this reading calls again
-			e.wakeForLimitsLocked()
-		}()
+	if !e.limitsWaking.CompareAndSwap(false, true) {
+		return
 	}
+	e.wakersMu.Lock()
+	defer e.wakersMu.Unlock()
+	if e.wakersEnded {
+		return
+	}
+	e.wakers.Add(1)
+	go func() {
+		defer e.wakers.Done()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.limitsWaking.Store(false) // a change after this reading calls again
+		e.wakeForLimitsLocked()
+	}()
+}
+
+// endWakers keeps limitsChanged from starting goroutines, and waits for
+// those it started: a call of limitsChanged may still come after the
+// watch has stopped, and the run returns only once every goroutine it
+// started has returned.
+func (e *engine[T, R]) endWakers() {
+	e.wakersMu.Lock()
+	e.wakersEnded = true
+	e.wakersMu.Unlock()
+	e.wakers.Wait()
 }
 
 // wakeForLimitsLocked sees that the inputs waiting aside are looked at

@@ -143,8 +143,11 @@ type engine[T, R any] struct {
 	failing     atomic.Pointer[error] // a task's error under fail-fast, before mu records it
 	failedFirst atomic.Bool           // failSoon cancelled fn's context with failing before it saw the parent's end
 
-	limitsGen    atomic.Uint64 // how many times a meter of package throttle changed a limit (limitsChanged)
-	limitsWaking atomic.Bool   // a goroutine waits for mu to act on limitsGen
+	limitsGen    atomic.Uint64  // how many times a meter of package throttle changed a limit (limitsChanged)
+	limitsWaking atomic.Bool    // a goroutine waits for mu to act on limitsGen
+	wakersMu     sync.Mutex     // guards wakersEnded and wakers' Add; held around no other lock
+	wakersEnded  bool           // the run ends: limitsChanged starts no goroutine
+	wakers       sync.WaitGroup // the goroutines limitsChanged started
 }
 
 // newEngine checks the options and prepares a run; nothing is pulled or
@@ -417,6 +420,7 @@ func (e *engine[T, R]) shutdown() {
 	e.mu.Unlock()
 	if e.stopWatch != nil {
 		e.stopWatch()
+		e.endWakers()
 	}
 	if !e.stopParent() {
 		<-e.parentDone
