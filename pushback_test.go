@@ -427,6 +427,59 @@ func TestPushbackHoldsATaskWaitingForItsToken(t *testing.T) {
 	}
 }
 
+// Under PerKey, a push-back pauses its key alone. When the pause begins
+// while an input of that key waits for the call's token, the input waits
+// aside once it has the token (which goes back), and an input of another
+// key starts meanwhile, with that token.
+func TestPushbackOfAKeyDoesNotHoldUpOtherKeysWhileItsInputHadATokenComing(t *testing.T) {
+	clock := testclock.New()
+	mon := throttle.NewMonitor(clock)
+	pushBack := make(chan struct{})
+	var a1At, b2At atomic.Int64 // when inputs 1 and 2 started, on the clock
+	a1At.Store(-1)
+	b2At.Store(-1)
+	fn := func(_ context.Context, j job) error {
+		switch j.id {
+		case 0:
+			<-pushBack
+			return trimeter.Pushback(time.Hour, errBusy)
+		case 1:
+			a1At.Store(int64(clock.Elapsed()))
+		case 2:
+			b2At.Store(int64(clock.Elapsed()))
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- trimeter.RunOnEach(context.Background(), slices.Values(jobsOf("a", "a", "b")), fn,
+			trimeter.MaxAtOnce(4), trimeter.MaxPerSecond(1), trimeter.PerKey(jobKey, trimeter.MaxAtOnce(2)),
+			trimeter.KeepGoing(), trimeter.WithClock(clock), trimeter.Watch(mon))
+	}()
+	clock.WaitFor(t, 1) // input 1, of key a, waits for the call's token
+	close(pushBack)
+	// The pause begins before the monitor counts the attempt finished.
+	eventually(t, func() bool { return mon.Stats().Finished == 1 }, "key a's push-back")
+	clock.Advance(time.Second) // input 1's token is due; key a's pause is not over
+	eventually(t, func() bool { return b2At.Load() >= 0 }, "key b's input to start during key a's pause")
+	if at := time.Duration(b2At.Load()); at != time.Second {
+		t.Errorf("key b's input started %v into the run, want 1s, with the token key a's input gave back", at)
+	}
+	stop := drive(clock.FakeClock, time.Minute) // to the end of key a's pause
+	defer stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errBusy) {
+			t.Errorf("RunOnEach = %v, want the push-back's error", err)
+		}
+	case <-time.After(patience):
+		t.Fatalf("RunOnEach has not returned %v after the clock began to move", patience)
+	}
+	if at := time.Duration(a1At.Load()); at < time.Hour {
+		t.Errorf("key a's input 1 started %v into the run, during its key's pause of 1h", at)
+	}
+}
+
 // A push-back of zero or less holds nothing off, and the retry after it
 // takes no backoff: the clock never moves, so a backoff would never end.
 func TestPushbackOfNoTimeRetriesAtOnce(t *testing.T) {

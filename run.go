@@ -256,18 +256,26 @@ func (e *engine[T, R]) readmit(t *task[T], ps *[]throttle.Permit) error {
 // push-back pause that began while it waited for a meter: a task does not
 // start while a pause is in force. A first attempt without a meter waited
 // for nothing since the starter looked at the pause, and skips the look.
+// On a first attempt, a pause of t's key that outlasts the call's is not
+// waited out here, by the starter, which would hold up every other key:
+// the permits go back, and the wait is returned, for the input to wait
+// aside as it does for a key's meter.
 func (e *engine[T, R]) admitUnpaused(t *task[T], ps *[]throttle.Permit, first bool) (time.Duration, error) {
 	for {
 		wait, err := e.admit(t, ps, first)
 		if err != nil || wait > 0 || (first && len(*ps) == 0) {
 			return wait, err
 		}
-		d := e.pausedFor(t.key)
-		if d <= 0 {
+		call, key := e.pausesLeft(t.key)
+		if call <= 0 && key <= 0 {
 			return 0, nil
 		}
 		release(*ps, throttle.Unused) // a push-back came in meanwhile
-		if !e.sleep(d) {
+		if first && key > 0 && key >= call {
+			*ps = (*ps)[:0]
+			return key, nil
+		}
+		if !e.sleep(max(call, key)) {
 			return 0, e.liveErr()
 		}
 	}
@@ -275,16 +283,26 @@ func (e *engine[T, R]) admitUnpaused(t *task[T], ps *[]throttle.Permit, first bo
 
 // pausedFor returns how long the pauses of key k and of the call last.
 func (e *engine[T, R]) pausedFor(k *keyState) time.Duration {
+	call, key := e.pausesLeft(k)
+	return max(call, key)
+}
+
+// pausesLeft returns how long the call's pause and key k's last from now,
+// each zero or less when none is in force.
+func (e *engine[T, R]) pausesLeft(k *keyState) (call, key time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	until := e.pausedUntil
-	if k != nil {
-		until = later(until, k.pausedUntil)
+	if e.pausedUntil.IsZero() && (k == nil || k.pausedUntil.IsZero()) {
+		return 0, 0
 	}
-	if until.IsZero() {
-		return 0
+	now := e.clock.Now()
+	if !e.pausedUntil.IsZero() {
+		call = e.pausedUntil.Sub(now)
 	}
-	return until.Sub(e.clock.Now())
+	if k != nil && !k.pausedUntil.IsZero() {
+		key = k.pausedUntil.Sub(now)
+	}
+	return call, key
 }
 
 // liveErr says why the run's own waits end, or nil while they go on: the
