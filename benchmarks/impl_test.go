@@ -2,7 +2,9 @@ package benchmarks_test
 
 import (
 	"fmt"
+	"iter"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -157,5 +159,26 @@ func TestEachLimiterStartsEveryInputOnce(t *testing.T) {
 			}
 			checkOnce(t, calls)
 		})
+	}
+}
+
+// A map that ends its results before the items asked for is reported, not
+// measured: its heap growth and time would be those of a shorter run.
+func TestHeapGrowthReportsResultsThatEndEarly(t *testing.T) {
+	short := func(in iter.Seq[int], _ int, work benchmarks.Work, yield func(int) bool) error {
+		for v := range in {
+			if v == 3 || !yield(work(v)) {
+				break
+			}
+		}
+		return nil
+	}
+	_, err := benchmarks.HeapGrowth(benchmarks.MemoryCase{Shape: "short", Peer: "made up", Map: short}, 10)
+	if err == nil || !strings.Contains(err.Error(), "after 3 of 10") {
+		t.Errorf("HeapGrowth = %v, want an error saying the results ended after 3 of 10", err)
+	}
+	c := benchmarks.MemoryCases()[0]
+	if _, err := benchmarks.HeapGrowth(c, 100); err != nil {
+		t.Errorf("HeapGrowth of %s, %s: %v", c.Shape, c.Peer, err)
 	}
 }

@@ -19,11 +19,14 @@ var OrderedMaps = map[string]Map{
 	Conc:        concStreamMap,
 }
 
-// trimeterOrderedMap gives AMap the buffering its peers have: finished
-// results wait in their promises (or conc's queue of n+1 callbacks) while
-// the workers go on, as BufferSize lets them.
+// trimeterOrderedMap gives AMap the window its peers have: each holds
+// about n+2 inputs pulled and not yet handed to the consumer (the n
+// promises queued in order and the one the producer holds; conc's queue of
+// n+1 callbacks and the one it delivers), whether their results are
+// finished or not. Under Ordered, MaxAtOnce(n) with BufferSize(2) holds
+// n+2 too.
 func trimeterOrderedMap(in iter.Seq[int], n int, work Work, yield func(int) bool) error {
-	return rangeAMap(in, work, yield, atOnce(n, trimeter.Ordered(), trimeter.BufferSize(resultsCap(n)))...)
+	return rangeAMap(in, work, yield, atOnce(n, trimeter.Ordered(), trimeter.BufferSize(2))...)
 }
 
 // promise is one input on its way through promisesMap: its value and the

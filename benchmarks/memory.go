@@ -1,5 +1,7 @@
 package benchmarks
 
+import "fmt"
+
 // MemoryLimit is the limit of the memory workload.
 const MemoryLimit = 64
 
@@ -41,5 +43,8 @@ func HeapGrowth(c MemoryCase, items int) (int64, error) {
 		}
 		return seen < items
 	})
+	if err == nil && seen < items {
+		err = fmt.Errorf("%s, %s: the results ended after %d of %d items", c.Shape, c.Peer, seen, items)
+	}
 	return grew, err
 }
