@@ -358,6 +358,65 @@ func TestNoRetryOnceFnSawTheParentEnd(t *testing.T) {
 	}
 }
 
+// A task is not retried once the parent's Done has closed, on every path,
+// even before the run's own contexts hear of the end (a parent the context
+// package does not know tells them from a goroutine of its own): with no
+// backoff, or a push-back of no time, a retry would otherwise follow at
+// once.
+func TestNoRetryOnceTheParentsDoneClosed(t *testing.T) {
+	const runs = 100
+	for _, lc := range limitCases {
+		for _, pushback := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, push-back %v", lc.name, pushback), func(t *testing.T) {
+				for range runs {
+					parent := newWatchedParent()
+					var attempts atomic.Int64
+					fn := func(context.Context, int) error {
+						if attempts.Add(1) == 1 {
+							parent.end(context.Canceled)
+						}
+						if pushback {
+							return trimeter.Pushback(0, errBoom)
+						}
+						return errBoom
+					}
+					err := trimeter.RunOnEach(parent, newProbe(1).seq(), fn, append(slices.Clone(lc.opts), trimeter.Retry(5), noBackoff)...)
+					if !errors.Is(err, context.Canceled) {
+						t.Fatalf("RunOnEach returned %v, want context.Canceled", err)
+					}
+					if n := attempts.Load(); n != 1 {
+						t.Fatalf("%d attempts, want 1: none is retried once the parent's Done has closed", n)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A backoff between attempts ends when the parent's Done closes, whether
+// or not the parent has told the run's own contexts yet.
+func TestBackoffEndsWhenTheParentsDoneCloses(t *testing.T) {
+	parent := newHeldParent()
+	defer parent.release()
+	clock := newFakeClock()
+	fn := func(context.Context, int) error { return errBoom }
+	ret := make(chan error, 1)
+	go func() {
+		ret <- trimeter.RunOnEach(parent, newProbe(1).seq(), fn, trimeter.MaxAtOnce(1), trimeter.Retry(3),
+			trimeter.Backoff(time.Hour, time.Hour), trimeter.WithClock(clock))
+	}()
+	clock.BlockUntilContext(context.Background(), 1) // the backoff after the first attempt
+	parent.end(context.Canceled)
+	select {
+	case err := <-ret:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("RunOnEach returned %v, want context.Canceled", err)
+		}
+	case <-time.After(patience):
+		t.Fatalf("RunOnEach still waits out its backoff %v after the parent's Done closed", patience)
+	}
+}
+
 // When the parent ends before the run shuts down, the contexts the calls
 // were given end with the parent's error and cause, even when that end
 // reaches them only after the run has returned: the run's own cancel

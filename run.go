@@ -30,7 +30,7 @@ func (e *engine[T, R]) call(t task[T], ps *[]throttle.Permit) (R, error) {
 	}
 	v, err := e.attempt(&t, *ps, false)
 	var errs []error // the errors of the earlier attempts, once one is retried
-	for n := 1; err != nil && n < e.cfg.attempts && retryable(err) && e.liveErr() == nil; n++ {
+	for n := 1; err != nil && n < e.cfg.attempts && retryable(err) && e.retrying(); n++ {
 		wait, pushed := pushbackOf(err)
 		if !pushed {
 			wait = e.cfg.backoff.wait(n)
@@ -38,9 +38,12 @@ func (e *engine[T, R]) call(t task[T], ps *[]throttle.Permit) (R, error) {
 		if !e.sleep(wait) {
 			break
 		}
-		if aerr := e.readmit(&t, ps); aerr != nil {
-			// A meter failed (or the run stopped) before the next attempt
-			// could start: that ends the task, as it ends a first one.
+		if aerr := e.readmit(&t, ps); aerr == errStopped {
+			break // the run stopped meanwhile: the task ends with its last error
+		} else if aerr != nil {
+			// A meter failed (or fn's context ended) before the next
+			// attempt could start: that ends the task, as it ends a first
+			// one.
 			return zero, aerr
 		}
 		errs = append(errs, err)
@@ -239,14 +242,23 @@ func (e *engine[T, R]) pause(k *keyState, d time.Duration) {
 	}
 }
 
+// retrying says whether a task may make another attempt: the run has not
+// stopped and is not about to (stopping: a failure signalled, or the
+// parent's Done closed, which the run's own contexts hear of a moment
+// later), and fn's context has not ended.
+func (e *engine[T, R]) retrying() bool {
+	return !e.stopping() && e.liveErr() == nil
+}
+
 // readmit admits a retry: it waits out the pauses in force for the task's
-// key and the call, then takes every meter's permit again.
+// key and the call, then takes every meter's permit again. It returns
+// errStopped when the run stopped meanwhile.
 func (e *engine[T, R]) readmit(t *task[T], ps *[]throttle.Permit) error {
 	if wait := e.pausedFor(t.key); wait > 0 && !e.sleep(wait) {
-		return e.liveErr()
+		return errStopped
 	}
-	if err := e.liveErr(); err != nil {
-		return err
+	if !e.retrying() {
+		return errStopped
 	}
 	_, err := e.admitUnpaused(t, ps, false)
 	return err
@@ -276,7 +288,7 @@ func (e *engine[T, R]) admitUnpaused(t *task[T], ps *[]throttle.Permit, first bo
 			return key, nil
 		}
 		if !e.sleep(max(call, key)) {
-			return 0, e.liveErr()
+			return 0, errStopped
 		}
 	}
 }
@@ -317,10 +329,12 @@ func (e *engine[T, R]) liveErr() error {
 }
 
 // sleep waits for d on the call's clock. It returns false if the run
-// stopped first (live ended).
+// stopped first: live ended, or the parent's Done closed, which live hears
+// of a moment later (or, from a parent the context package does not know,
+// whenever that parent tells it).
 func (e *engine[T, R]) sleep(d time.Duration) bool {
 	if d <= 0 {
-		return e.liveErr() == nil
+		return e.liveErr() == nil && !e.parentEnded()
 	}
 	tm := e.clock.NewTimer(d)
 	defer tm.Stop()
@@ -328,6 +342,8 @@ func (e *engine[T, R]) sleep(d time.Duration) bool {
 	case <-tm.Chan():
 		return true
 	case <-e.live.Done():
+		return false
+	case <-e.parentEnd: // nil when the parent cannot end
 		return false
 	}
 }
