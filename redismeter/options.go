@@ -74,13 +74,13 @@ func (c *config) fail(err error) {
 // the same key (two trimeter runs sharing the meter, say) admit a share
 // each; so does a meter that ForKey returns for a key again (trimeter
 // drops an idle key from its memory and asks again when the key comes
-// back), whose local Rate starts with a full bucket. A push-back's pause (Outcome.Pause) reported on a permit of the
-// local meter holds the meter that gave the permit, in this process and
-// past Redis coming back (the Stats of a meter that NewRate or
-// NewConcurrency made show it); other processes, and other meters that
-// ForKey returned for the same key, do not learn of it. share must be
-// greater than 0 and at most 1. Without this option a failed Redis call
-// is an error that wraps [ErrUnavailable].
+// back), whose local Rate starts with a full bucket. A push-back's pause
+// (Outcome.Pause) reported on a permit of the local meter holds the meter
+// that gave the permit, in this process and past Redis coming back (the
+// Stats of a meter that NewRate or NewConcurrency made show it); other
+// processes, and other meters that ForKey returned for the same key, do
+// not learn of it. share must be greater than 0 and at most 1. Without
+// this option a failed Redis call is an error that wraps [ErrUnavailable].
 //
 // The local meter is one of package throttle, with its bounds: for a Rate,
 // share·perSecond must be at least one start per 13 days, and share·burst
