@@ -79,6 +79,18 @@
 // Bad options are reported as an error wrapping [ErrBadOption] that names
 // the option and the value, returned or yielded before anything runs.
 //
+// # Threads
+//
+// The goroutine that calls a run, or ranges over its results, may be
+// locked to its OS thread (runtime.LockOSThread). fn runs in the run's
+// workers, each of which runs many tasks: it must return with its
+// goroutine unlocked (as many UnlockOSThread calls as LockOSThread calls),
+// and so must the input sequence, which may run in the workers too. On the
+// paths where the workers pull the input through iter.Pull's coroutine (a
+// rate, a meter, PerKey, or no MaxAtOnce), the Go runtime aborts the
+// process when a worker left locked pulls next, a fatal error that no
+// recover can catch.
+//
 // # Time
 //
 // All waiting (rate limits, pauses, retry backoff) reads the clock of

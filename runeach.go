@@ -61,6 +61,24 @@ func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.C
 		return err
 	}
 	e.begin(plainInputs(inputs))
+	if e.src != nil {
+		// The workers pull the input through iter.Pull's coroutine, which
+		// this goroutine may not switch into if it is locked to its thread
+		// (see source): it waits for them.
+		e.launch()
+	} else {
+		e.runHere()
+	}
+	e.wg.Wait()
+	if err := e.end(); err != nil {
+		return err
+	}
+	return joinInOrder(e.errs)
+}
+
+// runHere makes the calling goroutine RunOnEach's first worker, or its
+// feeder, on the paths that pull nothing through iter.Pull.
+func (e *engine[T, R]) runHere() {
 	if !e.fed {
 		e.workers = 1 // this goroutine
 	}
@@ -74,9 +92,4 @@ func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.C
 	}()
 	e.guarded(e.work) // as the first worker, or as the feeder
 	returned = true
-	e.wg.Wait()
-	if err := e.end(); err != nil {
-		return err
-	}
-	return joinInOrder(e.errs)
 }

@@ -427,7 +427,7 @@ func (e *engine[T, R]) shutdown() {
 	}
 	e.cancelRun(errStopped)
 	if e.src != nil {
-		e.src.stop()
+		e.src.close()
 	}
 }
 

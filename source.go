@@ -9,16 +9,43 @@ import (
 // source pulls inputs one at a time from a push-style sequence, for the
 // workers that start tasks. Only one worker pulls at a time (the one
 // whose turn it is to start tasks), so next is never called concurrently.
+//
+// The sequence runs in iter.Pull's coroutine, which the Go runtime lets a
+// goroutine switch into only when that goroutine's locking to its thread
+// (runtime.LockOSThread) is what its creator's was; it aborts the process
+// otherwise. The goroutine that calls the run may be locked; the run's own
+// goroutines are not (fn must leave them so). So the coroutine is made by
+// the first worker to pull, and stopped from a goroutine of its own.
 type source[T any] struct {
-	next  func() (T, error, bool)
+	seq   iter.Seq2[T, error]
+	next  func() (T, error, bool) // nil until the first pull
 	stop  func()
 	index int // position of the next input
 	done  bool
 }
 
 func newSource[T any](seq iter.Seq2[T, error]) *source[T] {
-	next, stop := iter.Pull2(capturePanics(seq))
-	return &source[T]{next: next, stop: sync.OnceFunc(stop)}
+	return &source[T]{seq: seq}
+}
+
+// close stops the sequence, running its deferred cleanup, if a pull began;
+// a panic there (a *PanicError, see capturePanics) is raised again in the
+// caller. No worker may be pulling.
+func (s *source[T]) close() {
+	if s.stop == nil {
+		return
+	}
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { p = recover() }()
+		s.stop()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
+	}
 }
 
 // capturePanics wraps seq so that a panic inside it is recovered where it
@@ -69,6 +96,10 @@ func asPanicError(r any) *PanicError {
 func (s *source[T]) pull() (v T, err error, index int, ok bool) {
 	if s.done {
 		return v, nil, 0, false
+	}
+	if s.next == nil {
+		next, stop := iter.Pull2(capturePanics(s.seq))
+		s.next, s.stop = next, sync.OnceFunc(stop)
 	}
 	v, err, ok = s.next()
 	if !ok {
