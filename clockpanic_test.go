@@ -2,12 +2,14 @@ package trimeter_test
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/trimeter-go/trimeter"
 	"github.com/trimeter-go/trimeter/internal/testclock"
+	"github.com/trimeter-go/trimeter/throttle"
 )
 
 // panickyClock is a fake clock whose Since panics once when armed: with
@@ -17,13 +19,21 @@ type panickyClock struct {
 	*testclock.Clock
 	armed atomic.Bool
 	value any
+	inNow bool // Now panics when armed, rather than Since
 }
 
 func (c *panickyClock) Since(t time.Time) time.Duration {
-	if c.armed.Swap(false) {
+	if !c.inNow && c.armed.Swap(false) {
 		panic(c.value)
 	}
 	return c.Clock.Since(t)
+}
+
+func (c *panickyClock) Now() time.Time {
+	if c.inNow && c.armed.Swap(false) {
+		panic(c.value)
+	}
+	return c.Clock.Now()
 }
 
 // runOnPanickyClock runs four no-op tasks, one at a time, under the run's
@@ -81,5 +91,91 @@ func TestAPanicNilInTheClockOfTheRunsOwnRate(t *testing.T) {
 	}
 	if unwound {
 		t.Error("the input sequence was unwound; want yield to return false")
+	}
+}
+
+// armingTrier is a shared meter that arms clock as it grants a permit:
+// the next reading of the clock, the attempt's start, panics.
+type armingTrier struct {
+	*throttle.Concurrency
+	clock *panickyClock
+}
+
+func (a armingTrier) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	p, wait, err := a.Concurrency.TryAcquire(ctx)
+	if p != nil {
+		a.clock.armed.Store(true)
+	}
+	return p, wait, err
+}
+
+// When the clock panics during an attempt (as the attempt starts, as the
+// monitor counts its start, as a push-back's pause begins, or as the
+// attempt's latency is read), the panic is the run's, and the permits the
+// attempt held go back: a meter shared with other calls does not lose a
+// slot for good, and the monitor counts no attempt still in flight.
+func TestAPanicInTheClockDuringAnAttemptGivesItsPermitsBack(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		// run runs one task on clock c with the meter sem and the monitor
+		// mon, arming the clock at the moment the case is about.
+		run func(c *panickyClock, sem *throttle.Concurrency, mon *throttle.Monitor)
+	}{
+		{"as the attempt starts", func(c *panickyClock, sem *throttle.Concurrency, mon *throttle.Monitor) {
+			c.inNow = true
+			fn := func(context.Context, int) error { return nil }
+			_ = trimeter.RunOnEach(ctx, slices.Values([]int{0}), fn, trimeter.WithMeter(armingTrier{sem, c}),
+				trimeter.WithClock(c), trimeter.Watch(mon))
+		}},
+		{"as the monitor counts its start", func(c *panickyClock, sem *throttle.Concurrency, _ *throttle.Monitor) {
+			c.inNow = true
+			mon := throttle.NewMonitor(c) // its first start reads its clock
+			c.armed.Store(true)
+			fn := func(context.Context, int) error { return nil }
+			_ = trimeter.RunOnEach(ctx, slices.Values([]int{0}), fn, trimeter.WithMeter(sem), trimeter.Watch(mon))
+		}},
+		{"as a push-back's pause begins", func(c *panickyClock, sem *throttle.Concurrency, mon *throttle.Monitor) {
+			c.inNow = true
+			fn := func(context.Context, int) error {
+				c.armed.Store(true)
+				return trimeter.Pushback(time.Second, errBusy)
+			}
+			_ = trimeter.RunOnEach(ctx, slices.Values([]int{0}), fn, trimeter.WithMeter(sem),
+				trimeter.WithClock(c), trimeter.Watch(mon))
+		}},
+		{"as its latency is read", func(c *panickyClock, sem *throttle.Concurrency, mon *throttle.Monitor) {
+			fn := func(context.Context, int) error {
+				c.armed.Store(true)
+				return nil
+			}
+			_ = trimeter.RunOnEach(ctx, slices.Values([]int{0}), fn, trimeter.WithMeter(sem),
+				trimeter.WithClock(c), trimeter.Watch(mon))
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &panickyClock{Clock: testclock.New(), value: "clock broke"}
+			sem := throttle.NewConcurrency(1, throttle.WithClock(clock.Clock))
+			mon := throttle.NewMonitor(clock)
+			r := catch(func() { c.run(clock, sem, mon) })
+			clock.Advance(time.Minute) // past the pause a push-back gives the shared meter
+			if pe, ok := r.(*trimeter.PanicError); !ok || pe.Value != "clock broke" {
+				t.Fatalf("RunOnEach panicked with %T (%v), want a *trimeter.PanicError of the clock's value", r, r)
+			}
+			if clock.armed.Load() {
+				t.Fatal("the clock was not read where the case arms it")
+			}
+			if s := sem.Stats(); s.InFlight != 0 {
+				t.Errorf("the shared meter has %d permits in flight after the run, want none", s.InFlight)
+			}
+			if p, _, _ := sem.TryAcquire(ctx); p == nil {
+				t.Error("the shared meter's one slot is still taken after the run")
+			} else {
+				p.Done(throttle.Outcome{Status: throttle.Succeeded})
+			}
+			if s := mon.Stats(); s.InFlight != 0 {
+				t.Errorf("the monitor counts %d attempts in flight after the run, want none", s.InFlight)
+			}
+		})
 	}
 }

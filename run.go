@@ -67,16 +67,14 @@ func (e *engine[T, R]) abort(err error) {
 
 // attempt calls fn once and tells every permit how it went. A panic in fn
 // is recorded, stops the run, and comes back as errPanicked.
+//
+// The clock (a WithClock clock, the user's code) is read only once the
+// settling is deferred: if it panics, the permits are given back all the
+// same, and the panic is the run's as fn's would be.
 func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v R, err error) {
 	timed := e.timed(t.key)
 	var start time.Time
-	if timed {
-		start = e.clock.Now()
-	}
-	if e.mon != nil {
-		e.mon.Start(retry)
-	}
-	returned := false
+	counted, returned := false, false
 	defer func() {
 		// A success is reported only if fn returned it before a failure
 		// was signalled (failSoon): after it, it comes from a call the
@@ -102,14 +100,21 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 		// channel receive that ctx.Err makes once the context has ended
 		// would grow the stack of every call woken by a cancel, in the
 		// break's own time.)
-		if len(ps) > 0 || e.mon != nil || (err != nil && !e.halted.Load()) {
-			e.settle(t.key, ps, start, timed, err)
+		if len(ps) > 0 || counted || (err != nil && !e.halted.Load()) {
+			e.settle(t.key, ps, start, timed, counted, err)
 		}
 		if late { // after the settling: to its meters the call succeeded
 			var zero R
 			v, err = zero, errLate
 		}
 	}()
+	if timed {
+		start = e.clock.Now()
+	}
+	if e.mon != nil {
+		e.mon.Start(retry)
+		counted = true
+	}
 	v, err = e.fn(e.ctx, t.value)
 	returned = true
 	return v, err
@@ -129,27 +134,29 @@ func (e *engine[T, R]) timed(k *keyState) bool {
 }
 
 // settle tells the permits of an attempt (how long it took, from start,
-// when timed) and the monitor how it ended, and starts the pause that a
-// push-back asks for.
-func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time, timed bool, err error) {
+// when timed) and, when it counted the attempt's start, the monitor how
+// it ended, and starts the pause that a push-back asks for. Both are told
+// in deferred calls, the monitor first (a meter's Done may panic): the
+// pause and the latency read the clock, which may panic too.
+func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time, timed, counted bool, err error) {
 	o := e.outcome(err)
-	if o.Pause > 0 {
-		e.pause(k, o.Pause)
-	}
-	if e.mon != nil { // first: a meter's Done may panic
-		e.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
-	}
 	if len(ps) > 0 {
-		if timed {
-			o.Latency = e.clock.Since(start)
-		}
-		finish(ps, func(i int) throttle.Outcome {
+		defer finish(ps, func(i int) throttle.Outcome {
 			po := o
 			if _, _, own := e.meterAt(k, i); own {
 				po.Pause = 0 // the scheduler keeps its own pauses
 			}
 			return po
 		})
+	}
+	if counted {
+		defer e.mon.Finish(o.Status == throttle.Failed || o.Status == throttle.PushedBack)
+	}
+	if o.Pause > 0 {
+		e.pause(k, o.Pause)
+	}
+	if len(ps) > 0 && timed && !start.IsZero() { // zero: the start's reading panicked
+		o.Latency = e.clock.Since(start)
 	}
 }
 
