@@ -341,8 +341,9 @@ func KeepGoing() Option {
 
 // Watch makes the call count its work in m: started, finished, failed and
 // retried attempts, tasks in flight and waiting, and the call's push-back
-// pause in force (a key's pause under [PerKey] does not show there).
-// One Monitor may watch several calls; read it with m.Stats from any
+// pause in force (a key's pause under [PerKey] does not show there; a
+// call's pause stops showing when the call ends, unless a longer one was
+// recorded since). One Monitor may watch several calls; read it with m.Stats from any
 // goroutine, during the run or after it. Its Limit is the MaxAtOnce of
 // the call that began last, or zero when that call has none.
 func Watch(m *throttle.Monitor) Option {

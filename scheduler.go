@@ -417,6 +417,9 @@ func (e *engine[T, R]) shutdown() {
 		e.mon.Wait(-int64(e.parked)) // the inputs left aside wait no more
 		e.parked = 0
 	}
+	if e.mon != nil {
+		e.mon.EndPause(e.pausedUntil) // the call's pause holds nothing off any more
+	}
 	e.mu.Unlock()
 	if e.stopWatch != nil {
 		e.stopWatch()

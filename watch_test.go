@@ -264,6 +264,29 @@ func TestWatchSeesATaskWaitingForAMeterThatCannotBeAsked(t *testing.T) {
 	}
 }
 
+// A call's push-back pause stops showing in its monitor when the call
+// ends: a later call on the same monitor, with no pause of its own, shows
+// none.
+func TestWatchDropsTheCallsPauseWhenTheCallEnds(t *testing.T) {
+	clock := newFakeClock()
+	mon := throttle.NewMonitor(clock)
+	pushBack := func(context.Context, int) error { return trimeter.Pushback(time.Hour, errBusy) }
+	if err := trimeter.RunOnEach(context.Background(), slices.Values([]int{0}), pushBack, trimeter.Watch(mon), trimeter.WithClock(clock)); !errors.Is(err, errBusy) {
+		t.Fatalf("RunOnEach = %v, want the push-back's error", err)
+	}
+	if s := mon.Stats(); !s.PausedUntil.IsZero() {
+		t.Errorf("PausedUntil = %v once the call that paused has ended, want none", s.PausedUntil)
+	}
+	var during throttle.Stats
+	look := func(context.Context, int) error { during = mon.Stats(); return nil }
+	if err := trimeter.RunOnEach(context.Background(), slices.Values([]int{1}), look, trimeter.Watch(mon), trimeter.WithClock(clock)); err != nil {
+		t.Fatal(err)
+	}
+	if !during.PausedUntil.IsZero() {
+		t.Errorf("a later call without a pause shows PausedUntil = %v, want none", during.PausedUntil)
+	}
+}
+
 // A Monitor's Limit is the MaxAtOnce of the call that began last, zero
 // for one without: a call with no limit does not show an earlier one's.
 func TestWatchShowsTheLimitOfTheLastCall(t *testing.T) {

@@ -121,6 +121,15 @@ func (m *Monitor) SetPause(until time.Time) {
 	m.pause.Raise(until)
 }
 
+// EndPause drops the pause recorded if it ends at until, as a call or a
+// meter whose pause that was does once it no longer holds anything off
+// (trimeter's calls, when they end); a longer pause recorded since stays.
+func (m *Monitor) EndPause(until time.Time) {
+	if !until.IsZero() {
+		m.pause.ClearIf(until)
+	}
+}
+
 // Stats returns a snapshot of the counts. The figures are read one by one,
 // so a snapshot taken while work runs may be off by the attempts that moved
 // in between.

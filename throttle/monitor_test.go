@@ -32,6 +32,25 @@ func TestMonitorKeepsTheLongestPause(t *testing.T) {
 	}
 }
 
+// EndPause drops the pause its caller recorded, and leaves a longer one
+// recorded since.
+func TestMonitorEndPauseDropsOnlyItsOwnPause(t *testing.T) {
+	clock := testclock.New()
+	m := throttle.NewMonitor(clock)
+	mine, longer := clock.Now().Add(time.Second), clock.Now().Add(time.Minute)
+	m.SetPause(mine)
+	m.SetPause(longer)
+	m.EndPause(mine)
+	if got := m.Stats().PausedUntil; !got.Equal(longer) {
+		t.Errorf("PausedUntil = %v, want the longer pause's end %v", got, longer)
+	}
+	m.EndPause(longer)
+	if got := m.Stats().PausedUntil; !got.IsZero() {
+		t.Errorf("PausedUntil = %v after EndPause of the pause recorded, want none", got)
+	}
+	m.EndPause(time.Time{}) // no pause: nothing to do
+}
+
 // The rate counts from the first start wherever the clock stands, the
 // Unix epoch (0 ns) included.
 func TestMonitorRateCountsFromAFirstStartAtTheEpoch(t *testing.T) {

@@ -38,3 +38,10 @@ func (l *Time) Load() (time.Time, bool) {
 
 // Clear drops the instant held.
 func (l *Time) Clear() { l.p.Store(nil) }
+
+// ClearIf drops the instant held if it is t, and leaves a later one.
+func (l *Time) ClearIf(t time.Time) {
+	if p := l.p.Load(); p != nil && p.Equal(t) {
+		l.p.CompareAndSwap(p, nil)
+	}
+}

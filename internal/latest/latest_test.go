@@ -29,6 +29,25 @@ func TestRaiseKeepsTheLater(t *testing.T) {
 	}
 }
 
+func TestClearIfDropsOnlyThatInstant(t *testing.T) {
+	var l latest.Time
+	first, second := time.Unix(10, 0), time.Unix(100, 0)
+	l.Raise(first)
+	l.Raise(second)
+	l.ClearIf(first) // a later one is held: it stays
+	if got, ok := l.Load(); !ok || !got.Equal(second) {
+		t.Fatalf("Load() = %v, %v after ClearIf of an earlier instant; want %v, true", got, ok, second)
+	}
+	l.ClearIf(time.Unix(100, 0).In(time.FixedZone("elsewhere", 3600))) // the same instant
+	if got, ok := l.Load(); ok {
+		t.Errorf("Load() = %v, true after ClearIf of the instant held; want none", got)
+	}
+	l.ClearIf(second) // nothing held: nothing to do
+	if _, ok := l.Load(); ok {
+		t.Error("ClearIf on an empty Time left an instant")
+	}
+}
+
 func TestAnyInstantWorks(t *testing.T) {
 	for _, at := range []time.Time{
 		{}, // year 1
