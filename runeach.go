@@ -14,9 +14,12 @@ import (
 //
 // Inputs are pulled lazily, only when a task can start, so an infinite
 // input works (until an error or ctx ends the run). Without [MaxAtOnce]
-// there is no limit on concurrency. The calling goroutine takes part: it
+// there is no limit on concurrency. The calling goroutine takes part when
+// the workers need not pull the input through iter.Pull's coroutine: it
 // ranges over the input (and with MaxAtOnce(1) runs every task itself, so
-// that no goroutine is started at all), or works as one of the workers.
+// that no goroutine is started at all). With a rate, a meter, [PerKey] or
+// no MaxAtOnce, it waits for the workers, so that it may be locked to its
+// OS thread (see the package doc, Threads).
 //
 // Errors: by default the first error cancels the context of every call
 // still running (as its cause: see the package doc, Stopping), starts
