@@ -699,7 +699,21 @@ func TestThenOutcomesEndsWithTheStageBefore(t *testing.T) {
 	}
 	var got []trimeter.Input[int]
 	var errs []error
-	stage1 := trimeter.Outcomes(ctx1, newProbe(3).seq(), pass, trimeter.MaxAtOnce(1))
+	// The input of the first stage gives 0, and then the rest only once
+	// its run's ctx has ended: so that run cannot end of itself, with all
+	// three delivered, before input 0's call ends it.
+	inputs := func(yield func(int) bool) {
+		if !yield(0) {
+			return
+		}
+		<-ctx1.Done()
+		for v := 1; v < 3; v++ {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+	stage1 := trimeter.Outcomes(ctx1, inputs, pass, trimeter.MaxAtOnce(1))
 	// Two slots: the stage pulls the end of the stage before while input
 	// 0's call waits (with one, that call would hold the only worker).
 	for in, out := range trimeter.ThenOutcomes(context.Background(), stage1, second, trimeter.MaxAtOnce(2)) {
