@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -330,15 +329,15 @@ func (c *Concurrency) usable(ctx context.Context) error {
 
 // take runs the acquire script for holder id, and records the slot it
 // got. Once the meter is closed it returns ErrClosed, also for a call that
-// was in flight at Close, whatever its outcome. When the call fails after
-// the request may have reached Redis (its reply timed out or its
-// connection broke: every failure but one that found no connection), or
+// was in flight at Close, whatever its outcome. When the call fails (any
+// try of it may have reached Redis: a reply that timed out, a connection
+// that broke, and go-redis reports only its last try's error), or
 // succeeds after Close or after ctx ended, the slot it may have taken is
 // given back at once rather than at the end of its lease: in the
 // background, so that the caller gets its error at once rather than after
 // one more call timeout, and Close waits for it. When Redis does not
-// answer that give-back in time either (it is busy), the renewing
-// goroutine tries again at its next ticks.
+// answer that give-back in time either (it is busy, or down), the
+// renewing goroutine tries again at its next ticks.
 func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
 	if err := c.leases.begin(); err != nil {
 		return false, 0, false, err
@@ -346,7 +345,7 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 	defer c.leases.end()
 	granted, wait, paused, err = c.run(ctx, id)
 	switch {
-	case err != nil && (ended(ctx) != nil || !unsent(err)):
+	case err != nil:
 		c.leases.later(func() { c.forget(id) })
 	case granted:
 		// A slot granted after ctx ended is given back: the caller gets
@@ -380,18 +379,6 @@ func (c *Concurrency) run(ctx context.Context, id string) (granted bool, wait ti
 		return false, 0, false, errors.New("unexpected reply to the acquire script")
 	}
 	return res[0] == 1, time.Duration(res[1]) * time.Millisecond, res[2] == 1, nil
-}
-
-// unsent says whether err shows that a call never reached Redis: the
-// client was closed, or found no connection (every one was busy, or a new
-// one could not be made). Any other failure (a timeout, a connection
-// reset or closed by the server) may have come after Redis ran the call.
-func unsent(err error) bool {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
-		return true
-	}
-	return errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted)
 }
 
 // forget removes holder id's slot, if it has one. When Redis does not

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -359,35 +357,6 @@ func TestConcurrencyAcquireSentTwiceGetsTheSlotItTook(t *testing.T) {
 	p.Done(throttle.Outcome{Status: throttle.Succeeded})
 	if n := client.ZCard(ctx, m.slotsKey()).Val(); n != 0 {
 		t.Errorf("%d slots taken after Done, want none", n)
-	}
-}
-
-// Only a call that found no connection is known not to have reached
-// Redis; a slot its script may have taken is given back after any other
-// failure.
-func TestUnsentTellsTheCallsThatFoundNoConnection(t *testing.T) {
-	down := newClient("127.0.0.1:1") // nothing listens there
-	dialErr := down.Ping(ctx).Err()
-	down.Close()
-	closedErr := down.Ping(ctx).Err()
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"dial", dialErr, true},
-		{"client closed", closedErr, true},
-		{"pool timeout", redis.ErrPoolTimeout, true},
-		{"broken connection", io.EOF, false},
-		{"reset connection", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
-		{"timeout", context.DeadlineExceeded, false},
-	} {
-		if tc.err == nil {
-			t.Fatalf("%s: no error to classify", tc.name)
-		}
-		if got := unsent(tc.err); got != tc.want {
-			t.Errorf("unsent(%v) (%s) = %v, want %v", tc.err, tc.name, got, tc.want)
-		}
 	}
 }
 
