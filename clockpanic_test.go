@@ -3,10 +3,12 @@ package trimeter_test
 import (
 	"context"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter"
 	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/throttle"
@@ -128,10 +130,9 @@ func TestAPanicInTheClockDuringAnAttemptGivesItsPermitsBack(t *testing.T) {
 			_ = trimeter.RunOnEach(ctx, slices.Values([]int{0}), fn, trimeter.WithMeter(armingTrier{sem, c}),
 				trimeter.WithClock(c), trimeter.Watch(mon))
 		}},
-		{"as the monitor counts its start", func(c *panickyClock, sem *throttle.Concurrency, _ *throttle.Monitor) {
+		{"as the monitor counts its start", func(c *panickyClock, sem *throttle.Concurrency, mon *throttle.Monitor) {
 			c.inNow = true
-			mon := throttle.NewMonitor(c) // its first start reads its clock
-			c.armed.Store(true)
+			c.armed.Store(true) // the monitor's first start reads its clock; the run reads the real one
 			fn := func(context.Context, int) error { return nil }
 			_ = trimeter.RunOnEach(ctx, slices.Values([]int{0}), fn, trimeter.WithMeter(sem), trimeter.Watch(mon))
 		}},
@@ -177,5 +178,36 @@ func TestAPanicInTheClockDuringAnAttemptGivesItsPermitsBack(t *testing.T) {
 				t.Errorf("the monitor counts %d attempts in flight after the run, want none", s.InFlight)
 			}
 		})
+	}
+}
+
+// outcomeMeter is a meter that keeps the outcome its one permit was told.
+type outcomeMeter struct {
+	mu   sync.Mutex
+	told []throttle.Outcome
+}
+
+func (m *outcomeMeter) Acquire(context.Context) (throttle.Permit, error) { return m, nil }
+
+func (m *outcomeMeter) Done(o throttle.Outcome) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.told = append(m.told, o)
+}
+
+// An attempt's latency is read on any clock, one that stands at the zero
+// instant too.
+func TestAttemptLatencyOnAClockAtTheZeroInstant(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Time{})
+	m := &outcomeMeter{}
+	fn := func(context.Context, int) error {
+		clock.Advance(10 * time.Millisecond)
+		return nil
+	}
+	if err := trimeter.RunOnEach(context.Background(), slices.Values([]int{0}), fn, trimeter.WithMeter(m), trimeter.WithClock(clock)); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.told) != 1 || m.told[0].Latency != 10*time.Millisecond {
+		t.Errorf("the meter was told %+v, want one outcome with a latency of 10ms", m.told)
 	}
 }

@@ -86,10 +86,10 @@
 // workers, each of which runs many tasks: it must return with its
 // goroutine unlocked (as many UnlockOSThread calls as LockOSThread calls),
 // and so must the input sequence, which may run in the workers too. On the
-// paths where the workers pull the input through iter.Pull's coroutine (a
-// rate, a meter, PerKey, or no MaxAtOnce), the Go runtime aborts the
-// process when a worker left locked pulls next, a fatal error that no
-// recover can catch.
+// paths where the workers pull the input through iter.Pull's coroutine
+// (with PerKey, with no MaxAtOnce, or with MaxAtOnce above 1 and a rate or
+// a meter), the Go runtime aborts the process when a worker left locked
+// pulls next, a fatal error that no recover can catch.
 //
 // # Time
 //

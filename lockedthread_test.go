@@ -2,8 +2,11 @@ package trimeter_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/trimeter-go/trimeter"
 	"github.com/trimeter-go/trimeter/throttle"
@@ -46,8 +49,26 @@ func TestACallerLockedToItsThread(t *testing.T) {
 		})
 		t.Run("RunOnEach "+c.name, func(t *testing.T) {
 			p := newProbe(10)
+			// Inputs 0 and 1 each wait for the other to start: while the
+			// first of them runs, another worker pulls the second.
+			var started atomic.Int32
+			both := make(chan struct{})
+			fn := func(context.Context, int) error { return nil }
+			pair := func(ctx context.Context, v int) error {
+				if v < 2 {
+					if started.Add(1) == 2 {
+						close(both)
+					}
+					select {
+					case <-both:
+					case <-time.After(patience):
+						return fmt.Errorf("input %d: the other of inputs 0 and 1 did not start", v)
+					}
+				}
+				return fn(ctx, v)
+			}
 			got := onALockedThread(func() int {
-				if err := trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error { return nil }, c.opts...); err != nil {
+				if err := trimeter.RunOnEach(context.Background(), p.seq(), pair, c.opts...); err != nil {
 					t.Error(err)
 				}
 				return int(p.pulled.Load())

@@ -72,9 +72,8 @@ func (e *engine[T, R]) abort(err error) {
 // settling is deferred: if it panics, the permits are given back all the
 // same, and the panic is the run's as fn's would be.
 func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v R, err error) {
-	timed := e.timed(t.key)
-	var start time.Time
-	counted, returned := false, false
+	var start time.Time // when timed
+	timed, counted, returned := false, false, false
 	defer func() {
 		// A success is reported only if fn returned it before a failure
 		// was signalled (failSoon): after it, it comes from a call the
@@ -108,8 +107,9 @@ func (e *engine[T, R]) attempt(t *task[T], ps []throttle.Permit, retry bool) (v 
 			v, err = zero, errLate
 		}
 	}()
-	if timed {
+	if e.timed(t.key) {
 		start = e.clock.Now()
+		timed = true
 	}
 	if e.mon != nil {
 		e.mon.Start(retry)
@@ -155,7 +155,7 @@ func (e *engine[T, R]) settle(k *keyState, ps []throttle.Permit, start time.Time
 	if o.Pause > 0 {
 		e.pause(k, o.Pause)
 	}
-	if len(ps) > 0 && timed && !start.IsZero() { // zero: the start's reading panicked
+	if len(ps) > 0 && timed {
 		o.Latency = e.clock.Since(start)
 	}
 }

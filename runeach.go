@@ -17,9 +17,10 @@ import (
 // there is no limit on concurrency. The calling goroutine takes part when
 // the workers need not pull the input through iter.Pull's coroutine: it
 // ranges over the input (and with MaxAtOnce(1) runs every task itself, so
-// that no goroutine is started at all). With a rate, a meter, [PerKey] or
-// no MaxAtOnce, it waits for the workers, so that it may be locked to its
-// OS thread (see the package doc, Threads).
+// that no goroutine is started at all). With [PerKey], with no MaxAtOnce,
+// or with MaxAtOnce above 1 and a rate or a meter, it waits for the
+// workers, so that it may be locked to its OS thread (see the package doc,
+// Threads).
 //
 // Errors: by default the first error cancels the context of every call
 // still running (as its cause: see the package doc, Stopping), starts

@@ -179,6 +179,9 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		return nil, err
 	}
 	e.meters, e.blocking, e.exact = sortMeters(cfg.meters)
+	if err := cfg.limits.checkReplaced(""); err != nil {
+		return nil, err
+	}
 	var err error
 	if e.rate, err = cfg.limits.newRate(cfg.clock, ""); err != nil {
 		return nil, err
@@ -186,6 +189,9 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	if keyOf != nil {
 		for _, pk := range cfg.perKeys { // the replaced ones too, as resolveKey
 			if err := checkMeters(pk.meters, "PerKey: "); err != nil {
+				return nil, err
+			}
+			if err := pk.checkReplaced("PerKey: "); err != nil {
 				return nil, err
 			}
 			if _, err := pk.newRate(cfg.clock, "PerKey: "); err != nil {
@@ -260,18 +266,8 @@ func (l limits) tokensIn(d time.Duration) int { return int(min(l.rate, fastestRa
 
 // newRate returns the token bucket of MaxPerSecond, or nil without it.
 func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, error) {
-	for _, rate := range l.replacedRates {
-		if err := throttle.NewRate(rate, 1).Err(); err != nil {
-			return nil, badOption("%sMaxPerSecond(%v): %v", where, rate, err)
-		}
-	}
 	if l.rate == 0 {
 		return nil, nil
-	}
-	for _, burst := range l.replacedBursts { // each with the rate in force
-		if err := throttle.NewRate(l.rate, burst).Err(); err != nil {
-			return nil, badOption("%sMaxPerSecond(%v) with MaxBurst(%d): %v", where, l.rate, burst, err)
-		}
 	}
 	size := l.bucketSize(clock)
 	r := throttle.NewRate(l.rate, size, throttle.WithClock(clock))
@@ -283,6 +279,26 @@ func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, er
 		return nil, badOption("%sMaxPerSecond(%v) with MaxBurst(%d): %v", where, l.rate, l.burst, err)
 	}
 	return r, nil
+}
+
+// checkReplaced checks the rates and bursts that a later MaxPerSecond or
+// MaxBurst replaced, as newRate checks those in force: a rate alone, a
+// burst with the rate in force. where says where they were given.
+func (l limits) checkReplaced(where string) error {
+	for _, rate := range l.replacedRates {
+		if err := throttle.NewRate(rate, 1).Err(); err != nil {
+			return badOption("%sMaxPerSecond(%v): %v", where, rate, err)
+		}
+	}
+	if l.rate == 0 {
+		return nil
+	}
+	for _, burst := range l.replacedBursts {
+		if err := throttle.NewRate(l.rate, burst).Err(); err != nil {
+			return badOption("%sMaxPerSecond(%v) with MaxBurst(%d): %v", where, l.rate, burst, err)
+		}
+	}
+	return nil
 }
 
 // begin starts the run over in. The caller must call shutdown.

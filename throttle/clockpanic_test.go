@@ -61,6 +61,11 @@ func TestMeterStaysUsableAfterItsClockPanicked(t *testing.T) {
 			p, _ := r.Acquire(ctx)
 			return r, func() { p.Done(throttle.Outcome{Status: throttle.Unused}) }
 		}},
+		{"Rate permit Done with a pause", func(c throttle.Option) (throttle.Meter, func()) {
+			r := throttle.NewRate(1, 2, c)
+			p, _ := r.Acquire(ctx)
+			return r, func() { p.Done(paused) }
+		}},
 		{"Concurrency permit Done", func(c throttle.Option) (throttle.Meter, func()) {
 			m := throttle.NewConcurrency(1, c)
 			p, _ := m.Acquire(ctx)
@@ -98,6 +103,9 @@ func TestMeterStaysUsableAfterItsClockPanicked(t *testing.T) {
 					t.Fatal("Acquire gave no permit after the clock's panic")
 				}
 				p.Done(done)
+				if s := m.(interface{ Stats() throttle.Stats }).Stats(); s.InFlight != 0 || s.Waiting != 0 {
+					t.Errorf("Stats = %+v once every permit is done, want none in flight or waiting", s)
+				}
 			case <-time.After(patience):
 				t.Fatalf("Acquire still blocked %v after the clock's panic: the meter was left locked", patience)
 			}

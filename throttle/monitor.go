@@ -124,6 +124,9 @@ func (m *Monitor) SetPause(until time.Time) {
 // EndPause drops the pause recorded if it ends at until, as a call or a
 // meter whose pause that was does once it no longer holds anything off
 // (trimeter's calls, when they end); a longer pause recorded since stays.
+// The monitor keeps one instant, the longest: a shorter pause of another
+// call or meter, still in force, shows again only once that one records
+// it anew.
 func (m *Monitor) EndPause(until time.Time) {
 	if !until.IsZero() {
 		m.pause.ClearIf(until)

@@ -268,10 +268,11 @@ func (r *Rate) permit(seq uint64) Permit {
 
 func (p *ratePermit) Done(o Outcome) {
 	r := p.r
+	// The monitor first: settle reads the clock, which may panic.
+	r.finished(o.Status)
 	if o.Status == Unused || o.Pause > 0 { // else the bucket has nothing to do
 		r.settle(p.seq, o)
 	}
-	r.finished(o.Status)
 	if r.recycles {
 		*p = ratePermit{}
 		ratePermits.Put(p)
