@@ -36,7 +36,7 @@ type limits struct {
 	meters    []throttle.Meter
 
 	// The rates and bursts that a later MaxPerSecond or MaxBurst
-	// replaced, checked all the same (newRate): a bad value fails the
+	// replaced, checked all the same (checkReplaced): a bad value fails the
 	// call wherever it is.
 	replacedRates  []float64
 	replacedBursts []int
