@@ -621,8 +621,7 @@ func TestThenLoopBodyPanicWinsOverAnUpstreamPanic(t *testing.T) {
 	fn1 := func(ctx context.Context, v int) (int, error) {
 		if calls1.Add(1) >= 2 {
 			blocked.add(1)
-			<-ctx.Done()
-			return 0, ctx.Err()
+			return 0, awaitCancel(t, ctx) // fails, rather than hangs, if no cancel comes
 		}
 		return v, nil
 	}
