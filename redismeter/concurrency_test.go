@@ -365,6 +365,7 @@ func TestConcurrencyAcquireSentTwiceGetsTheSlotItTook(t *testing.T) {
 // call hangs until let, and fails with err, as if it had timed out or its
 // connection had broken.
 type lostReply struct {
+	passHooks
 	slots   string
 	err     error
 	ran     chan struct{} // closed once the script has run
@@ -382,12 +383,6 @@ func newLostReply(t *testing.T, slots string, err error) *lostReply {
 }
 
 func (h *lostReply) let() { h.once.Do(func() { close(h.release) }) }
-
-func (h *lostReply) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *lostReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
 
 func (h *lostReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
@@ -411,14 +406,9 @@ func (h *lostReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // sorted set of slots twice, as go-redis does when the connection of the
 // first breaks after Redis ran it; the caller gets the second reply.
 type sentTwice struct {
+	passHooks
 	slots string
 	sent  atomic.Bool
-}
-
-func (h *sentTwice) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *sentTwice) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
 }
 
 func (h *sentTwice) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
@@ -429,6 +419,16 @@ func (h *sentTwice) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		return next(ctx, cmd)
 	}
+}
+
+// passHooks leaves dials and pipelines alone: a go-redis hook that acts
+// on single commands embeds it.
+type passHooks struct{}
+
+func (passHooks) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (passHooks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // runsOn says whether cmd runs a script whose first key is slots.

@@ -171,15 +171,10 @@ func rateChild() error {
 // grantRecorder is a go-redis hook that dates every token the rate
 // script grants on one bucket by the interval of its round trip.
 type grantRecorder struct {
+	passHooks
 	bucket string
 	mu     sync.Mutex
 	gs     []grant
-}
-
-func (r *grantRecorder) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *grantRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
 }
 
 func (r *grantRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
