@@ -26,9 +26,11 @@ import (
 //
 // With a limit of L, a latency lat against the best latency seen, base
 // (both smoothed over some sixteen attempts), means that about
-// q = L·(1 − base/lat) attempts wait in a queue at the service. The limit grows while q < 1 + L/16 and shrinks while q is above
-// twice that, by one per round trip; at first it grows by one per finished
-// attempt (doubling each round trip) until a queue shows. A push-back
+// q = L·(1 − base/lat) attempts wait in a queue at the service. The limit
+// grows while q < 1 + L/16 and shrinks while q is above twice that, by one
+// per round trip; at first it grows by one per finished attempt (doubling
+// each round trip) until a queue shows or a push-back comes: a failure,
+// which shows no queue, does not end that first phase. A push-back
 // halves the limit and a failure takes a tenth off, once for all the
 // attempts admitted before that cut. Attempts that ended [Canceled] or
 // [Unused] teach nothing, and latencies of attempts that ran while fewer

@@ -133,6 +133,27 @@ func TestAdaptiveFailureCutsATenth(t *testing.T) {
 	}
 }
 
+// A failure shows no queue: after its tenth off, the limit still grows by
+// one per attempt, as at first; after a push-back it grows by one per
+// round trip.
+func TestAdaptiveFailureDoesNotEndSlowStart(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(39, ok(10*time.Millisecond)) // limit 40
+	l.endAll(throttle.Outcome{Status: throttle.Failed, Latency: 10 * time.Millisecond})
+	l.run(20, ok(10*time.Millisecond)) // from 36
+	if got := l.limit(); got != 56 {
+		t.Fatalf("20 attempts without a queue after a failure's cut took the limit to %d; want 56, one more per attempt", got)
+	}
+
+	l = newLoop(t, 1, 1000)
+	l.run(39, ok(10*time.Millisecond))
+	l.endAll(throttle.Outcome{Status: throttle.PushedBack})
+	l.run(20, ok(10*time.Millisecond)) // from 20: a round trip
+	if got := l.limit(); got < 20 || got > 22 {
+		t.Fatalf("20 attempts without a queue after a push-back's cut took the limit to %d; want 20 to 22, about one more per round trip", got)
+	}
+}
+
 func TestAdaptiveLearnsNothingFromCancelledOrUnused(t *testing.T) {
 	l := newLoop(t, 1, 1000)
 	l.run(9, ok(10*time.Millisecond)) // limit 10

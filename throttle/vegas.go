@@ -20,7 +20,8 @@ import (
 // while q is below alpha and shrinks while q is above beta, by one attempt
 // per round trip (1/L per finished attempt); at first it grows by one per
 // attempt (doubling each round trip, as TCP's slow start) until a queue
-// shows. A push-back halves the limit and a failure takes a tenth off, at
+// shows or a push-back comes (a failure does not end slow start: it shows
+// no queue). A push-back halves the limit and a failure takes a tenth off, at
 // most once for the attempts that were admitted before the last such cut
 // (only a fresh attempt, admitted after it, cuts), so a burst of
 // push-backs from one round trip cuts once. Cancelled and unused attempts
@@ -68,10 +69,12 @@ func (v *vegas) learn(o Outcome, fresh bool, inFlight int) (cut bool) {
 	switch o.Status {
 	case PushedBack:
 		if v.cut(fresh, 0.5) {
-			v.rebase = true
+			v.slow, v.rebase = false, true
 			return true
 		}
 	case Failed:
+		// A failure shows no queue (a 404 says nothing of the load): it
+		// trims the limit, and slow start goes on.
 		return v.cut(fresh, 0.9)
 	case Succeeded:
 		v.sample(o.Latency, fresh, inFlight)
@@ -86,7 +89,6 @@ func (v *vegas) cut(fresh bool, factor float64) bool {
 	if !fresh {
 		return false
 	}
-	v.slow = false
 	v.set(v.limit * factor)
 	return true
 }
