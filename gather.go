@@ -3,6 +3,7 @@ package trimeter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 )
 
@@ -14,11 +15,13 @@ import (
 // returns it with no results once they have all returned. With [KeepGoing]
 // every function runs; the results hold the zero value where a function
 // failed, and the error joins each failure as an [*ItemError]. When ctx
-// ends, RunAll returns ctx.Err(). A panic is raised again in the calling
-// goroutine as a [*PanicError] once every call has returned, and bad
-// options return an error wrapping [ErrBadOption] before anything runs. A
-// nil function among fns fails, as if it had returned an error, without a
-// panic.
+// ends, RunAll returns ctx.Err(), once every call has returned and fns has
+// yielded or ended (a call that ignores its context delays it). A panic,
+// in a function or in fns, is raised again in the calling goroutine as a
+// [*PanicError] once every call has returned (runtime.Goexit alike: see
+// [ErrGoexit]), and bad options return an error wrapping [ErrBadOption]
+// before anything runs. A nil function among fns fails, as if it had
+// returned an error that gives its index in fns, without a panic.
 func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, error)], opts ...Option) ([]R, error) {
 	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) { c.ordered = true }, resolveKey[func(context.Context) (R, error)])
 	if err != nil {
@@ -29,7 +32,7 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 		errs    []error
 		failed  error
 	)
-	e.stream(plainInputs(fns), func(r result[func(context.Context) (R, error), R]) bool {
+	e.stream(plainInputs(numbered(fns)), func(r result[func(context.Context) (R, error), R]) bool {
 		switch {
 		case r.index < 0:
 			failed = r.err
@@ -47,13 +50,16 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 
 // RunAny calls the functions, concurrently under the options' limits, and
 // returns the first result that comes without an error, cancelling the
-// calls still running and starting no more. If every function fails, it
-// returns an error that joins theirs, each as an [*ItemError], in the order
-// of fns; if there are none, [ErrNoTasks]. When ctx ends first, it returns
-// ctx.Err(). A panic is raised again in the calling goroutine as a
-// [*PanicError] once every call has returned, and bad options return an
-// error wrapping [ErrBadOption] before anything runs. A nil function among
-// fns fails, as if it had returned an error, without a panic.
+// calls still running and starting no more; it returns once they have
+// returned, so a call that ignores its context delays the answer. If every
+// function fails, it returns an error that joins theirs, each as an
+// [*ItemError], in the order of fns; if there are none, [ErrNoTasks]. When
+// ctx ends first, it returns ctx.Err(), once every call has returned. A
+// panic, in a function or in fns, is raised again in the calling goroutine
+// as a [*PanicError] once every call has returned (runtime.Goexit alike:
+// see [ErrGoexit]), and bad options return an error wrapping
+// [ErrBadOption] before anything runs. A nil function among fns fails, as
+// if it had returned an error that gives its index in fns, without a panic.
 func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, error)], opts ...Option) (R, error) {
 	var zero R
 	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) {
@@ -70,7 +76,7 @@ func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 		errs   []error
 		failed error
 	)
-	e.stream(plainInputs(fns), func(r result[func(context.Context) (R, error), R]) bool {
+	e.stream(plainInputs(numbered(fns)), func(r result[func(context.Context) (R, error), R]) bool {
 		switch {
 		case r.index < 0:
 			failed = r.err
@@ -94,12 +100,34 @@ func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 }
 
 func callFunc[R any](ctx context.Context, f func(context.Context) (R, error)) (R, error) {
-	if f == nil {
-		var zero R
-		return zero, errNilFunc
-	}
 	return f(ctx)
 }
 
-// errNilFunc is the failure of a nil function among RunAll's or RunAny's.
-var errNilFunc = errors.New("trimeter: the function is nil")
+// numbered passes fns on, each nil function among them replaced by one
+// that fails with an error naming its position, so that the error says
+// which function was nil even when it ends the run (fail-fast reports it
+// without an ItemError's index).
+func numbered[R any](fns iter.Seq[func(context.Context) (R, error)]) iter.Seq[func(context.Context) (R, error)] {
+	return func(yield func(func(context.Context) (R, error)) bool) {
+		i := 0
+		for f := range fns {
+			if f == nil {
+				f = nilFunc[R](i)
+			}
+			if !yield(f) {
+				return
+			}
+			i++
+		}
+	}
+}
+
+// nilFunc is the failure of the nil function at index i among RunAll's or
+// RunAny's.
+func nilFunc[R any](i int) func(context.Context) (R, error) {
+	err := fmt.Errorf("trimeter: function %d of fns is nil", i)
+	return func(context.Context) (R, error) {
+		var zero R
+		return zero, err
+	}
+}

@@ -439,16 +439,83 @@ func TestRunAnyIgnoresOrdered(t *testing.T) {
 	}
 }
 
-// A nil function among the functions is a failure, not a panic.
+// A nil function among the functions is a failure, not a panic, and its
+// error says which one it is, even where it ends the run without an
+// ItemError's index.
 func TestRunAllAndRunAnyReportANilFunction(t *testing.T) {
 	one := func(context.Context) (int, error) { return 1, nil }
-	_, err := trimeter.RunAll(context.Background(), slices.Values([]func(context.Context) (int, error){one, nil}))
-	if err == nil || !strings.Contains(err.Error(), "nil") {
-		t.Errorf("RunAll = %v, want the nil function's error", err)
+	_, err := trimeter.RunAll(context.Background(), slices.Values([]func(context.Context) (int, error){one, one, nil, one}), trimeter.MaxAtOnce(1))
+	if want := "trimeter: function 2 of fns is nil"; err == nil || err.Error() != want {
+		t.Errorf("RunAll = %v, want %q", err, want)
 	}
 	_, err = trimeter.RunAny(context.Background(), slices.Values([]func(context.Context) (int, error){nil}))
 	var ie *trimeter.ItemError
-	if !errors.As(err, &ie) || ie.Index != 0 || !strings.Contains(err.Error(), "nil") {
+	if !errors.As(err, &ie) || ie.Index != 0 || !strings.Contains(err.Error(), "function 0 of fns is nil") {
 		t.Errorf("RunAny = %v, want input 0's nil function error", err)
 	}
+}
+
+// stubborn is a function that sees its context end and then goes on until
+// release is closed, as a call that ignores its context does; cancelled
+// is closed when it saw the end, and returned is set as it returns.
+type stubborn struct {
+	cancelled, release chan struct{}
+	returned           atomic.Bool
+}
+
+func newStubborn() *stubborn {
+	return &stubborn{cancelled: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (s *stubborn) call(t *testing.T) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		awaitCancel(t, ctx)
+		close(s.cancelled)
+		<-s.release
+		s.returned.Store(true)
+		return 0, ctx.Err()
+	}
+}
+
+// letGo releases the call once it has seen its context end, after a
+// moment in which a RunAll or RunAny that did not wait for it would have
+// returned.
+func (s *stubborn) letGo(t *testing.T) {
+	select {
+	case <-s.cancelled:
+	case <-time.After(patience):
+		t.Error("the call's context did not end")
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(s.release)
+}
+
+// RunAny answers only once the calls it cancelled have returned, and RunAll
+// returns at its context's end only once its calls have.
+func TestRunAllAndRunAnyReturnOnceTheirCallsHaveReturned(t *testing.T) {
+	t.Run("RunAny", func(t *testing.T) {
+		s := newStubborn()
+		fast := func(context.Context) (int, error) { return 2, nil }
+		go s.letGo(t)
+		got, err := trimeter.RunAny(context.Background(), slices.Values([]func(context.Context) (int, error){s.call(t), fast}))
+		if got != 2 || err != nil {
+			t.Errorf("RunAny = %d, %v; want 2", got, err)
+		}
+		if !s.returned.Load() {
+			t.Error("RunAny answered before the call it cancelled had returned")
+		}
+	})
+	t.Run("RunAll", func(t *testing.T) {
+		s := newStubborn()
+		ctx, cancel := context.WithCancel(context.Background())
+		started := func(context.Context) (int, error) { cancel(); return 1, nil }
+		go s.letGo(t)
+		_, err := trimeter.RunAll(ctx, slices.Values([]func(context.Context) (int, error){s.call(t), started}))
+		if err != context.Canceled {
+			t.Errorf("RunAll = %v, want context.Canceled", err)
+		}
+		if !s.returned.Load() {
+			t.Error("RunAll returned at its context's end before its call had returned")
+		}
+	})
 }

@@ -112,6 +112,38 @@ func TestGoexitInFn(t *testing.T) {
 	}
 }
 
+// RunAll and RunAny raise a Goexit in one of their functions as they do a
+// panic, once the other calls have returned.
+func TestGoexitInRunAllAndRunAny(t *testing.T) {
+	calls := map[string]func(iter.Seq[func(context.Context) (int, error)], ...trimeter.Option){
+		"RunAll": func(fns iter.Seq[func(context.Context) (int, error)], opts ...trimeter.Option) {
+			_, _ = trimeter.RunAll(context.Background(), fns, opts...)
+		},
+		"RunAny": func(fns iter.Seq[func(context.Context) (int, error)], opts ...trimeter.Option) {
+			_, _ = trimeter.RunAny(context.Background(), fns, opts...)
+		},
+	}
+	for name, call := range calls {
+		for _, n := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s MaxAtOnce(%d)", name, n), func(t *testing.T) {
+				var b blocker
+				exits := func(context.Context) (int, error) {
+					b.started.await(t, n-1, "calls blocked")
+					runtime.Goexit()
+					return 0, nil
+				}
+				blocks := func(ctx context.Context) (int, error) { return 0, b.block(t, ctx) }
+				fns := []func(context.Context) (int, error){blocks, exits}
+				if n == 1 {
+					fns = []func(context.Context) (int, error){exits, blocks}
+				}
+				checkGoexitEnding(t, callAlone(func() { call(slices.Values(fns), trimeter.MaxAtOnce(n)) }))
+				b.checkAllCancelled(t)
+			})
+		}
+	}
+}
+
 func TestGoexitInInput(t *testing.T) {
 	forLimitsAndOrders(t, "Goexit in the input stops AMap and reaches the loop as a panic", func(t *testing.T, lc limitCase, _ bool, opts []trimeter.Option) {
 		k := below(lc.atOnce, 2)
