@@ -55,7 +55,7 @@ func (p *PanicError) Unwrap() error {
 // input's position in the sequence, counting from zero.
 type ItemError struct {
 	Index int
-	Err   error
+	Err   error // the input's failure; Unwrap returns it
 }
 
 // Error returns "input " and the index, then the failure's message.

@@ -1642,3 +1642,53 @@ func TestAnOptionGivenTwiceTakesTheLastValue(t *testing.T) {
 		})
 	}
 }
+
+// oddFails is a meter whose every second Acquire fails: a shared store
+// that is down now and then.
+type oddFails struct{ n atomic.Int64 }
+
+func (m *oddFails) Acquire(context.Context) (throttle.Permit, error) {
+	if m.n.Add(1)%2 == 0 {
+		return nil, errMeterDown
+	}
+	return nopPermit{}, nil
+}
+
+// Under KeepGoing, and in Outcomes, a meter's error is the failure of the
+// input it was asked for, which does not run; the run goes on.
+func TestMeterErrorUnderKeepGoingFailsOneInput(t *testing.T) {
+	var ran atomic.Int64
+	fn := func(context.Context, int) error { ran.Add(1); return nil }
+	err := trimeter.RunOnEach(context.Background(), newProbe(6).seq(), fn,
+		trimeter.MaxAtOnce(1), trimeter.WithMeter(&oddFails{}), trimeter.KeepGoing())
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("RunOnEach under KeepGoing = %v, want a joined error", err)
+	}
+	var ies []int
+	for _, e := range joined.Unwrap() {
+		var ie *trimeter.ItemError
+		if !errors.As(e, &ie) || ie.Err != errMeterDown {
+			t.Fatalf("RunOnEach under KeepGoing = %v, want the meter's errors as ItemErrors", err)
+		}
+		ies = append(ies, ie.Index)
+	}
+	if !slices.Equal(ies, []int{1, 3, 5}) || ran.Load() != 3 {
+		t.Errorf("the meter failed inputs %v and fn ran %d times; want inputs [1 3 5] failed and 3 runs", ies, ran.Load())
+	}
+
+	var failed []int
+	square := func(_ context.Context, v int) (int, error) { return v * v, nil }
+	for in, out := range trimeter.Outcomes(context.Background(), newProbe(4).seq(), square,
+		trimeter.MaxAtOnce(1), trimeter.WithMeter(&oddFails{})) {
+		if _, err := out.Unwrap(); err != nil {
+			if err != errMeterDown {
+				t.Errorf("input %d: %v, want the meter's error", in.Index, err)
+			}
+			failed = append(failed, in.Index)
+		}
+	}
+	if !slices.Equal(failed, []int{1, 3}) {
+		t.Errorf("Outcomes: inputs %v failed, want [1 3]", failed)
+	}
+}

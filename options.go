@@ -209,10 +209,12 @@ func MaxBurst(n int) Option {
 // API", say). An attempt holds m's permit only while it runs, and m learns
 // each attempt's outcome and duration. Several WithMeter options add
 // several meters. If m's Acquire or TryAcquire reports an error, the call
-// ends with it under fail-fast. If m implements [throttle.Checker] and its
-// Err reports one (m was built with a bad value), the call reports m as a
-// bad option before anything runs: its error wraps both [ErrBadOption]
-// and m's error, and names the option ("WithMeter(*throttle.Rate)").
+// ends with it under fail-fast; under [KeepGoing], and in [Outcomes], it is
+// the failure of that input, which does not run, and the run goes on. If m
+// implements [throttle.Checker] and its Err reports one (m was built with a
+// bad value), the call reports m as a bad option before anything runs:
+// its error wraps both [ErrBadOption] and m's error, and names the option
+// ("WithMeter(*throttle.Rate)").
 // A panic in m's Acquire, TryAcquire or ForKey, or in its permits' Done,
 // stops the run like one in fn and is raised again in the calling
 // goroutine as a [*PanicError] (a runtime.Goexit there is handled as

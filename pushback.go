@@ -32,8 +32,8 @@ func Pushback(after time.Duration, err error) error {
 
 // PushbackError is the error Pushback returns.
 type PushbackError struct {
-	After time.Duration
-	Err   error
+	After time.Duration // the pause asked for; zero or less holds nothing off
+	Err   error         // the failure itself, if any; Unwrap returns it
 }
 
 // Error returns Err's message followed by the pause, in parentheses, or

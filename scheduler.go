@@ -598,8 +598,8 @@ func (e *engine[T, R]) failSoon(err error) {
 // it, came first, though its worker has not recorded it yet: it is the
 // run's error, as it is the cause fn's context reports. (When the parent
 // ends at the very instant failSoon looks, the context package's cancel
-// can get to fn's context before failSoon's, and the two then differ: a
-// review measured 1 or 2 such runs in 400,000 made to end at once.)
+// can get to fn's context before failSoon's, and the two then differ: in
+// 400,000 runs made to end at once, that came to 1 or 2 of them.)
 func (e *engine[T, R]) stopForParentLocked(perr error) {
 	if perr != nil && e.failedFirst.Load() {
 		e.failLocked(*e.failing.Load())

@@ -7,8 +7,8 @@ import (
 
 // A Sample is what one timed run of a Case came to.
 type Sample struct {
-	NsPerItem     float64
-	AllocsPerItem float64
+	NsPerItem     float64 // elapsed time per input
+	AllocsPerItem float64 // heap allocations per input
 	// Efficiency is the elapsed time over the ideal one, for workloads
 	// that have an ideal; 0 otherwise.
 	Efficiency float64

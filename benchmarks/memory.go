@@ -7,7 +7,7 @@ const MemoryLimit = 64
 
 // A MemoryCase is one map implementation fed an infinite input.
 type MemoryCase struct {
-	Shape, Peer string
+	Shape, Peer string // the table's row and column
 	Map         Map
 }
 

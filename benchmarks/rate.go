@@ -19,12 +19,12 @@ type Limiter func(in iter.Seq[int], perSecond float64, burst int, start func(v i
 
 // A RateCase is one way to limit the rate of starts.
 type RateCase struct {
-	Name string
+	Name string // the table's row
 	// Burst is the bucket size, and the b of the bound b + rate·t; 0
 	// stands for the tokens that accrue in 5 ms (at least 1): trimeter's
 	// default burst, and a bucket of that size for the others.
 	Burst int
-	Run   Limiter
+	Run   Limiter // runs the case
 }
 
 // DefaultBurstSpan is how long trimeter's default bucket takes to fill,
@@ -146,11 +146,11 @@ func errgroupWaitInTask(in iter.Seq[int], perSecond float64, burst int, start fu
 
 // A RateSample is what one timed run of a RateCase came to.
 type RateSample struct {
-	Starts      int
-	AchievedPct float64 // achieved rate, percent of the target
-	Excess      float64 // largest window excess over burst + rate·t
-	CPUPerStart time.Duration
-	HasCPU      bool
+	Starts      int           // tasks started
+	AchievedPct float64       // achieved rate, percent of the target
+	Excess      float64       // largest window excess over burst + rate·t
+	CPUPerStart time.Duration // the process's CPU time per start
+	HasCPU      bool          // whether the platform reports CPU time
 }
 
 // MeasureRate runs c at perSecond until it has started most tasks or d

@@ -13,7 +13,7 @@ import (
 // one that keeps reading the clock.
 type Creeping struct {
 	*Clock
-	Step  time.Duration
+	Step  time.Duration // how far each reading moves the clock
 	reads atomic.Int64
 }
 
