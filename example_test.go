@@ -14,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/throttle"
 )
 
 // pageURLs yields n made-up page addresses.
@@ -39,6 +40,20 @@ func fetchSize(ctx context.Context, url string) (int, error) {
 	return 100 * len(url), nil
 }
 
+// steppingClock returns a fake clock that a goroutine moves on by step
+// whenever something waits for it, until ctx ends: a run under a rate
+// then takes no time, and the examples print exactly where each start
+// fell.
+func steppingClock(ctx context.Context, step time.Duration) *clockwork.FakeClock {
+	clock := clockwork.NewFakeClock()
+	go func() {
+		for clock.BlockUntilContext(ctx, 1) == nil {
+			clock.Advance(step)
+		}
+	}()
+	return clock
+}
+
 // A thousand pages to fetch, with at most 5 requests in flight and at most
 // one started per second, as the site's quota asks. On the real clock the
 // run takes 999 seconds (the first request starts at once); this example
@@ -47,12 +62,7 @@ func fetchSize(ctx context.Context, url string) (int, error) {
 func ExampleRunOnEach() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	clock := clockwork.NewFakeClock()
-	go func() {
-		for clock.BlockUntilContext(ctx, 1) == nil {
-			clock.Advance(time.Second)
-		}
-	}()
+	clock := steppingClock(ctx, time.Second)
 
 	var fetched atomic.Int64
 	start := clock.Now()
@@ -87,7 +97,7 @@ func ExampleAMap() {
 
 // With Ordered the results come in input order, whatever order the calls
 // finish in.
-func ExampleAMap_ordered() {
+func ExampleOrdered() {
 	words := slices.Values([]string{"iambic", "trimeter", "gives", "you", "tools"})
 	upper := func(_ context.Context, w string) (string, error) { return strings.ToUpper(w), nil }
 	for w, err := range trimeter.AMap(context.Background(), words, upper, trimeter.MaxAtOnce(3), trimeter.Ordered()) {
@@ -103,6 +113,50 @@ func ExampleAMap_ordered() {
 	// GIVES
 	// YOU
 	// TOOLS
+}
+
+// Two starts a second on average, and up to three at once after a quiet
+// spell: the bucket starts full, so the first three tasks start together,
+// and the rest one every half second, as tokens come.
+func ExampleMaxBurst() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := steppingClock(ctx, 500*time.Millisecond)
+
+	var starts []time.Duration // MaxAtOnce(1): one task at a time appends
+	start := clock.Now()
+	err := trimeter.RunOnEach(ctx, slices.Values([]string{"a", "b", "c", "d", "e", "f", "g"}), func(context.Context, string) error {
+		starts = append(starts, clock.Since(start))
+		return nil
+	}, trimeter.MaxAtOnce(1), trimeter.MaxPerSecond(2), trimeter.MaxBurst(3), trimeter.WithClock(clock))
+
+	fmt.Println(starts, err)
+	// Output: [0s 0s 0s 500ms 1s 1.5s 2s] <nil>
+}
+
+// A meter given with WithMeter counts every call that shares it: here an
+// API allows one request a second in all, and two runs that use it one
+// after the other take turns in the same bucket.
+func ExampleWithMeter() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := steppingClock(ctx, time.Second)
+	api := throttle.NewRate(1, 1, throttle.WithClock(clock))
+
+	start := clock.Now()
+	for _, report := range []string{"orders", "invoices"} {
+		var starts []time.Duration
+		err := trimeter.RunOnEach(ctx, slices.Values([]int{1, 2, 3}), func(context.Context, int) error {
+			starts = append(starts, clock.Since(start))
+			return nil
+		}, trimeter.MaxAtOnce(1), trimeter.WithMeter(api))
+		fmt.Println(report, starts, err)
+	}
+	fmt.Println("started through the meter:", api.Stats().Started)
+	// Output:
+	// orders [0s 1s 2s] <nil>
+	// invoices [3s 4s 5s] <nil>
+	// started through the meter: 6
 }
 
 // Outcomes keeps going past failures and tells which input each outcome
