@@ -26,11 +26,15 @@
 // push-back pause is in force ([Pushback]). Its input is pulled from the
 // sequence once a slot is free, and then held until the pause in force, if
 // any, is over (so a sequence that has ended ends the run at once) and,
-// under a rate or a meter, until its permit comes. So at most one input is
-// held beyond the tasks running (plus the inputs that wait aside for their
-// key under [PerKey]: see [Lookahead]) and nothing more is read ahead: an
-// infinite input is fine and memory is bounded by the window of tasks, not
-// by the input.
+// under a rate or a meter, until its permit comes. So every input held has
+// a slot of its own (but for the inputs that wait aside for their key under
+// [PerKey]: see [Lookahead]), and nothing is read ahead beyond the slots:
+// an infinite input is fine and memory is bounded by the window of tasks,
+// not by the input. With MaxAtOnce above 1 and no rate, meter or PerKey,
+// the inputs pulled on free slots wait in a queue for a worker to take
+// them, so when many slots come free at once (at the start of a run, say)
+// up to MaxAtOnce inputs may be pulled before their calls begin; on every
+// other path at most one input is held beyond the tasks running.
 //
 // A task keeps its slot until its result has been handed to the consumer
 // (or into the buffer of [BufferSize]): a slow consumer slows the work

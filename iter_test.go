@@ -1692,3 +1692,57 @@ func TestMeterErrorUnderKeepGoingFailsOneInput(t *testing.T) {
 		t.Errorf("Outcomes: inputs %v failed, want [1 3]", failed)
 	}
 }
+
+// pulledAhead ranges over AMap of an endless input under opts until 2,000
+// results have come, and returns the most inputs that had been pulled with
+// no call of fn begun yet, seen each time the input was asked for its next
+// value.
+func pulledAhead(t *testing.T, opts ...trimeter.Option) int64 {
+	t.Helper()
+	var began, most atomic.Int64
+	in := func(yield func(int) bool) {
+		for i := 0; ; i++ {
+			most.Store(max(most.Load(), int64(i)-began.Load()))
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	fn := func(_ context.Context, v int) (int, error) { began.Add(1); return v, nil }
+	n := 0
+	for _, err := range trimeter.AMap(context.Background(), in, fn, opts...) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 2000 {
+			break
+		}
+	}
+	return most.Load()
+}
+
+// The package doc, Scheduling: every input held has a slot; with MaxAtOnce
+// alone, those pulled on free slots may wait in the feeder's queue, up to
+// MaxAtOnce of them; on every other path at most one input is held beyond
+// the tasks running.
+func TestInputsPulledAheadOfTheirCalls(t *testing.T) {
+	cases := []struct {
+		name string
+		most int64
+		opts []trimeter.Option
+	}{
+		{"MaxAtOnce(1)", 1, []trimeter.Option{trimeter.MaxAtOnce(1)}},
+		{"MaxAtOnce(4)", 4, []trimeter.Option{trimeter.MaxAtOnce(4)}},
+		{"MaxAtOnce(64)", 64, []trimeter.Option{trimeter.MaxAtOnce(64)}},
+		{"MaxAtOnce(64) and a rate", 1, []trimeter.Option{trimeter.MaxAtOnce(64), trimeter.MaxPerSecond(1e9), trimeter.MaxBurst(1e6)}},
+		{"MaxAtOnce(64) and PerKey", 1, []trimeter.Option{trimeter.MaxAtOnce(64), trimeter.PerKey(func(v int) int { return v % 3 })}},
+		{"no limit", 1, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := pulledAhead(t, c.opts...); got > c.most {
+				t.Errorf("%d inputs were pulled with no call begun, want at most %d", got, c.most)
+			}
+		})
+	}
+}
