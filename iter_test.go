@@ -939,6 +939,25 @@ func TestMeterWithAnErrorEndsTheCallBeforeAnythingRuns(t *testing.T) {
 	}
 }
 
+// The zero value of a throttle meter is a bad value: WithMeter reports it
+// before anything runs, as it does a meter built with a bad value.
+func TestZeroValueMeterIsABadOption(t *testing.T) {
+	for _, m := range []throttle.Meter{&throttle.Rate{}, &throttle.Concurrency{}, &throttle.Adaptive{}} {
+		t.Run(fmt.Sprintf("%T", m), func(t *testing.T) {
+			p := newProbe(2)
+			var calls atomic.Int64
+			err := trimeter.RunOnEach(context.Background(), p.seq(), func(context.Context, int) error {
+				calls.Add(1)
+				return nil
+			}, trimeter.WithMeter(m))
+			checkBadOption(t, err, fmt.Sprintf("WithMeter(%T)", m))
+			if !errors.Is(err, throttle.ErrBadValue) || calls.Load() != 0 || p.pulled.Load() != 0 {
+				t.Errorf("RunOnEach = %v, with %d calls and %d inputs pulled; want a bad value and nothing run", err, calls.Load(), p.pulled.Load())
+			}
+		})
+	}
+}
+
 func TestInfiniteInput(t *testing.T) {
 	t.Run("AMap over an endless input stops at a break", func(t *testing.T) {
 		p := newProbe(-1)

@@ -117,8 +117,9 @@ func (a *Adaptive) TryAcquire(ctx context.Context) (Permit, time.Duration, error
 	return &adaptivePermit{a: a, grant: grant}, 0, nil
 }
 
-// Err returns the error of a meter built with a bad value, or nil.
-func (a *Adaptive) Err() error { return a.err }
+// Err returns the error of a meter built with a bad value, or of a zero
+// value (one not made by its New function), or nil.
+func (a *Adaptive) Err() error { return a.fault() }
 
 // Stats returns what the meter has done: Limit is the current limit,
 // InFlight the permits not yet Done, Waiting the callers blocked in

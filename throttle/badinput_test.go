@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +104,44 @@ func TestUnusableMetersReportNothing(t *testing.T) {
 		if s := w.Stats(); s != (throttle.Stats{}) {
 			t.Errorf("%T built with a bad value: Stats() = %+v, want zero", w, s)
 		}
+	}
+}
+
+// A meter that no New function made (its zero value) has no limit to
+// enforce: it is a bad value, reported by Err and by every method that
+// reports one, and no method panics.
+func TestZeroValueMetersAreBadValues(t *testing.T) {
+	ctx := context.Background()
+	for _, m := range []interface {
+		throttle.Meter
+		throttle.Trier
+		throttle.Checker
+		throttle.Watcher
+	}{&throttle.Rate{}, &throttle.Concurrency{}, &throttle.Adaptive{}} {
+		if err := m.Err(); !errors.Is(err, throttle.ErrBadValue) || !strings.Contains(err.Error(), "zero value") {
+			t.Errorf("%T{}.Err() = %v, want a bad value that says it is a zero value", m, err)
+		}
+		if _, err := m.Acquire(ctx); !errors.Is(err, throttle.ErrBadValue) {
+			t.Errorf("%T{}.Acquire: %v, want a bad value", m, err)
+		}
+		if _, _, err := m.TryAcquire(ctx); !errors.Is(err, throttle.ErrBadValue) {
+			t.Errorf("%T{}.TryAcquire: %v, want a bad value", m, err)
+		}
+		if s := m.Stats(); s != (throttle.Stats{}) {
+			t.Errorf("%T{}.Stats() = %+v, want zero", m, s)
+		}
+	}
+	r := &throttle.Rate{}
+	if err := r.SetRate(5); !errors.Is(err, throttle.ErrBadValue) {
+		t.Errorf("Rate{}.SetRate: %v, want a bad value", err)
+	}
+	if err := r.SetBurst(5); !errors.Is(err, throttle.ErrBadValue) {
+		t.Errorf("Rate{}.SetBurst: %v, want a bad value", err)
+	}
+	if d := r.Delay(1); d != 0 {
+		t.Errorf("Rate{}.Delay(1) = %v, want 0, as for a bad value", d)
+	}
+	if err := (&throttle.Concurrency{}).SetLimit(5); !errors.Is(err, throttle.ErrBadValue) {
+		t.Errorf("Concurrency{}.SetLimit: %v, want a bad value", err)
 	}
 }

@@ -98,8 +98,8 @@ func (c *Concurrency) TryAcquire(ctx context.Context) (Permit, time.Duration, er
 // again at once. A limit below 1 is
 // an error that wraps [ErrBadValue] and names it; the old limit stays.
 func (c *Concurrency) SetLimit(n int) error {
-	if c.err != nil {
-		return c.err
+	if err := c.fault(); err != nil {
+		return err
 	}
 	if n < 1 {
 		return badValue("SetLimit(%d): the limit must be at least 1", n)
@@ -113,8 +113,9 @@ func (c *Concurrency) SetLimit(n int) error {
 	return nil
 }
 
-// Err returns the error of a meter built with a bad value, or nil.
-func (c *Concurrency) Err() error { return c.err }
+// Err returns the error of a meter built with a bad value, or of a zero
+// value (one not made by its New function), or nil.
+func (c *Concurrency) Err() error { return c.fault() }
 
 // Stats returns what the meter has done: Limit is the limit in force,
 // InFlight the permits not yet Done, Waiting the callers blocked in

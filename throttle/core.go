@@ -65,6 +65,19 @@ func (c *core) init(o options, g gate, err error) {
 	c.paused = math.MinInt64 // a clock set back past the epoch is no pause
 }
 
+// errZero is the error of a meter that was not made by its New function:
+// its zero value has no limit to enforce.
+var errZero = badValue("the meter is a zero value: make it with NewRate, NewConcurrency or NewAdaptive")
+
+// fault returns the meter's error: the bad value it was built with, or
+// errZero for a zero value.
+func (c *core) fault() error {
+	if c.gate == nil {
+		return errZero
+	}
+	return c.err
+}
+
 func (c *core) now() int64 {
 	if !c.jumps {
 		// The real clock's Since reads the wall clock too; time.Since
@@ -111,8 +124,8 @@ func (c *core) grant(now int64) uint64 {
 // once only when the gate has room for everyone already waiting as well,
 // so waiters are never overtaken.
 func (c *core) acquire(ctx context.Context) (uint64, error) {
-	if c.err != nil {
-		return 0, c.err
+	if err := c.fault(); err != nil {
+		return 0, err
 	}
 	if ctx == nil {
 		return 0, errNilContext
@@ -242,8 +255,8 @@ func (c *core) sleep(ctx context.Context, w *waiter, timer <-chan time.Time) {
 // try takes a grant if one can be made now; otherwise it says how long to
 // wait, zero meaning until a release.
 func (c *core) try(ctx context.Context) (uint64, bool, time.Duration, error) {
-	if c.err != nil {
-		return 0, false, 0, c.err
+	if err := c.fault(); err != nil {
+		return 0, false, 0, err
 	}
 	if ctx == nil {
 		return 0, false, 0, errNilContext
@@ -340,7 +353,7 @@ func (c *core) leave(w *waiter) {
 }
 
 func (c *core) stats() Stats {
-	if c.err != nil {
+	if c.fault() != nil {
 		return Stats{}
 	}
 	return c.mon.Stats()

@@ -18,7 +18,8 @@
 // run (SetRate, SetBurst, SetLimit) and take effect from the next start;
 // lowering one never cancels a running task. A meter built with a bad
 // value does not panic: it reports an error wrapping [ErrBadValue] from
-// Err and from every Acquire.
+// Err and from every Acquire. So does the zero value of a meter type, which
+// only its New function makes ready.
 //
 // Meters read time from a clockwork.Clock ([WithClock]), so tests run
 // them on a fake clock and assert rates exactly on virtual time. The

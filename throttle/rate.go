@@ -150,7 +150,7 @@ func (r *Rate) TryAcquire(ctx context.Context) (Permit, time.Duration, error) {
 // Duration. A meter built with a bad value reports 0, so that the caller
 // goes on to Acquire and gets the error.
 func (r *Rate) Delay(n int) time.Duration {
-	if r.err != nil {
+	if r.fault() != nil {
 		return 0
 	}
 	r.mu.Lock()
@@ -181,8 +181,8 @@ func (r *Rate) Burst() int {
 // the bucket within 36 years, is an error that wraps [ErrBadValue] and
 // names it; the old rate stays.
 func (r *Rate) SetRate(perSecond float64) error {
-	if r.err != nil {
-		return r.err
+	if err := r.fault(); err != nil {
+		return err
 	}
 	iv, why := toInterval(perSecond)
 	if why == "" {
@@ -201,8 +201,8 @@ func (r *Rate) SetRate(perSecond float64) error {
 // one that would take over 36 years to fill at the rate, is an error that
 // wraps [ErrBadValue] and names it; the old burst stays.
 func (r *Rate) SetBurst(n int) error {
-	if r.err != nil {
-		return r.err
+	if err := r.fault(); err != nil {
+		return err
 	}
 	if why := r.setBurst(n); why != "" {
 		return badValue("SetBurst(%d): %s", n, why)
@@ -237,8 +237,9 @@ func (r *Rate) setBurst(n int) (why string) {
 	return why
 }
 
-// Err returns the error of a meter built with a bad value, or nil.
-func (r *Rate) Err() error { return r.err }
+// Err returns the error of a meter built with a bad value, or of a zero
+// value (one not made by its New function), or nil.
+func (r *Rate) Err() error { return r.fault() }
 
 // Stats returns what the meter has done: Started counts the grants whose
 // permits were not Done as [Unused] (whether or not their tokens came
