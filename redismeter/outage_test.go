@@ -408,29 +408,55 @@ func TestConcurrencyCountsLocalSlotsOnceRedisIsBack(t *testing.T) {
 
 // busyRedis keeps Redis busy for d with a script run from a client of its
 // own, as a slow command would, and returns once Redis has stopped
-// answering; the channel closes when the script has ended.
+// answering, with about d/2 or more of the script still to run; the
+// channel closes when the script has ended. A script seen only late, or
+// not at all (this goroutine did not run while it ran), is run again; if
+// Redis never stops answering within 20 s, the test fails.
 func busyRedis(t *testing.T, srv *server, d time.Duration) <-chan struct{} {
 	t.Helper()
-	busy := srv.client(t)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		busy.Eval(context.Background(), `
-			local s = redis.call('TIME')
-			local t0 = s[1] * 1000000 + s[2]
-			repeat
-				local n = redis.call('TIME')
-			until n[1] * 1000000 + n[2] - t0 >= tonumber(ARGV[1])
-			return 1`, nil, d.Microseconds())
-	}()
-	probe := srv.client(t)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-		err := probe.Ping(pctx).Err()
-		cancel()
-		if err != nil {
-			return done // busy
+	busy, probe := srv.client(t), srv.client(t)
+	if err := probe.Ping(ctx).Err(); err != nil { // dialled now: a slow dial is no sign of a busy Redis
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		launched := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			busy.Eval(context.Background(), `
+				local s = redis.call('TIME')
+				local t0 = s[1] * 1000000 + s[2]
+				repeat
+					local n = redis.call('TIME')
+				until n[1] * 1000000 + n[2] - t0 >= tonumber(ARGV[1])
+				return 1`, nil, d.Microseconds())
+		}()
+		for {
+			sent := time.Now()
+			pctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			err := probe.Ping(pctx).Err()
+			cancel()
+			if err != nil && sent.Sub(launched) < d/2 {
+				return done // busy: the script began after launched, and runs for d
+			}
+			if err != nil || isClosed(done) {
+				break // seen late, or ended unseen: let it end, and run it again
+			}
 		}
+		<-done
+	}
+	t.Fatalf("Redis kept answering for 20s while scripts of %v ran", d)
+	return nil
+}
+
+// isClosed says whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -20,18 +20,24 @@ import (
 
 const (
 	sharedRate   = 500
-	sharedBurst  = 10
+	sharedBurst  = 100 // 200 ms of tokens: see TestRateHoldsAcrossProcesses
 	sharedProcs  = 4
 	sharedWorker = 64
 	sharedRun    = 3 * time.Second
 )
 
 // TestRateHoldsAcrossProcesses runs four processes of 64 workers each on
-// one NewRate(500, 10) for three seconds, and checks every window of the
+// one NewRate(500, 100) for three seconds, and checks every window of the
 // grants they got together against burst + rate·t. Each grant is dated by
 // the interval between sending its Redis call and reading the reply, on
 // the one clock every process and Redis share; a window counts only the
 // grants whose whole interval lies inside it, so no tolerance is needed.
+//
+// It also checks that the processes get at least 95% of the tokens. The
+// bucket holds 200 ms of them, so that a spell in which the machine runs
+// none of the processes (other jobs on a busy host) costs no throughput
+// unless it is longer than that: with a bucket of 10 (20 ms), a loaded
+// machine failed the check while the meter did nothing wrong.
 func TestRateHoldsAcrossProcesses(t *testing.T) {
 	srv := startRedis(t)
 	kids := make([]*child, sharedProcs)
@@ -61,7 +67,7 @@ func TestRateHoldsAcrossProcesses(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("closest window: %+.2f starts beyond burst + rate·t; reply intervals: %s", closest, spread(all))
-	achieved := float64(len(all)) / sharedRun.Seconds()
+	achieved := float64(len(all)-sharedBurst) / sharedRun.Seconds() // the full bucket's grants came at once
 	t.Logf("total: %d starts, %.1f/s for a limit of %d/s", len(all), achieved, sharedRate)
 	if achieved < 0.95*sharedRate {
 		t.Errorf("achieved %.1f starts/s, want at least 95%% of %d/s", achieved, sharedRate)
