@@ -113,7 +113,7 @@ func TestFnContextReportsTheParentsEnd(t *testing.T) {
 					return nil
 				}
 				close(started)
-				<-ctx.Done()
+				awaitCancel(t, ctx)
 				got <- seen{ctx.Err(), context.Cause(ctx)}
 				return ctx.Err()
 			}
@@ -157,7 +157,7 @@ func TestFnContextHasTheParentsCause(t *testing.T) {
 		fn := func(ctx context.Context, v int) error {
 			if v == 0 {
 				close(started)
-				<-ctx.Done()
+				awaitCancel(t, ctx)
 				got = context.Cause(ctx)
 			}
 			return nil
@@ -195,7 +195,7 @@ func TestFnContextCauseIsTheFirstError(t *testing.T) {
 				switch v {
 				case 0:
 					close(started)
-					<-ctx.Done()
+					awaitCancel(t, ctx)
 					got = context.Cause(ctx)
 					return ctx.Err()
 				case 1:
@@ -235,7 +235,7 @@ func TestFnContextKeepsTheParentsEndOverALaterFailure(t *testing.T) {
 			<-fail
 			return errBoom
 		}
-		<-ctx.Done()
+		awaitCancel(t, ctx)
 		got = ctx.Err()
 		return ctx.Err()
 	}
@@ -336,7 +336,7 @@ func TestNoRetryOnceFnSawTheParentEnd(t *testing.T) {
 			if started.Add(1) == 4 {
 				close(all)
 			}
-			<-ctx.Done()
+			awaitCancel(t, ctx)
 			return trimeter.Pushback(0, errBoom)
 		}
 		ret := make(chan error, 1)
@@ -626,7 +626,7 @@ func TestAFailureBeforeTheParentsEndIsTheRunsError(t *testing.T) {
 				started.Done()
 				switch v {
 				case 0:
-					<-ctx.Done()
+					awaitCancel(t, ctx)
 					cause <- context.Cause(ctx)
 					return 0, ctx.Err()
 				case 1:
@@ -684,7 +684,7 @@ func TestAHalfEndedParentHasNotEnded(t *testing.T) {
 		err := trimeter.RunOnEach(parent, slices.Values([]int{0, 1}), func(ctx context.Context, v int) error {
 			if v == 0 {
 				close(started)
-				<-ctx.Done()
+				awaitCancel(t, ctx)
 				return ctx.Err()
 			}
 			<-started

@@ -305,7 +305,7 @@ func TestNothingStartsOnAPermitGrantedAfterTheStop(t *testing.T) {
 			m := newGatedTrier(3)
 			var late atomic.Int64
 			blocked := func(ctx context.Context) (int, error) {
-				<-ctx.Done() // the stop cancels it
+				awaitCancel(t, ctx) // the stop cancels it
 				close(m.gate)
 				return 0, ctx.Err()
 			}
@@ -327,7 +327,7 @@ func TestNothingStartsOnAPermitGrantedAfterTheStop(t *testing.T) {
 			fn := func(ctx context.Context, v int) error {
 				switch v {
 				case 0:
-					<-ctx.Done()
+					awaitCancel(t, ctx)
 					close(m.gate)
 					return ctx.Err()
 				case 1:

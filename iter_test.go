@@ -506,7 +506,7 @@ func TestMeterPanics(t *testing.T) {
 				fn := func(ctx context.Context, v int) (int, error) {
 					switch v {
 					case 0:
-						<-ctx.Done() // holds key 0, so input 1 waits aside
+						awaitCancel(t, ctx) // holds key 0, so input 1 waits aside
 					case 5:
 						close(ended)
 					}
@@ -1597,7 +1597,7 @@ func TestMeterPanicWhileGivingBackGivesBackTheRest(t *testing.T) {
 	rate := throttle.NewRate(1, 1) // input 0 takes the token: input 1 is refused
 	fn := func(ctx context.Context, v int) error {
 		if v == 0 {
-			<-ctx.Done() // until input 1's give-back has panicked
+			awaitCancel(t, ctx) // until input 1's give-back has panicked
 		}
 		return nil
 	}

@@ -167,7 +167,7 @@ func TestPanicNilInAKeyCountsAsGoexit(t *testing.T) {
 	// stops, so that the inputs after the first two wait aside and the
 	// pull of the fifth is made with the turn lent (starter.go).
 	hold := func(ctx context.Context, _ int) error {
-		<-ctx.Done()
+		awaitCancel(t, ctx)
 		return nil
 	}
 	noop := func(context.Context, int) error { return nil }

@@ -117,7 +117,7 @@ func TestParentCancelCutsAFailuresResultsShort(t *testing.T) {
 					<-fail
 					return 0, errBoom
 				}
-				<-ctx.Done() // until the failure cancels it
+				awaitCancel(t, ctx) // until the failure cancels it
 				return 0, ctx.Err()
 			}
 			opts := append(slices.Clone(lc.opts), trimeter.Ordered(), trimeter.BufferSize(3))

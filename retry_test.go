@@ -621,7 +621,7 @@ func TestNoRetryStartsOnAPermitGrantedAfterTheStop(t *testing.T) {
 			return trimeter.Permanent(errBoom)
 		}
 		close(started2)
-		<-ctx.Done() // the failure cancels it
+		awaitCancel(t, ctx) // the failure cancels it
 		close(m.gate)
 		return ctx.Err()
 	}

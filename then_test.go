@@ -690,7 +690,7 @@ func TestThenOutcomesEndsWithTheStageBefore(t *testing.T) {
 	second := func(ctx context.Context, v int) (int, error) {
 		if v == 0 {
 			cancel1() // ends the first stage's run
-			<-ctx.Done()
+			awaitCancel(t, ctx)
 			sawCancel.Store(true)
 			return 0, ctx.Err()
 		}
@@ -705,7 +705,7 @@ func TestThenOutcomesEndsWithTheStageBefore(t *testing.T) {
 		if !yield(0) {
 			return
 		}
-		<-ctx1.Done()
+		awaitCancel(t, ctx1)
 		for v := 1; v < 3; v++ {
 			if !yield(v) {
 				return
