@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/trimeter-go/trimeter/examples/internal/demo"
 )
@@ -34,7 +35,12 @@ func crawlMain() int {
 	quiet := flag.Bool("quiet", false, "no line per failed page, no line redrawn in place")
 	keep := flag.Bool("keep", false, "keep the stored files")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "crawl: unexpected argument %q: crawl takes only flags\n", flag.Arg(0))
+		flag.Usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	cfg := demoConfig

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/trimeter-go/trimeter/examples/internal/demo"
 )
@@ -30,7 +31,12 @@ func main() {
 func fetchMain() int {
 	quiet := flag.Bool("quiet", false, "no line per page, no line redrawn in place")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "fetch: unexpected argument %q: fetch takes only flags\n", flag.Arg(0))
+		flag.Usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	cfg := demoConfig

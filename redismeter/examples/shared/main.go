@@ -15,14 +15,17 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,6 +48,15 @@ const (
 )
 
 func main() {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s\n\nIt takes no flags and no arguments.\n", os.Args[0])
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "shared: unexpected argument %q\n", flag.Arg(0))
+		flag.Usage()
+		os.Exit(2)
+	}
 	var err error
 	if os.Getenv(roleEnv) != "" {
 		err = work()
@@ -57,8 +69,12 @@ func main() {
 	}
 }
 
-// lead starts Redis and the workers, and prints what they report.
+// lead starts Redis and the workers, and prints what they report. An
+// interrupt or a SIGTERM ends the workers, then Redis, and removes
+// Redis's directory before lead returns.
 func lead() error {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return errors.New("redis-server is not on PATH: install Redis first (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)")
 	}
@@ -77,7 +93,7 @@ func lead() error {
 	outs := make([]*bufio.Scanner, workers)
 	cmds := make([]*exec.Cmd, workers)
 	for i := range workers {
-		cmd := exec.Command(self)
+		cmd := exec.CommandContext(ctx, self)
 		cmd.Env = append(os.Environ(), roleEnv+"="+strconv.Itoa(i+1), addrEnv+"="+addr,
 			startEnv+"="+strconv.FormatInt(start.UnixNano(), 10))
 		cmd.Stderr = os.Stderr
@@ -99,6 +115,9 @@ func lead() error {
 			}
 		}
 		if err := cmds[i].Wait(); err != nil {
+			if ctx.Err() != nil {
+				return errors.New("interrupted")
+			}
 			return fmt.Errorf("worker %d: %v", i+1, err)
 		}
 		fmt.Printf("process %d: %3d starts, %5.1f/s\n", i+1, n, float64(n)/runFor.Seconds())
