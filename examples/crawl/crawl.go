@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -46,6 +47,12 @@ type monitors struct{ fetch, parse, store throttle.Monitor }
 // printing to con as it goes, and reports what the hosts and the crawler
 // counted.
 func run(ctx context.Context, cfg config, con *demo.Console) (report, error) {
+	return runWith(ctx, cfg, con, fetcher)
+}
+
+// runWith is run with the crawler's fetch made by fetcher from the hosts'
+// client: the tests give it a crawler that misbehaves.
+func runWith(ctx context.Context, cfg config, con *demo.Console, fetcher func(*http.Client) func(context.Context, link) (fetched, error)) (report, error) {
 	f, err := startFarm(cfg.hosts, cfg.rules)
 	if err != nil {
 		return report{}, err

@@ -2,25 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trimeter-go/trimeter"
 	"github.com/trimeter-go/trimeter/examples/internal/demo"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// smallConfig crawls four hosts, one of each kind, in about 1.5 s: the
-// busy host asks for one pause of a second. The hosts leave the crawler
+// smallConfig crawls four hosts, one of each kind, in about 2.5 s: the
+// busy host asks for two pauses of a second. The hosts leave the crawler
 // more room than in the demo, so that a loaded machine cannot bunch its
-// requests up past a host's limit.
+// requests up past a host's limit; but the busy host has pages enough
+// after each 503, and a grace short enough, that a crawler that ignored
+// its Retry-After would send it a request during the pause.
 var smallConfig = config{
-	hosts: []hostPlan{{"a.test", steady, 12}, {"b.test", flaky, 20}, {"c.test", busy, 8}, {"d.test", slow, 4}},
-	rules: rules{atOnce: 2, perSecond: 40, pause: time.Second, grace: 500 * time.Millisecond,
+	hosts: []hostPlan{{"a.test", steady, 12}, {"b.test", flaky, 20}, {"c.test", busy, 12}, {"d.test", slow, 4}},
+	rules: rules{atOnce: 2, perSecond: 40, pause: time.Second, grace: 250 * time.Millisecond,
 		busyEvery: 6, slowness: 0.1},
 	hostAtOnce: 2, perHost: 20, attempts: 3, atOnce: 6, storeAtOnce: 2, seed: 3, verbose: true,
 }
@@ -35,21 +40,21 @@ func TestASmallCrawlHoldsTheHostsLimits(t *testing.T) {
 		t.Errorf("problems: %q", p)
 	}
 	// b.test: page 19 is missing, page 11 always fails; 3 and 13 fail once,
-	// 7 twice, 11 three times. c.test: its 6th request gets a 503.
-	if rep.stored != 42 || rep.failed != 2 {
-		t.Errorf("%d stored, %d failed; want 42 and 2", rep.stored, rep.failed)
+	// 7 twice, 11 three times. c.test: its 6th and 12th requests get a 503.
+	if rep.stored != 46 || rep.failed != 2 {
+		t.Errorf("%d stored, %d failed; want 46 and 2", rep.stored, rep.failed)
 	}
 	want := map[string]map[int]int{
 		"b.test": {http.StatusOK: 18, http.StatusInternalServerError: 7, http.StatusNotFound: 1},
-		"c.test": {http.StatusOK: 8, http.StatusServiceUnavailable: 1},
+		"c.test": {http.StatusOK: 12, http.StatusServiceUnavailable: 2},
 	}
 	for _, h := range rep.hosts {
 		if w, ok := want[h.plan.name]; ok && !equal(h.counts().sent, w) {
 			t.Errorf("%s answered %v, want %v", h.plan.name, h.counts().sent, w)
 		}
 	}
-	if rep.fetch.Retried != 7 {
-		t.Errorf("%d retries, want 7 (6 after a 500, 1 after a 503)", rep.fetch.Retried)
+	if rep.fetch.Retried != 8 {
+		t.Errorf("%d retries, want 8 (6 after a 500, 2 after a 503)", rep.fetch.Retried)
 	}
 	if n := strings.Count(out.String(), "FAIL"); n != 2 {
 		t.Errorf("printed %d failures, want 2:\n%s", n, out.String())
@@ -78,7 +83,7 @@ func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
 		inFlight, inWindow int
 		want               int
 	}{
-		{"within the grace after a pause began", 400 * time.Millisecond, 1, 1, http.StatusOK},
+		{"within the grace after a pause began", 200 * time.Millisecond, 1, 1, http.StatusOK},
 		{"during the pause", 600 * time.Millisecond, 1, 1, http.StatusTooManyRequests},
 		{"after the pause", time.Second, 1, 1, http.StatusOK},
 		{"one too many at once", time.Second, 3, 1, http.StatusTooManyRequests},
@@ -93,5 +98,29 @@ func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
 	rep := report{cfg: smallConfig, hosts: []*host{h}}
 	if p := rep.problems(); len(p) != 1 || !strings.Contains(p[0], "a.test turned away 3 request(s) over its limits (1 at once, 1 during a pause, 1 in a second)") {
 		t.Errorf("problems = %q, want one for a.test", p)
+	}
+}
+
+// The small crawl can fail: a crawler that ignores the busy host's
+// Retry-After (its 503 retried as a plain error, at once) is caught
+// sending a request during the pause.
+func TestASmallCrawlCatchesACrawlerThatIgnoresRetryAfter(t *testing.T) {
+	ignoring := func(client *http.Client) func(context.Context, link) (fetched, error) {
+		fetch := fetcher(client)
+		return func(ctx context.Context, l link) (fetched, error) {
+			f, err := fetch(ctx, l)
+			var pb *trimeter.PushbackError
+			if errors.As(err, &pb) {
+				err = errors.New(err.Error()) // the same failure, without its pause
+			}
+			return f, err
+		}
+	}
+	rep, err := runWith(context.Background(), smallConfig, demo.NewConsole(io.Discard, false), ignoring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.problems()) == 0 {
+		t.Errorf("a crawler that ignores Retry-After shows no problem (c.test answered %v)", rep.hosts[2].counts().sent)
 	}
 }
