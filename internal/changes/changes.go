@@ -4,25 +4,34 @@
 // would otherwise reach that input only when the wait was over.
 package changes
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 var (
 	mu       sync.Mutex
 	watchers = make(map[*watcher]struct{})
 )
 
-type watcher struct{ f func() }
+type watcher struct {
+	f       func()
+	stopped atomic.Bool
+}
 
 // Watch has f called after each Notify until stop is called. f runs in the
 // goroutine that calls Notify, with no lock of this package held, so it
 // may take locks that are not held while Notify is called. A call of f
-// that had begun may end after stop returns.
+// that had begun may end after stop returns, and one that a Notify was
+// just making may begin then; a Notify that reaches f after stop has
+// returned does not call it.
 func Watch(f func()) (stop func()) {
-	w := &watcher{f}
+	w := &watcher{f: f}
 	mu.Lock()
 	watchers[w] = struct{}{}
 	mu.Unlock()
 	return func() {
+		w.stopped.Store(true)
 		mu.Lock()
 		delete(watchers, w)
 		mu.Unlock()
@@ -37,12 +46,14 @@ func Notify() {
 		mu.Unlock()
 		return
 	}
-	fs := make([]func(), 0, len(watchers))
+	ws := make([]*watcher, 0, len(watchers))
 	for w := range watchers {
-		fs = append(fs, w.f)
+		ws = append(ws, w)
 	}
 	mu.Unlock()
-	for _, f := range fs {
-		f()
+	for _, w := range ws {
+		if !w.stopped.Load() {
+			w.f()
+		}
 	}
 }

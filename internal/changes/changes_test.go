@@ -67,3 +67,36 @@ func TestWatchersComeAndGoWhileChangesAreNotified(t *testing.T) {
 		t.Errorf("the watcher heard %d notices, want %d", got, notifiers*notices)
 	}
 }
+
+// A watcher stopped while a Notify calls another watcher is not called by
+// that Notify once stop has returned. Notify visits the watchers in no set
+// order: the test tries until the blocking one comes first.
+func TestAStoppedWatcherIsNotCalledByANotifyUnderWay(t *testing.T) {
+	for range 200 {
+		var stopped, late, bCalled atomic.Bool
+		entered, release := make(chan bool, 1), make(chan struct{})
+		stopA := changes.Watch(func() {
+			entered <- !bCalled.Load()
+			<-release
+		})
+		stopB := changes.Watch(func() {
+			bCalled.Store(true)
+			late.Store(stopped.Load())
+		})
+		done := make(chan struct{})
+		go func() { changes.Notify(); close(done) }()
+		aFirst := <-entered
+		stopB()
+		stopped.Store(true)
+		close(release)
+		<-done
+		stopA()
+		if aFirst {
+			if late.Load() {
+				t.Fatal("a watcher was called after its stop had returned")
+			}
+			return
+		}
+	}
+	t.Fatal("in 200 notices the blocking watcher never came first")
+}
