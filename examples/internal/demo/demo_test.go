@@ -40,6 +40,12 @@ func TestMaxInWindow(t *testing.T) {
 			}
 		})
 	}
+	// A window of no length holds nothing.
+	for _, w := range []time.Duration{0, -time.Second} {
+		if got := MaxInWindow(at(0, 1, 1), w); got != 0 {
+			t.Errorf("MaxInWindow(ts, %v) = %d, want 0", w, got)
+		}
+	}
 }
 
 func TestTallyCountsInFlightAndWindow(t *testing.T) {

@@ -78,7 +78,7 @@ func MaxInWindow(ts []time.Time, w time.Duration) int {
 	slices.SortFunc(ts, time.Time.Compare)
 	best, lo := 0, 0
 	for hi := range ts {
-		for ts[hi].Sub(ts[lo]) >= w {
+		for lo <= hi && ts[hi].Sub(ts[lo]) >= w {
 			lo++
 		}
 		best = max(best, hi-lo+1)
