@@ -14,7 +14,8 @@ type sample struct {
 }
 
 // Update records that the count was n at now and returns the rate since the
-// oldest sample still within a second of now: zero on the first call.
+// newest earlier sample taken at least a second before now (or since the
+// first sample, before a second has passed): zero on the first call.
 func (r *RecentRate) Update(now time.Time, n int64) float64 {
 	r.samples = append(r.samples, sample{now, n})
 	for len(r.samples) > 2 && now.Sub(r.samples[1].at) >= time.Second {
