@@ -345,9 +345,13 @@ func KeepGoing() Option {
 // retried attempts, tasks in flight and waiting, and the call's push-back
 // pause in force (a key's pause under [PerKey] does not show there; a
 // call's pause stops showing when the call ends, unless a longer one was
-// recorded since). One Monitor may watch several calls; read it with m.Stats from any
-// goroutine, during the run or after it. Its Limit is the MaxAtOnce of
-// the call that began last, or zero when that call has none.
+// recorded since). An attempt the run cancelled (a break, the parent's
+// end, a failure under fail-fast, RunAny's answer) that returns its
+// context's error or cause (context.Cause) counts as cancelled, not
+// failed, and the call's meters hear [throttle.Canceled]. One Monitor may
+// watch several calls; read it with m.Stats from any goroutine, during the
+// run or after it. Its Limit is the MaxAtOnce of the call that began last,
+// or zero when that call has none.
 func Watch(m *throttle.Monitor) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly("Watch") {

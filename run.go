@@ -1,6 +1,7 @@
 package trimeter
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -227,10 +228,19 @@ func (e *engine[T, R]) outcome(err error) throttle.Outcome {
 	if d, ok := pushbackOf(err); ok {
 		return throttle.Outcome{Status: throttle.PushedBack, Pause: d}
 	}
-	if e.liveErr() != nil && isContextError(err) {
+	if e.liveErr() != nil && (isContextError(err) || e.isCause(err)) {
 		return throttle.Outcome{Status: throttle.Canceled}
 	}
 	return throttle.Outcome{Status: throttle.Failed}
+}
+
+// isCause says whether err is, or wraps, the cause fn's context was
+// cancelled with (context.Cause): a call the run cancelled that returns
+// what its context reports was cancelled, whether the cause is a failure
+// under fail-fast, the parent's cause, or the run's own.
+func (e *engine[T, R]) isCause(err error) bool {
+	cause := context.Cause(e.ctx)
+	return cause != nil && errors.Is(err, cause)
 }
 
 // pause holds off new starts for d: those of key k, or of the whole call

@@ -327,3 +327,84 @@ func TestWatchLimitIsNotSetByACallWithABadOption(t *testing.T) {
 		}
 	}
 }
+
+// A call the run cancels that returns its context's cause (context.Cause,
+// as the package doc's Stopping section tells fn it may read) was
+// cancelled, not failed: the monitor counts no failure for it, and the
+// meters hear Canceled. That holds after a break, after RunAny's answer
+// and after a fail-fast failure (whose cause is the failure itself).
+func TestWatchACancelledCallReturningItsCauseDidNotFail(t *testing.T) {
+	cause := func(t *testing.T, b *blocker) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			b.started.add(1)
+			awaitCancel(t, ctx)
+			return context.Cause(ctx)
+		}
+	}
+	check := func(t *testing.T, mon *throttle.Monitor, m *outcomeMeter, failed int64) {
+		t.Helper()
+		checkStats(t, mon.Stats(), throttle.Stats{Started: 3, Finished: 3, Failed: failed})
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		canceled := 0
+		for _, o := range m.told {
+			if o.Status == throttle.Canceled {
+				canceled++
+			}
+		}
+		if canceled != 2 {
+			t.Errorf("the meter was told %+v, want 2 cancelled attempts", m.told)
+		}
+	}
+	t.Run("a break", func(t *testing.T) {
+		mon, m := &throttle.Monitor{}, &outcomeMeter{}
+		var b blocker
+		block := cause(t, &b)
+		fn := func(ctx context.Context, v int) (int, error) {
+			if v == 0 {
+				return 0, nil
+			}
+			return 0, block(ctx)
+		}
+		for range trimeter.AMap(context.Background(), slices.Values([]int{0, 1, 2}), fn,
+			trimeter.MaxAtOnce(3), trimeter.Ordered(), trimeter.Watch(mon), trimeter.WithMeter(m)) {
+			b.started.await(t, 2, "the calls that block")
+			break
+		}
+		check(t, mon, m, 0)
+	})
+	t.Run("RunAny's answer", func(t *testing.T) {
+		mon, m := &throttle.Monitor{}, &outcomeMeter{}
+		var b blocker
+		block := cause(t, &b)
+		blocks := func(ctx context.Context) (int, error) { return 0, block(ctx) }
+		answers := func(context.Context) (int, error) {
+			b.started.await(t, 2, "the calls that block")
+			return 7, nil
+		}
+		got, err := trimeter.RunAny(context.Background(), slices.Values([]func(context.Context) (int, error){blocks, blocks, answers}),
+			trimeter.Watch(mon), trimeter.WithMeter(m))
+		if got != 7 || err != nil {
+			t.Fatalf("RunAny = %d, %v; want 7", got, err)
+		}
+		check(t, mon, m, 0)
+	})
+	t.Run("a fail-fast failure", func(t *testing.T) {
+		mon, m := &throttle.Monitor{}, &outcomeMeter{}
+		var b blocker
+		block := cause(t, &b)
+		fn := func(ctx context.Context, v int) error {
+			if v == 0 {
+				b.started.await(t, 2, "the calls that block")
+				return errBoom
+			}
+			return block(ctx)
+		}
+		err := trimeter.RunOnEach(context.Background(), slices.Values([]int{0, 1, 2}), fn,
+			trimeter.MaxAtOnce(3), trimeter.Watch(mon), trimeter.WithMeter(m))
+		if err != errBoom {
+			t.Fatalf("RunOnEach = %v, want errBoom", err)
+		}
+		check(t, mon, m, 1)
+	})
+}
