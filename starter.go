@@ -251,6 +251,13 @@ func (e *engine[T, R]) pulledLocked(t *task[T], id any, ok bool, p *PanicError) 
 		// parent's end, perhaps not recorded yet): t does not start.
 		return false
 	}
+	if end, ok := t.err.(*stageEnded); ok {
+		// The stage before's run ended: that ends this run at once, as
+		// its own ctx ending would, not once t gets a slot (it might wait
+		// aside behind an input whose key is busy).
+		e.stopLocked(end.err)
+		return false
+	}
 	if e.keyOf != nil && t.err == nil {
 		k, p := e.keyLocked(id)
 		if p != nil {

@@ -731,3 +731,48 @@ func TestThenOutcomesEndsWithTheStageBefore(t *testing.T) {
 		}
 	}
 }
+
+// The end of the stage before ends ThenOutcomes at once even when its
+// outcome is pulled while inputs wait aside for their key (PerKey, with
+// Ordered keeping the last slot for the earliest of them): the call in
+// flight is cancelled then, not once it returns of itself.
+func TestThenOutcomesEndsWithTheStageBeforeWhileInputsWaitAside(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	defer cancel1()
+	inputs := func(yield func(int) bool) {
+		if yield(0) && yield(1) {
+			awaitCancel(t, ctx1)
+		}
+	}
+	pass := func(_ context.Context, v int) (int, error) { return v, nil }
+	stage1 := trimeter.Outcomes(ctx1, inputs, pass, trimeter.MaxAtOnce(1))
+
+	mon := &throttle.Monitor{}
+	var b blocker
+	second := func(ctx context.Context, v int) (int, error) {
+		if v == 0 {
+			return 0, b.block(t, ctx)
+		}
+		return v, nil
+	}
+	go func() {
+		b.started.await(t, 1, "input 0's call")
+		eventually(t, func() bool { return mon.Stats().Waiting == 1 }, "input 1 waiting for its key")
+		cancel1()
+	}()
+	var got []trimeter.Input[int]
+	var errs []error
+	sameKey := trimeter.PerKey(func(int) string { return "k" }, trimeter.MaxAtOnce(1))
+	for in, out := range trimeter.ThenOutcomes(context.Background(), stage1, second,
+		trimeter.MaxAtOnce(2), trimeter.Ordered(), sameKey, trimeter.Watch(mon)) {
+		got = append(got, in)
+		errs = append(errs, out.Err)
+	}
+	if b.cancelled.Load() != 1 {
+		t.Error("the call in flight was not cancelled by the end of the stage before")
+	}
+	if n := len(got); n == 0 || got[n-1].Index != -1 || !errors.Is(errs[n-1], context.Canceled) {
+		t.Errorf("got %+v with errors %v, want context.Canceled beside Index -1 last", got, errs)
+	}
+}
