@@ -1712,13 +1712,35 @@ func TestMeterErrorUnderKeepGoingFailsOneInput(t *testing.T) {
 	}
 }
 
+// admissions is a meter that counts the tasks admitted: a task has
+// started once its permits are granted, before its worker hands the turn
+// on to the next one, and perhaps well before it reaches fn on a loaded
+// machine. A permit given back unused is not counted.
+type admissions struct{ n atomic.Int64 }
+
+func (a *admissions) Acquire(context.Context) (throttle.Permit, error) {
+	a.n.Add(1)
+	return a, nil
+}
+
+func (a *admissions) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	p, err := a.Acquire(ctx)
+	return p, 0, err
+}
+
+func (a *admissions) Done(o throttle.Outcome) {
+	if o.Status == throttle.Unused {
+		a.n.Add(-1)
+	}
+}
+
 // pulledAhead ranges over AMap of an endless input under opts until 2,000
-// results have come, and returns the most inputs that had been pulled with
-// no call of fn begun yet, seen each time the input was asked for its next
-// value.
-func pulledAhead(t *testing.T, opts ...trimeter.Option) int64 {
+// results have come, and returns the most inputs that had been pulled and
+// not started, seen each time the input was asked for its next value. A
+// task counts as started once began counts it; with inFn, fn counts it.
+func pulledAhead(t *testing.T, began *atomic.Int64, inFn bool, opts ...trimeter.Option) int64 {
 	t.Helper()
-	var began, most atomic.Int64
+	var most atomic.Int64
 	in := func(yield func(int) bool) {
 		for i := 0; ; i++ {
 			most.Store(max(most.Load(), int64(i)-began.Load()))
@@ -1727,7 +1749,12 @@ func pulledAhead(t *testing.T, opts ...trimeter.Option) int64 {
 			}
 		}
 	}
-	fn := func(_ context.Context, v int) (int, error) { began.Add(1); return v, nil }
+	fn := func(_ context.Context, v int) (int, error) {
+		if inFn {
+			began.Add(1)
+		}
+		return v, nil
+	}
 	n := 0
 	for _, err := range trimeter.AMap(context.Background(), in, fn, opts...) {
 		if err != nil {
@@ -1742,25 +1769,38 @@ func pulledAhead(t *testing.T, opts ...trimeter.Option) int64 {
 
 // The package doc, Scheduling: every input held has a slot; with MaxAtOnce
 // alone, those pulled on free slots may wait in the feeder's queue, up to
-// MaxAtOnce of them; on every other path at most one input is held beyond
-// the tasks running.
+// MaxAtOnce of them, before their calls begin; on every other path at most
+// one input is held beyond the tasks started. On the paths where workers
+// take turns to start tasks, a task has started once it was admitted
+// (counted by admissions), as its worker may be descheduled before it
+// reaches fn; on the others, fn counts the calls begun.
 func TestInputsPulledAheadOfTheirCalls(t *testing.T) {
+	keys := trimeter.PerKey(func(v int) int { return v % 3 }) // no key limit: none waits aside
 	cases := []struct {
-		name string
-		most int64
-		opts []trimeter.Option
+		name    string
+		most    int64
+		turns   bool // workers take turns: count admissions
+		options []trimeter.Option
 	}{
-		{"MaxAtOnce(1)", 1, []trimeter.Option{trimeter.MaxAtOnce(1)}},
-		{"MaxAtOnce(4)", 4, []trimeter.Option{trimeter.MaxAtOnce(4)}},
-		{"MaxAtOnce(64)", 64, []trimeter.Option{trimeter.MaxAtOnce(64)}},
-		{"MaxAtOnce(64) and a rate", 1, []trimeter.Option{trimeter.MaxAtOnce(64), trimeter.MaxPerSecond(1e9), trimeter.MaxBurst(1e6)}},
-		{"MaxAtOnce(64) and PerKey", 1, []trimeter.Option{trimeter.MaxAtOnce(64), trimeter.PerKey(func(v int) int { return v % 3 })}},
-		{"no limit", 1, nil},
+		{"MaxAtOnce(1)", 1, false, []trimeter.Option{trimeter.MaxAtOnce(1)}},
+		{"MaxAtOnce(4)", 4, false, []trimeter.Option{trimeter.MaxAtOnce(4)}},
+		{"MaxAtOnce(64)", 64, false, []trimeter.Option{trimeter.MaxAtOnce(64)}},
+		{"MaxAtOnce(64) and a rate", 1, true, []trimeter.Option{trimeter.MaxAtOnce(64), trimeter.MaxPerSecond(1e9), trimeter.MaxBurst(1e6)}},
+		{"MaxAtOnce(64) and PerKey", 1, true, []trimeter.Option{trimeter.MaxAtOnce(64), keys}},
+		{"no limit", 1, true, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := pulledAhead(t, c.opts...); got > c.most {
-				t.Errorf("%d inputs were pulled with no call begun, want at most %d", got, c.most)
+			var got int64
+			if c.turns {
+				a := &admissions{}
+				got = pulledAhead(t, &a.n, false, append(slices.Clone(c.options), trimeter.WithMeter(a))...)
+			} else {
+				var began atomic.Int64
+				got = pulledAhead(t, &began, true, c.options...)
+			}
+			if got > c.most {
+				t.Errorf("%d inputs were pulled and not started, want at most %d", got, c.most)
 			}
 		})
 	}
