@@ -119,6 +119,9 @@ func pipeline(ctx context.Context, cfg config, links []link, fetch func(context.
 func consume(ctx context.Context, results iter.Seq2[trimeter.Input[link], trimeter.Outcome[string]], cfg config, con *demo.Console, rep *report) error {
 	rep.seen = make([]int, len(rep.links))
 	for in, out := range results {
+		if in.Index == -1 { // the crawl as a whole ended: out.Err says why
+			return out.Err
+		}
 		if in.Index < 0 || in.Index >= len(rep.seen) {
 			return fmt.Errorf("result for input %d: %w", in.Index, out.Err)
 		}

@@ -12,10 +12,14 @@ import (
 
 	"github.com/trimeter-go/trimeter"
 	"github.com/trimeter-go/trimeter/examples/internal/demo"
+	"github.com/trimeter-go/trimeter/examples/internal/demotest"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	demotest.RunIfChild(crawlMain)
+	goleak.VerifyTestMain(m)
+}
 
 // smallConfig crawls four hosts, one of each kind, in about 2.5 s: the
 // busy host asks for two pauses of a second. The hosts leave the crawler

@@ -14,10 +14,15 @@
 // With -quiet, or when the output is not a terminal, no line is redrawn in
 // place; -quiet also leaves out the failed pages. With -keep the stored
 // files are kept.
+//
+// An interrupt or a SIGTERM stops the run: crawl then prints
+// "crawl: interrupted" and exits with status 1, removing its stored files
+// unless -keep was given.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -48,6 +53,9 @@ func crawlMain() int {
 	con := demo.NewConsole(os.Stdout, !*quiet && demo.IsTerminal(os.Stdout))
 	rep, err := run(ctx, cfg, con)
 	if err != nil {
+		if ctx.Err() != nil { // an interrupt or a SIGTERM
+			err = errors.New("interrupted")
+		}
 		fmt.Fprintln(os.Stderr, "crawl:", err)
 		return 1
 	}

@@ -7,10 +7,14 @@ import (
 	"testing"
 
 	"github.com/trimeter-go/trimeter/examples/internal/demo"
+	"github.com/trimeter-go/trimeter/examples/internal/demotest"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	demotest.RunIfChild(fetchMain)
+	goleak.VerifyTestMain(m)
+}
 
 func TestASmallRunHoldsItsLimitsAndAccountsForEveryPage(t *testing.T) {
 	// 60 pages, more than the 5 + 40 that any second may hold, so that the

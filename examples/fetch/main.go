@@ -11,10 +11,14 @@
 //
 // With -quiet, or when the output is not a terminal, no line is redrawn in
 // place; -quiet also leaves out the line per page.
+//
+// An interrupt or a SIGTERM stops the run: fetch then prints
+// "fetch: interrupted" and exits with status 1.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -44,6 +48,9 @@ func fetchMain() int {
 	con := demo.NewConsole(os.Stdout, !*quiet && demo.IsTerminal(os.Stdout))
 	rep, err := run(ctx, cfg, con)
 	if err != nil {
+		if ctx.Err() != nil { // an interrupt or a SIGTERM
+			err = errors.New("interrupted")
+		}
 		fmt.Fprintln(os.Stderr, "fetch:", err)
 		return 1
 	}

@@ -9,6 +9,10 @@
 //
 // It needs redis-server on PATH (Debian and Ubuntu: apt-get install
 // redis-server; macOS: brew install redis).
+//
+// An interrupt or a SIGTERM stops it: it ends its workers and Redis,
+// removes Redis's files, prints "shared: interrupted" and exits with
+// status 1.
 package main
 
 import (

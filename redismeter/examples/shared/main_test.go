@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+// The tests run the demo in a process of its own: the test binary starts
+// itself again with leaderEnv set, and TestMain then runs main. Its
+// workers are the test binary too, started with roleEnv set.
+const leaderEnv = "SHARED_DEMO_TEST_LEADER"
+
+// patience bounds every wait for the demo.
+const patience = 30 * time.Second
+
+// workersKilledWithin is how long after the leader's exit its workers may
+// take to be gone: they are killed as it stops, and would otherwise run
+// for seconds more.
+const workersKilledWithin = 2 * time.Second
+
+func TestMain(m *testing.M) {
+	if os.Getenv(leaderEnv) != "" || os.Getenv(roleEnv) != "" {
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// A SIGTERM to the leader alone, as a container's stop or a kill sends,
+// ends the demo as an interrupt does: the leader stops its workers and
+// Redis, removes Redis's directory, reports the interruption and exits
+// with status 1.
+func TestSIGTERMToTheLeaderStopsItsWorkersAndRedis(t *testing.T) {
+	tmp := t.TempDir()
+	d := startDemo(t, "TMPDIR="+tmp)
+	addr := d.awaitRedis()
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer client.Close()
+	defer func() {
+		if t.Failed() { // a Redis that the demo left running would outlive the test
+			_ = client.ShutdownNoSave(context.Background()).Err()
+		}
+	}()
+	d.awaitWorkers(client)
+	if entries, err := os.ReadDir(tmp); err != nil || len(entries) != 1 {
+		t.Fatalf("the temporary directory holds %d entries (%v) while Redis runs, want Redis's", len(entries), err)
+	}
+
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.wait(); err != nil && !isExit(err) {
+		t.Fatal(err)
+	}
+	// The workers write to the leader's standard error: once they have
+	// ended too, nothing holds it open. One that the leader left running
+	// would hold it for seconds more, until its run ends (a run lasts
+	// runFor from a second after the leader's start).
+	select {
+	case <-d.stderrClosed:
+	case <-time.After(workersKilledWithin):
+		t.Fatalf("a worker still runs %v after the leader's exit", workersKilledWithin)
+	}
+	if status := d.cmd.ProcessState.ExitCode(); status != 1 || !strings.Contains(d.stderr.String(), "shared: interrupted\n") {
+		t.Errorf("exit status %d, errors %q; want 1 and the interruption", status, d.stderr.String())
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("Redis still answers on %s", addr)
+	}
+	if entries, err := os.ReadDir(tmp); err != nil || len(entries) != 0 {
+		t.Errorf("the temporary directory holds %d entries (%v) after the demo, want none", len(entries), err)
+	}
+}
+
+// An argument is refused, with the usage, before anything starts.
+func TestAStrayArgumentIsRefused(t *testing.T) {
+	d := startDemo(t, "", "extra")
+	if err := d.wait(); err != nil && !isExit(err) {
+		t.Fatal(err)
+	}
+	<-d.stderrClosed
+	status, stderr := d.cmd.ProcessState.ExitCode(), d.stderr.String()
+	if status != 2 || !strings.Contains(stderr, `shared: unexpected argument "extra"`) || !strings.Contains(stderr, "Usage:") {
+		t.Errorf("exit status %d, errors %q; want 2, the argument named and the usage", status, stderr)
+	}
+	if d.stdout.String() != "" {
+		t.Errorf("the demo wrote %q, want nothing", d.stdout.String())
+	}
+}
+
+// demo is the demo's leader running in a process of its own.
+type demo struct {
+	t              *testing.T
+	cmd            *exec.Cmd
+	stdout, stderr lockedBuffer
+	exited         chan struct{}
+	err            error         // Wait's, once exited is closed
+	stderrClosed   chan struct{} // closed once no process holds the leader's standard error
+}
+
+func startDemo(t *testing.T, env string, args ...string) *demo {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &demo{t: t, cmd: exec.Command(self, args...), exited: make(chan struct{})}
+	d.cmd.Args[0] = "shared"
+	d.cmd.Env = append(os.Environ(), leaderEnv+"=1")
+	if env != "" {
+		d.cmd.Env = append(d.cmd.Env, env)
+	}
+	// Standard error is a pipe of the test's own, not one that Wait would
+	// wait for: the workers inherit it.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, w
+	err = d.cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	d.stderrClosed = make(chan struct{})
+	go func() {
+		defer close(d.stderrClosed)
+		defer r.Close()
+		_, _ = io.Copy(&d.stderr, r)
+	}()
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+		<-d.stderrClosed // the workers end within runFor at most
+	})
+	return d
+}
+
+// awaitRedis waits for the line that gives Redis's address, and returns
+// the address.
+func (d *demo) awaitRedis() string {
+	d.t.Helper()
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		if rest, ok := strings.CutPrefix(d.stdout.String(), "redis-server on "); ok {
+			if addr, _, ok := strings.Cut(rest, ";"); ok {
+				return addr
+			}
+		}
+		select {
+		case <-d.exited:
+			d.t.Fatalf("the demo exited (%v) before starting Redis; its errors:\n%s", d.err, d.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	d.t.Fatalf("no Redis address in %v; the demo wrote:\n%s", patience, d.stdout.String())
+	return ""
+}
+
+// awaitWorkers waits until every worker has a connection to Redis: they
+// are then running their limited loops.
+func (d *demo) awaitWorkers(client *redis.Client) {
+	d.t.Helper()
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		list, err := client.ClientList(context.Background()).Result()
+		// One line per connection: the workers' and this test's own.
+		if err == nil && strings.Count(list, "\n") >= workers+1 {
+			return
+		}
+		select {
+		case <-d.exited:
+			d.t.Fatalf("the demo exited (%v) before its workers ran; its errors:\n%s", d.err, d.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	d.t.Fatalf("the workers did not connect to Redis in %v", patience)
+}
+
+// wait waits for the leader to exit and returns Wait's error.
+func (d *demo) wait() error {
+	d.t.Helper()
+	select {
+	case <-d.exited:
+		return d.err
+	case <-time.After(patience):
+		d.t.Fatalf("the demo still runs %v later", patience)
+		return nil
+	}
+}
+
+func isExit(err error) bool {
+	var e *exec.ExitError
+	return errors.As(err, &e)
+}
+
+// lockedBuffer is a bytes.Buffer that the process's output may be written
+// to while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
