@@ -35,3 +35,16 @@ func TestBackoffWaitStaysInRange(t *testing.T) {
 		}
 	}
 }
+
+// Every wait from half of base·2^(n-1) to all of it can be drawn, the whole
+// of an odd duration included.
+func TestBackoffWaitReachesBothEnds(t *testing.T) {
+	b := backoff{base: 3, max: 3}
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		seen[b.wait(1)] = true
+	}
+	if len(seen) != 3 || !seen[1] || !seen[2] || !seen[3] {
+		t.Errorf("Backoff(3ns, 3ns) drew %v, want 1ns, 2ns and 3ns", seen)
+	}
+}

@@ -85,7 +85,8 @@ func (b backoff) wait(n int) time.Duration {
 			d *= 2
 		}
 	}
-	return d/2 + rand.N(d/2+1)
+	half := d / 2
+	return half + rand.N(d-half+1) // from half of d to d, both included
 }
 
 // retryable says whether an attempt that failed with err may be repeated.

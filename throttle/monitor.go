@@ -18,8 +18,10 @@ type Stats struct {
 	Retried  int64 // attempts that were retries of an earlier one
 	InFlight int64 // attempts running now
 	// Waiting counts the tasks waiting for a permit now: for a run, the
-	// inputs pulled and set aside for their keys and the attempts waiting
-	// for a meter; for a meter, the callers blocked in Acquire.
+	// inputs pulled and set aside for their keys (and, in a stage of a
+	// pipeline, an error of the stage before that waits behind them) and
+	// the attempts waiting for a meter; for a meter, the callers blocked
+	// in Acquire.
 	Waiting int64
 	// Limit is the concurrency limit in force, or zero where there is none.
 	Limit int64
