@@ -32,13 +32,16 @@ import (
 // each round trip) until a queue shows or a push-back comes: a failure,
 // which shows no queue, does not end that first phase. A push-back
 // halves the limit and a failure takes a tenth off, once for all the
-// attempts admitted before that cut. Attempts that ended [Canceled] or
-// [Unused] teach nothing, and latencies of attempts that ran while fewer
-// than L/2 were in flight (at most, from the attempt's start to its end)
-// only update the latency estimates, not the limit. After a push-back
-// cut, base is measured afresh. A success whose Outcome.Latency is zero
-// or less teaches nothing either: on a fake clock that stands still
-// while attempts run, the limit never rises from the minimum.
+// attempts admitted before that cut: a push-back's halving answers the
+// failures and push-backs of those attempts, a failure's tenth only their
+// failures, so that a push-back still halves after it. Attempts that
+// ended [Canceled] or [Unused] teach nothing, and latencies of attempts
+// that ran while fewer than L/2 were in flight (at most, from the
+// attempt's start to its end) only update the latency estimates, not the
+// limit. After a push-back cut, base is measured afresh. A success whose
+// Outcome.Latency is zero or less teaches nothing either: on a fake clock
+// that stands still while attempts run, the limit never rises from the
+// minimum.
 //
 // Measured against a simulated service of capacity C = 32 (2ms per
 // request; beyond C at once requests queue; with 2C in the system they
@@ -53,7 +56,11 @@ type Adaptive struct {
 	s     slots
 	v     vegas
 	peaks peaks
-	cutAt uint64 // the grants made until the last cut
+	cutAt uint64 // the grants made until the last cut, of either kind
+	// halvedAt is the grants made until the last push-back's cut: a
+	// failure's smaller cut does not answer the push-backs of the attempts
+	// admitted before it.
+	halvedAt uint64
 }
 
 // NewAdaptive returns an Adaptive whose limit starts at min and stays
@@ -135,8 +142,15 @@ func (p *adaptivePermit) Done(o Outcome) {
 	a := p.a
 	a.mu.Lock()
 	defer a.mu.Unlock() // deferred: the pause reads the clock, which may panic
-	if a.v.learn(o, p.grant > a.cutAt, a.peaks.since(p.grant)) {
+	fresh := p.grant > a.cutAt
+	if o.Status == PushedBack {
+		fresh = p.grant > a.halvedAt
+	}
+	if a.v.learn(o, fresh, a.peaks.since(p.grant)) {
 		a.cutAt = a.peaks.n
+		if o.Status == PushedBack {
+			a.halvedAt = a.peaks.n
+		}
 	}
 	a.s.inFlight--
 	a.s.limit = a.v.current()

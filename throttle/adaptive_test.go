@@ -285,17 +285,21 @@ func TestAdaptiveBadValues(t *testing.T) {
 }
 
 // A push-back that cuts nothing (its attempt was admitted before the last
-// cut) measures no base afresh: only a cut does. Here a failure cuts, the
-// late push-back does not, and then the service queues: the limit must
-// shrink as it does when the second outcome is a failure too.
+// push-back's cut) measures no base afresh: only a cut does. Here a
+// push-back cuts, the attempts admitted after it measure the base afresh,
+// the late push-back does not cut, and then the service queues: the limit
+// must shrink as it does when the late outcome is a failure, which cuts
+// nothing either.
 func TestAdaptiveLatePushbackKeepsTheBase(t *testing.T) {
 	limits := map[throttle.Status]int64{}
 	for _, second := range []throttle.Status{throttle.Failed, throttle.PushedBack} {
 		l := newLoop(t, 1, 1000)
-		l.run(31, ok(10*time.Millisecond))                        // limit 32, every attempt admitted before any cut
-		l.held[0].Done(throttle.Outcome{Status: throttle.Failed}) // the cut
-		l.held[1].Done(throttle.Outcome{Status: second})          // admitted before it: no cut
+		l.run(31, ok(10*time.Millisecond))                            // limit 32, every attempt admitted before any cut
+		l.held[0].Done(throttle.Outcome{Status: throttle.PushedBack}) // the cut
+		late := l.held[1]                                             // admitted before it
 		l.held = l.held[2:]
+		l.run(60, ok(10*time.Millisecond)) // the base afresh, from attempts admitted after the cut
+		late.Done(throttle.Outcome{Status: second})
 		l.run(300, ok(20*time.Millisecond)) // twice the best latency: a queue
 		limits[second] = l.limit()
 		l.endAll(throttle.Outcome{Status: throttle.Canceled})
@@ -334,5 +338,40 @@ func TestAdaptiveDoublesPerRoundTripAtFirst(t *testing.T) {
 		if limits[i] != want[i] {
 			t.Fatalf("limit at each round trip: %v, want %v", limits, want)
 		}
+	}
+}
+
+// A failure of one attempt of a round trip takes a tenth off; the
+// push-backs of the other attempts of that round trip still halve the
+// limit, once.
+func TestAdaptivePushbackHalvesAfterAFailureOfItsRoundTrip(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(39, ok(10*time.Millisecond)) // limit 40, 40 held
+	if got := l.limit(); got != 40 {
+		t.Fatalf("Limit = %d, want 40", got)
+	}
+	l.held[0].Done(throttle.Outcome{Status: throttle.Failed, Latency: 10 * time.Millisecond})
+	l.held = l.held[1:]
+	if got := l.limit(); got != 36 {
+		t.Fatalf("after a failure, Limit = %d, want 36", got)
+	}
+	l.endAll(throttle.Outcome{Status: throttle.PushedBack})
+	if got := l.limit(); got != 18 {
+		t.Fatalf("after 39 push-backs, Limit = %d, want 36 halved once: 18", got)
+	}
+}
+
+// Push-backs end slow start also when a failure of their round trip came
+// first.
+func TestAdaptivePushbacksEndSlowStartAfterAFailure(t *testing.T) {
+	l := newLoop(t, 1, 1000)
+	l.run(39, ok(10*time.Millisecond)) // limit 40, 40 held
+	l.held[0].Done(throttle.Outcome{Status: throttle.Failed, Latency: 10 * time.Millisecond})
+	l.held = l.held[1:]
+	l.endAll(throttle.Outcome{Status: throttle.PushedBack}) // the other 39
+	before := l.limit()
+	l.run(20, ok(10*time.Millisecond))
+	if got := l.limit(); got >= before+20 {
+		t.Fatalf("after the push-backs the limit still grows by one per attempt: %d, then %d after 20 attempts", before, got)
 	}
 }

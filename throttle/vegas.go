@@ -24,7 +24,10 @@ import (
 // no queue). A push-back halves the limit and a failure takes a tenth off, at
 // most once for the attempts that were admitted before the last such cut
 // (only a fresh attempt, admitted after it, cuts), so a burst of
-// push-backs from one round trip cuts once. Cancelled and unused attempts
+// push-backs from one round trip cuts once. The caller says what is fresh:
+// for a push-back, an attempt admitted after the last push-back's cut
+// (a failure's tenth does not answer a push-back); for a failure, after
+// the last cut of either kind. Cancelled and unused attempts
 // teach nothing. While fewer than half the limit are in
 // flight the limit is not what holds the work back, and latencies then
 // only update the latency estimates (base and the smoothed latency), not
