@@ -347,10 +347,14 @@ func (m *panickyKeyed) ForKey(string) throttle.Meter {
 // panic), except key, which gets nil.
 type nilForKey struct {
 	panickyMeter
-	key string
+	key      string
+	typedNil bool // return a nil *throttle.Rate, not a nil interface
 }
 
 func (m *nilForKey) ForKey(k string) throttle.Meter {
+	if k == m.key && m.typedNil {
+		return (*throttle.Rate)(nil)
+	}
 	if k == m.key {
 		return nil
 	}
@@ -464,23 +468,25 @@ func TestMeterPanics(t *testing.T) {
 			checkCleanedUp(t, p)
 		})
 	}
-	t.Run("AMap, a nil meter from ForKey", func(t *testing.T) {
-		p := newProbe(20)
-		nilFor3 := &nilForKey{key: "3"}
-		r := catch(func() {
-			for range trimeter.AMap(context.Background(), p.seq(), square, trimeter.MaxAtOnce(3),
-				trimeter.PerKey(func(v int) int { return v }, trimeter.WithMeter(nilFor3))) {
+	for name, typedNil := range map[string]bool{"nil": false, "a nil *throttle.Rate": true} {
+		t.Run("AMap, "+name+" from ForKey", func(t *testing.T) {
+			p := newProbe(20)
+			nilFor3 := &nilForKey{key: "3", typedNil: typedNil}
+			r := catch(func() {
+				for range trimeter.AMap(context.Background(), p.seq(), square, trimeter.MaxAtOnce(3),
+					trimeter.PerKey(func(v int) int { return v }, trimeter.WithMeter(nilFor3))) {
+				}
+			})
+			pe, ok := r.(*trimeter.PanicError)
+			if !ok {
+				t.Fatalf("recovered %T (%v), want *trimeter.PanicError", r, r)
 			}
+			if msg := fmt.Sprint(pe.Value); !strings.Contains(msg, `nilForKey.ForKey("3") returned a nil meter`) {
+				t.Errorf("PanicError.Value = %q, want it to name the meter, the key and the nil", msg)
+			}
+			checkCleanedUp(t, p)
 		})
-		pe, ok := r.(*trimeter.PanicError)
-		if !ok {
-			t.Fatalf("recovered %T (%v), want *trimeter.PanicError", r, r)
-		}
-		if msg := fmt.Sprint(pe.Value); !strings.Contains(msg, `nilForKey.ForKey("3") returned a nil meter`) {
-			t.Errorf("PanicError.Value = %q, want it to name the meter, the key and the nil", msg)
-		}
-		checkCleanedUp(t, p)
-	})
+	}
 	// An input of key 0 waits aside while input 2 is pulled, so the turn
 	// is lent for that pull when ForKey fails for key 2: the run must
 	// still hand the turn back and end.

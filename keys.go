@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/trimeter-go/trimeter/internal/nils"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -114,7 +115,7 @@ func (e *engine[T, R]) keyMetersLocked(id any) (ms []throttle.Meter, p *PanicErr
 	ms = make([]throttle.Meter, 0, len(pk.meters))
 	for _, m := range pk.meters {
 		km := m.(throttle.Keyed).ForKey(name)
-		if km == nil {
+		if nils.Is(km) { // a nil *T in the interface too: it would only panic later
 			returned = true
 			return nil, &PanicError{
 				Value: fmt.Errorf("trimeter: PerKey: %T.ForKey(%q) returned a nil meter", m, name),

@@ -58,8 +58,8 @@ type Trier interface {
 // may build it on demand and may return a different but equivalent value
 // each time, so implementations keep any shared state in a store of their
 // own (Redis, say) rather than in the returned value. It must not return
-// nil: trimeter raises that as the run's panic, naming the meter and the
-// key.
+// nil, nor a nil pointer: trimeter raises either as the run's panic,
+// naming the meter and the key.
 type Keyed interface {
 	ForKey(key string) Meter
 }
