@@ -41,7 +41,10 @@ const minLease = 10 * time.Millisecond
 // fails, the renewing goroutine tries again. A slot taken by a call whose
 // reply the caller never got (ctx ended during the call, the call timed
 // out, its connection broke) is given back in the background at once,
-// not at the end of its lease. A call that go-redis sends again after its
+// not at the end of its lease; if Redis does not answer that call, the
+// renewing goroutine tries again until one goes through (Redis may run
+// the failed call late, and take the slot then), for up to 1,024 such
+// slots at a time, and for two leases those beyond, until Close. A call that go-redis sends again after its
 // connection broke (its MaxRetries) gets the slot that its first run
 // took, rather than counting it against itself.
 //
@@ -346,7 +349,7 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 	granted, wait, paused, err = c.run(ctx, id)
 	switch {
 	case err != nil:
-		c.leases.later(func() { c.forget(id) })
+		c.leases.later(func() { c.forgetFailed(id) })
 	case granted:
 		// A slot granted after ctx ended is given back: the caller gets
 		// ctx's error.
@@ -355,7 +358,7 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 		}
 		if err != nil {
 			granted = false
-			c.leases.later(func() { c.forget(id) })
+			c.leases.later(func() { c.forgetFailed(id) })
 		}
 	}
 	if !granted && c.leases.isClosed() {
@@ -389,6 +392,20 @@ func (c *Concurrency) forget(id string) {
 	})
 	if err != nil {
 		c.leases.retry(c.slotsKey(), id)
+	}
+}
+
+// forgetFailed removes the slot that a failed acquire call for holder id
+// may have taken. When Redis does not answer in time, the renewer tries
+// again at its next ticks until a removal goes through (or Close: see
+// retryUntilRemoved): the call's script may run in Redis only later, and
+// take the slot then.
+func (c *Concurrency) forgetFailed(id string) {
+	err := c.detached(func(ctx context.Context) error {
+		return c.client.ZRem(ctx, c.slotsKey(), id).Err()
+	})
+	if err != nil {
+		c.leases.retryUntilRemoved(c.slotsKey(), id)
 	}
 }
 

@@ -2,6 +2,8 @@ package redismeter
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,12 +25,16 @@ type leases struct {
 	count int
 	// stale are slots given back, or taken by a call that failed, whose
 	// removal from Redis failed: sorted set key -> holder id -> when to
-	// stop trying. Each renewal tries again, so that a slot comes back
-	// soon after Redis answers again rather than when its lease ends.
-	stale  map[string]map[string]time.Time
-	stop   chan struct{} // closed to stop the running renewer; nil when none runs
-	done   chan struct{} // closed once every renewer started so far has exited
-	closed bool
+	// stop trying (the zero time: not before a removal goes through).
+	// Each renewal tries again, so that a slot comes back soon after
+	// Redis answers again rather than when its lease ends.
+	stale map[string]map[string]time.Time
+	// unbounded counts the entries of stale with the zero time, at most
+	// maxUnbounded.
+	unbounded int
+	stop      chan struct{} // closed to stop the running renewer; nil when none runs
+	done      chan struct{} // closed once every renewer started so far has exited
+	closed    bool
 
 	closing    context.Context // ends at close, to wake callers waiting in Acquire
 	endClosing context.CancelFunc
@@ -100,12 +106,34 @@ func (l *leases) start() {
 // leases: by then Redis has ended any lease such a slot had. After close
 // nothing renews, and the slots end with their leases.
 func (l *leases) retry(key string, ids ...any) {
+	l.retryUntil(key, l.b.cfg.clock.Now().Add(satMul(2, int64(l.lease))), ids...) // a lease of over 146 years saturates
+}
+
+// retryUntilRemoved records a slot that a failed acquire call may have
+// taken, for the renewer to remove at its next ticks until a removal goes
+// through: Redis may run the call's script long after the call failed
+// (it was busy, or the network held the call back), and the slot's lease
+// begins only then, so no number of leases after the failure bounds it.
+// So that a long outage cannot make the list grow without end, at most
+// maxUnbounded such slots wait at a time; those beyond are tried for two
+// leases, as retry does.
+func (l *leases) retryUntilRemoved(key, id string) {
+	l.retryUntil(key, time.Time{}, id)
+}
+
+// maxUnbounded is how many slots retryUntilRemoved keeps trying until
+// their removal goes through.
+const maxUnbounded = 1024
+
+func (l *leases) retryUntil(key string, until time.Time, ids ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || len(ids) == 0 {
 		return
 	}
-	until := l.b.cfg.clock.Now().Add(satMul(2, int64(l.lease))) // a lease of over 146 years saturates
+	if until.IsZero() && l.unbounded >= maxUnbounded {
+		until = l.b.cfg.clock.Now().Add(satMul(2, int64(l.lease)))
+	}
 	set := l.stale[key]
 	if set == nil {
 		set = make(map[string]time.Time)
@@ -114,6 +142,9 @@ func (l *leases) retry(key string, ids ...any) {
 	for _, id := range ids {
 		if _, ok := set[id.(string)]; !ok { // tried until the first deadline
 			set[id.(string)] = until
+			if until.IsZero() {
+				l.unbounded++
+			}
 		}
 	}
 	l.start()
@@ -208,19 +239,15 @@ func (l *leases) renewOnce() {
 		return
 	}
 	removals := make(map[string]*redis.IntCmd, len(stale))
-	_ = l.b.detached(func(ctx context.Context) error {
-		_, err := l.b.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-			for key, args := range batch {
-				renewScript.Eval(ctx, pipe, []string{key}, args...)
-			}
-			for key, ids := range stale {
-				removals[key] = pipe.ZRem(ctx, key, ids...)
-			}
-			return nil
-		})
-		return err
+	answered := l.pipeline(func(ctx context.Context, pipe redis.Pipeliner) {
+		for key, args := range batch {
+			renewScript.Eval(ctx, pipe, []string{key}, args...)
+		}
+		for key, ids := range stale {
+			removals[key] = pipe.ZRem(ctx, key, ids...)
+		}
 	})
-	l.settle(stale, removals)
+	l.settle(stale, removals, answered)
 	l.drop(l.givenBack(batch))
 }
 
@@ -268,7 +295,7 @@ func (l *leases) staleNow() map[string][]any {
 	gone := make(map[string][]any, len(l.stale))
 	for key, set := range l.stale {
 		for id, until := range set {
-			if now.Before(until) {
+			if until.IsZero() || now.Before(until) {
 				gone[key] = append(gone[key], id)
 			} else {
 				delete(set, id)
@@ -291,6 +318,9 @@ func (l *leases) removed(key string, ids []any) {
 		return
 	}
 	for _, id := range ids {
+		if until, ok := set[id.(string)]; ok && until.IsZero() {
+			l.unbounded--
+		}
 		delete(set, id.(string))
 	}
 	if len(set) == 0 {
@@ -306,23 +336,39 @@ func (l *leases) drop(gone map[string][]any) {
 		return
 	}
 	cmds := make(map[string]*redis.IntCmd, len(gone))
-	_ = l.b.detached(func(ctx context.Context) error {
-		_, err := l.b.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-			for key, ids := range gone {
-				cmds[key] = pipe.ZRem(ctx, key, ids...)
-			}
-			return nil
-		})
-		return err
+	answered := l.pipeline(func(ctx context.Context, pipe redis.Pipeliner) {
+		for key, ids := range gone {
+			cmds[key] = pipe.ZRem(ctx, key, ids...)
+		}
 	})
-	l.settle(gone, cmds)
+	l.settle(gone, cmds, answered)
 }
 
-// settle books the removals of gone that cmds made: the ids of one that
-// went through are forgotten, those of one that failed tried again.
-func (l *leases) settle(gone map[string][]any, cmds map[string]*redis.IntCmd) {
+// pipeline sends the commands fn queues in one pipeline, within the call
+// timeout, and reports whether Redis answered it. A command's own error
+// does not tell: go-redis leaves the commands of a pipeline it could not
+// send (its connection could not be set up in time, say) without an
+// error of their own, and returns the error alone.
+func (l *leases) pipeline(fn func(ctx context.Context, pipe redis.Pipeliner)) (answered bool) {
+	_ = l.b.detached(func(ctx context.Context) error {
+		cmds, err := l.b.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			fn(ctx, pipe)
+			return nil
+		})
+		// An error that is a command's own (a script's error reply, say)
+		// came with Redis's answers to the others.
+		answered = err == nil || slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return errors.Is(c.Err(), err) })
+		return err
+	})
+	return answered
+}
+
+// settle books the removals of gone that cmds made, in a pipeline that
+// Redis answered or not: the ids of one that went through are forgotten,
+// those of one that failed tried again.
+func (l *leases) settle(gone map[string][]any, cmds map[string]*redis.IntCmd, answered bool) {
 	for key, ids := range gone {
-		if cmd := cmds[key]; cmd == nil || cmd.Err() != nil {
+		if cmd := cmds[key]; !answered || cmd == nil || cmd.Err() != nil {
 			l.retry(key, ids...)
 		} else {
 			l.removed(key, ids)

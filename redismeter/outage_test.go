@@ -1,9 +1,13 @@
 package redismeter
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -406,58 +410,59 @@ func TestConcurrencyCountsLocalSlotsOnceRedisIsBack(t *testing.T) {
 	p.Done(throttle.Outcome{Status: throttle.Succeeded})
 }
 
-// busyRedis keeps Redis busy for d with a script run from a client of its
-// own, as a slow command would, and returns once Redis has stopped
-// answering, with about d/2 or more of the script still to run; the
-// channel closes when the script has ended. A script seen only late, or
-// not at all (this goroutine did not run while it ran), is run again; if
-// Redis never stops answering within 20 s, the test fails.
+// busyRedis keeps Redis busy for d with a script, and returns once the
+// script is in Redis's hands: written on a connection of its own, so that
+// any command sent after busyRedis returns reaches Redis behind it and
+// waits for it, which then has d less the time since busyRedis returned
+// still to run. The channel closes when the script has ended.
+//
+// (It once sent the script from a goroutine and took a PING unanswered
+// for 20 ms as the sign that the script ran. A PING answered late for
+// another reason, a test process or a redis-server descheduled for 20 ms
+// while the script was not yet sent, made it return before the script
+// had reached Redis, and the test's own call then went through at once.)
 func busyRedis(t *testing.T, srv *server, d time.Duration) <-chan struct{} {
 	t.Helper()
-	busy, probe := srv.client(t), srv.client(t)
-	if err := probe.Ping(ctx).Err(); err != nil { // dialled now: a slow dial is no sign of a busy Redis
+	conn, err := net.DialTimeout("tcp", srv.addr(), 10*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		launched := time.Now()
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			busy.Eval(context.Background(), `
-				local s = redis.call('TIME')
-				local t0 = s[1] * 1000000 + s[2]
-				repeat
-					local n = redis.call('TIME')
-				until n[1] * 1000000 + n[2] - t0 >= tonumber(ARGV[1])
-				return 1`, nil, d.Microseconds())
-		}()
-		for {
-			sent := time.Now()
-			pctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-			err := probe.Ping(pctx).Err()
-			cancel()
-			if err != nil && sent.Sub(launched) < d/2 {
-				return done // busy: the script began after launched, and runs for d
-			}
-			if err != nil || isClosed(done) {
-				break // seen late, or ended unseen: let it end, and run it again
-			}
-		}
-		<-done
+	t.Cleanup(func() { conn.Close() })
+	// A PING answered first: Redis has taken the connection in, and reads
+	// what comes on it in turn with the others.
+	r := bufio.NewReader(conn)
+	if _, err := io.WriteString(conn, "PING\r\n"); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("Redis kept answering for 20s while scripts of %v ran", d)
-	return nil
-}
-
-// isClosed says whether ch is closed.
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
+	if pong, err := r.ReadString('\n'); err != nil || pong != "+PONG\r\n" {
+		t.Fatalf("PING on the busy connection: %q, %v", pong, err)
 	}
+	script := `
+		local s = redis.call('TIME')
+		local t0 = s[1] * 1000000 + s[2]
+		repeat
+			local n = redis.call('TIME')
+		until n[1] * 1000000 + n[2] - t0 >= tonumber(ARGV[1])
+		return 1`
+	args := []string{"EVAL", script, "0", strconv.FormatInt(d.Microseconds(), 10)}
+	var req strings.Builder
+	fmt.Fprintf(&req, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
+	}
+	// Once Write returns, the script is in the socket Redis reads from:
+	// Redis reads it before anything sent later on another connection
+	// (it handles the connections that have something to read in the
+	// order they got it).
+	if _, err := io.WriteString(conn, req.String()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = r.ReadString('\n') // ":1", or an error once the test ends
+	}()
+	return done
 }
 
 // A slot taken by an acquire call that timed out while Redis was busy, and
