@@ -35,8 +35,8 @@ func ExampleNewRate() {
 }
 
 // One limit per host, shared by every process: under PerKey, the bucket
-// of host h is kept in Redis under "crawl:h". (Compiled, not run: it needs
-// a Redis server.)
+// of host h is the meter's of key "crawl:h", kept in Redis under
+// "rate:{crawl:h}". (Compiled, not run: it needs a Redis server.)
 func ExampleRate_ForKey() {
 	client := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
 	defer client.Close()
