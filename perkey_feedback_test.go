@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -177,7 +177,7 @@ func TestPerKeyInputPulledWhileTheLastSlotWasTakenWaits(t *testing.T) {
 			case <-finish:
 				return
 			default:
-				runtime.Gosched()
+				testclock.Yield()
 			}
 		}
 		end()

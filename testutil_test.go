@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -297,7 +296,8 @@ func durations(seed uint64, n int, step time.Duration, max int) []time.Duration 
 	return ds
 }
 
-// eventually waits until cond holds, letting other goroutines run. It
+// eventually waits until cond holds, letting other goroutines run (with
+// testclock.Yield, so that testclock.Idle counts it as blocked). It
 // reports a failure if cond does not hold within patience. It polls: use
 // it only for state that no channel or counter announces.
 func eventually(t testing.TB, cond func() bool, what string) {
@@ -308,7 +308,7 @@ func eventually(t testing.TB, cond func() bool, what string) {
 			t.Errorf("%s: never happened", what)
 			return
 		}
-		runtime.Gosched()
+		testclock.Yield() // a poll: a driver may move the clock meanwhile
 	}
 }
 

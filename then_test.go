@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/trimeter-go/trimeter"
+	"github.com/trimeter-go/trimeter/internal/testclock"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -558,7 +558,7 @@ func checkChainWindow(t *testing.T, atOnce, buffer []int, ordered bool) {
 func settle(read func() int64) {
 	last, same := read(), 0
 	for i := 0; i < 10000 && same < 200; i++ {
-		runtime.Gosched()
+		testclock.Yield()
 		if v := read(); v != last {
 			last, same = v, 0
 		} else {

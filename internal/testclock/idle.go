@@ -19,11 +19,14 @@ var stacks struct {
 
 // Idle reports whether every goroutine but the caller is blocked: waiting
 // on a channel, a lock, a condition variable, a sleep or a timer, rather
-// than running, ready to run, or in a system call. A goroutine that polls
-// with runtime.Gosched counts as blocked: it waits for something else to
-// happen. One that stays in a system call for good (os/signal.Notify's
-// receiver, a blocking read of a file that cannot be polled) counts as at
-// work, so a test binary that has one is never idle.
+// than running, ready to run, in a system call, or waiting for the
+// runtime itself (to start a garbage collection, say). A goroutine that
+// polls with Yield counts as blocked: it waits for something else to
+// happen. (One that calls runtime.Gosched itself does not: its stack is
+// the very one of a goroutine that the runtime makes yield while it
+// allocates, which is at work.) One that stays in a system call for good
+// (os/signal.Notify's receiver, a blocking read of a file that cannot be
+// polled) counts as at work, so a test binary that has one is never idle.
 //
 // A test that moves a fake clock whenever something waits on it may
 // otherwise move it while the code under test is still at work at the
@@ -62,9 +65,13 @@ func busy(block []byte) bool {
 		return false
 	}
 	state := block[open+1 : end]
-	for _, s := range []string{"running", "runnable", "syscall", "preempted", "copystack", "GC assist"} {
+	// "semacquire": a wait for the runtime's own semaphores (to start a
+	// garbage collection, or to stop the world, as a look at the stacks
+	// does), which ends by itself. (Package sync's waits show as
+	// sync.Mutex.Lock, sync.Cond.Wait, sync.WaitGroup.Wait and the like.)
+	for _, s := range []string{"running", "runnable", "syscall", "preempted", "copystack", "GC assist", "semacquire"} {
 		if bytes.HasPrefix(state, []byte(s)) {
-			return !bytes.Contains(block, []byte("runtime.Gosched("))
+			return !bytes.Contains(block, []byte(yieldFrame))
 		}
 	}
 	return false
@@ -80,7 +87,7 @@ func Waiting(c *clockwork.FakeClock) bool {
 
 // AwaitIdle waits until Idle holds, ctx ends, or within has passed in
 // real time: a goroutine that never blocks (a busy loop without
-// runtime.Gosched) delays each call by within and no more. It reports
+// Yield) delays each call by within and no more. It reports
 // whether Idle held. A look stops every goroutine while it reads their
 // stacks (60 to 160 µs with twenty to thirty of them), so after a look
 // that finds one at work, AwaitIdle sleeps for several times the look's
@@ -112,3 +119,13 @@ const (
 	// after a look that found a goroutine at work.
 	idleBackoff = 4
 )
+
+// Yield yields the processor, as runtime.Gosched does, in a goroutine that
+// polls for something to happen: Idle counts a goroutine that is in Yield
+// as blocked.
+//
+//go:noinline
+func Yield() { runtime.Gosched() }
+
+// yieldFrame is how Yield's frame shows in a stack.
+const yieldFrame = "/internal/testclock.Yield("

@@ -11,7 +11,7 @@ import (
 )
 
 // spin starts a goroutine that loops without blocking (yielding with
-// runtime.Gosched on each turn, if yield) and waits until it runs. The
+// testclock.Yield on each turn, if yield) and waits until it runs. The
 // returned stop ends the loop and waits for the goroutine to return.
 func spin(yield bool) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
@@ -26,7 +26,7 @@ func spin(yield bool) (stop func()) {
 			default:
 			}
 			if yield {
-				runtime.Gosched()
+				testclock.Yield()
 			}
 		}
 	}()
@@ -70,7 +70,7 @@ func TestNotIdleWhileAGoroutineRuns(t *testing.T) {
 func TestIdleWhileAGoroutinePollsWithGosched(t *testing.T) {
 	defer spin(true)()
 	if !testclock.AwaitIdle(context.Background(), 10*time.Second) {
-		t.Error("AwaitIdle: a goroutine that polls with runtime.Gosched counts as busy")
+		t.Error("AwaitIdle: a goroutine that polls with Yield counts as busy")
 	}
 }
 
@@ -80,5 +80,35 @@ func TestAwaitIdleEndsWithItsContext(t *testing.T) {
 	cancel()
 	if testclock.AwaitIdle(ctx, 10*time.Second) {
 		t.Error("AwaitIdle reported idle while a goroutine loops without blocking")
+	}
+}
+
+var allocated []byte
+
+// A goroutine that never blocks but allocates is at work, though it shows
+// now and then as waiting on the runtime's semaphores (to start a garbage
+// collection while Idle stops the world to read the stacks) or as yielding
+// where the runtime made it: Idle must not take it for blocked.
+func TestNotIdleWhileAGoroutineAllocates(t *testing.T) {
+	var stop, running atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			running.Store(true)
+			allocated = make([]byte, 64<<10)
+		}
+	}()
+	for !running.Load() {
+		runtime.Gosched()
+	}
+	defer func() {
+		stop.Store(true)
+		<-done
+	}()
+	for i := range 20000 {
+		if testclock.Idle() {
+			t.Fatalf("look %d: Idle while a goroutine allocates in a loop", i)
+		}
 	}
 }
