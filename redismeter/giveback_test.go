@@ -151,13 +151,17 @@ func hiccups(t *testing.T, srv *server) (stop func()) {
 				return
 			default:
 			}
-			c.Eval(context.Background(), `
+			// A deadline, so that a hiccup sent once the busy script is
+			// in Redis, and queued behind it, holds up no stop.
+			hctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			c.Eval(hctx, `
 				local s = redis.call('TIME')
 				local t0 = s[1] * 1000000 + s[2]
 				repeat
 					local n = redis.call('TIME')
 				until n[1] * 1000000 + n[2] - t0 >= 30000
 				return 1`, nil)
+			cancel()
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
