@@ -94,7 +94,7 @@ func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
 		{"one too many in a second", time.Second, 1, 41, http.StatusTooManyRequests},
 	}
 	for _, c := range cases {
-		if got := h.admit(now.Add(c.at), c.inFlight, c.inWindow, 0, true); got != c.want {
+		if got := h.admit(now.Add(c.at), time.Time{}, c.inFlight, c.inWindow, 0, true); got != c.want {
 			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
 		}
 	}
@@ -102,6 +102,30 @@ func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
 	rep := report{cfg: smallConfig, hosts: []*host{h}}
 	if p := rep.problems(); len(p) != 1 || !strings.Contains(p[0], "a.test turned away 3 request(s) over its limits (1 at once, 1 during a pause, 1 in a second)") {
 		t.Errorf("problems = %q, want one for a.test", p)
+	}
+}
+
+// A request sent before the crawler read the answer that
+// began a pause does not break it, however late it arrives; one sent
+// after does, past the grace counted from the reading.
+func TestAHostJudgesAPauseFromWhenTheCrawlerReadIt(t *testing.T) {
+	h := newHost(hostPlan{"a.test", steady, 5}, smallConfig.rules)
+	now := time.Now()
+	h.pausedFrom, h.pausedUntil = now, now.Add(time.Second)
+	cases := []struct {
+		name     string
+		at, read time.Duration
+		want     int
+	}{
+		{"sent before the answer was read, arriving late", 600 * time.Millisecond, -time.Second, http.StatusOK},
+		{"within the grace after the answer was read", 300 * time.Millisecond, 100 * time.Millisecond, http.StatusOK},
+		{"past the grace after the answer was read", 600 * time.Millisecond, 100 * time.Millisecond, http.StatusTooManyRequests},
+		{"after the pause", time.Second, 100 * time.Millisecond, http.StatusOK},
+	}
+	for _, c := range cases {
+		if got := h.admit(now.Add(c.at), now.Add(c.read), 1, 1, 0, true); got != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
+		}
 	}
 }
 

@@ -19,6 +19,8 @@ type rules struct {
 	pause     time.Duration // the Retry-After of a 429 or 503: whole seconds
 	// grace is how long after a 429 or 503 requests may still arrive
 	// without breaking the pause: they were sent before the answer was read.
+	// It counts from when the crawler read the answer, when the request
+	// says (pauseReadHeader), and from when the answer left otherwise.
 	grace     time.Duration
 	busyEvery int     // a busy host answers 503 to every busyEvery-th request
 	slowness  float64 // scales every page's latency
@@ -50,7 +52,7 @@ func (h *host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	inFlight, inWindow := h.tally.Arrive(now, time.Second)
 	n, found := pageNumber(r.URL.Path, h.plan.pages)
-	status := h.admit(now, inFlight, inWindow, n, found)
+	status := h.admit(now, pauseRead(r), inFlight, inWindow, n, found)
 	if status == http.StatusOK || status == http.StatusInternalServerError {
 		demo.Sleep(r.Context(), time.Duration(float64(latency(h.plan, n))*h.rules.slowness))
 	}
@@ -59,8 +61,32 @@ func (h *host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, status, n)
 }
 
-// admit decides the status of a request that arrived at now for page n.
-func (h *host) admit(now time.Time, inFlight, inWindow, n int, found bool) int {
+// pauseReadHeader carries, in nanoseconds since epoch, when the crawler
+// that sent a request had last read a 429 or 503 from the host (0 if it
+// had read none). A request that the crawler started before it read the
+// answer that began a pause does not break the pause, however late it
+// arrives: a crawler cannot hold off for an answer that has not reached
+// it, and a stalled process may take any time to read it.
+const pauseReadHeader = "X-Pause-Read"
+
+// epoch is the instant the times of pauseReadHeader count from: the
+// crawler and the hosts run in one process.
+var epoch = time.Now()
+
+// pauseRead returns when the crawler that sent r had last read a 429 or
+// 503 from the host, or the zero time if r does not say.
+func pauseRead(r *http.Request) time.Time {
+	ns, err := strconv.ParseInt(r.Header.Get(pauseReadHeader), 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return epoch.Add(time.Duration(ns))
+}
+
+// admit decides the status of a request that arrived at now for page n,
+// sent by a crawler that had last read a pause at read (zero: it did not
+// say).
+func (h *host) admit(now, read time.Time, inFlight, inWindow, n int, found bool) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -70,7 +96,7 @@ func (h *host) admit(now time.Time, inFlight, inWindow, n int, found bool) int {
 	case inWindow > h.rules.perSecond:
 		h.over["in a second"]++
 		return http.StatusTooManyRequests
-	case !now.Before(h.pausedFrom.Add(h.rules.grace)) && now.Before(h.pausedUntil):
+	case h.breaksPause(now, read):
 		h.over["during a pause"]++
 		return http.StatusTooManyRequests
 	case !found:
@@ -91,6 +117,22 @@ func (h *host) admit(now time.Time, inFlight, inWindow, n int, found bool) int {
 		}
 	}
 	return http.StatusOK
+}
+
+// breaksPause says whether a request that arrived at now, from a crawler
+// that had last read a pause at read, breaks the pause in force: it came
+// past the grace, counted from when the crawler read the answer that began
+// the pause (from when the answer left if the request does not say), and
+// before the pause's end. h.mu is held.
+func (h *host) breaksPause(now, read time.Time) bool {
+	from := h.pausedFrom
+	if !read.IsZero() {
+		if read.Before(h.pausedFrom) { // sent before the answer was read
+			return false
+		}
+		from = read
+	}
+	return !now.Before(from.Add(h.rules.grace)) && now.Before(h.pausedUntil)
 }
 
 // answer writes the answer, counts it, and starts a pause after a 429 or

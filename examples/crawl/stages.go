@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trimeter-go/trimeter"
@@ -37,12 +38,25 @@ type parsed struct {
 // fetcher returns the fetch stage's task. A 429 or 503 asks the scheduler,
 // through Pushback, to hold off that host for its Retry-After; a 404 is
 // marked Permanent, so it is not retried; any other failure may be.
+//
+// Each request tells the host when the crawler last read a 429 or 503 from
+// it (pauseReadHeader), so that the host can tell a request sent during a
+// pause from one that was on its way before the crawler knew of the pause.
 func fetcher(client *http.Client) func(context.Context, link) (fetched, error) {
+	var mu sync.Mutex
+	read := map[string]time.Time{} // by host: when a 429 or 503 was last read
 	return func(ctx context.Context, l link) (fetched, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url(), nil)
 		if err != nil {
 			return fetched{}, err
 		}
+		mu.Lock()
+		last := read[l.host]
+		mu.Unlock()
+		if last.IsZero() {
+			last = epoch
+		}
+		req.Header.Set(pauseReadHeader, strconv.FormatInt(int64(last.Sub(epoch)), 10))
 		resp, err := client.Do(req)
 		if err != nil {
 			return fetched{}, err
@@ -57,6 +71,9 @@ func fetcher(client *http.Client) func(context.Context, link) (fetched, error) {
 		case http.StatusOK:
 			return fetched{l, body}, nil
 		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			mu.Lock()
+			read[l.host] = time.Now()
+			mu.Unlock()
 			return fetched{}, trimeter.Pushback(retryAfter(resp.Header), err)
 		case http.StatusNotFound:
 			return fetched{}, trimeter.Permanent(err)

@@ -52,6 +52,17 @@ func parseFlags(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	if fs.NArg() > 0 {
+		// The flags end at the first argument that is not one: those after
+		// it would be dropped.
+		return config{}, fmt.Errorf("unexpected argument %q: compare takes only flags", fs.Arg(0))
+	}
+	if *rounds < 0 {
+		return config{}, fmt.Errorf("-rounds %d: want 1 or more (0 for the default)", *rounds)
+	}
+	if *items < 0 {
+		return config{}, fmt.Errorf("-items %d: want 1 or more (0 for the default)", *items)
+	}
 	cfg := config{rounds: 7, items: 200_000, ioItems: 10_000, rateRounds: 3,
 		rateTime: 500 * time.Millisecond, memItems: 10_000_000, rate: *rate, memory: *memory}
 	if *quick {
