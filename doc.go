@@ -44,8 +44,10 @@
 //
 // Rate limits are exact: a token bucket of MaxBurst tokens refilled at the
 // rate lets at most burst + rate·t tasks start in any window of length t,
-// retries included, and the tokens of every meter an attempt needs are
-// taken at the instant it starts.
+// retries included, counted at the moments their tokens are granted, and
+// the tokens of every meter an attempt needs are taken at the instant it
+// starts. The attempt itself begins a few microseconds later; from
+// 1,000/s up the default burst keeps a margin for that (see MaxBurst).
 //
 // # Stopping
 //

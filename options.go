@@ -127,11 +127,15 @@ func MaxAtOnce(n int) Option {
 
 // MaxPerSecond lets tasks start at most rate times per second, as a token
 // bucket of [MaxBurst] tokens: in any window of length t, at most
-// burst + rate·t attempts start, retries included. Fractional rates are
-// allowed: 0.2 is one start every five seconds. The rate must be positive
-// and finite, and at least one start per 13 days; rates above 10⁹ per
-// second count as 10⁹ (see [throttle.NewRate] for the rounding). Waiting
-// for a token ends at once when the call's context ends.
+// burst + rate·t attempts start, retries included, counted at the moments
+// their tokens are granted. An attempt begins a few microseconds after its
+// grant, more when its thread is descheduled, so the moments the attempts
+// begin can go over the bound by that much, except where the default
+// bucket keeps a margin for it (from 1,000/s up; see [MaxBurst]).
+// Fractional rates are allowed: 0.2 is one start every five seconds. The
+// rate must be positive and finite, and at least one start per 13 days;
+// rates above 10⁹ per second count as 10⁹ (see [throttle.NewRate] for the
+// rounding). Waiting for a token ends at once when the call's context ends.
 //
 // On the real clock, from 200 to 5,000 starts per second, when the bucket
 // holds 2 ms of tokens beyond one and the call has no [WithMeter], no
@@ -178,10 +182,16 @@ func MaxPerSecond(rate float64) Option {
 // all but the tokens of 250 µs of that burst (at least one: 4 of 5, 48 of
 // 50, 475 of 500). A task begins some microseconds after its token is
 // granted, more when its thread is descheduled, and such delays can bunch
-// starts closer together than their grants. The margin absorbs delays of
-// up to 250 µs: with it, the bound burst + rate·t, with the burst above,
-// held at the moments the tasks began in every run measured, not only
-// when their tokens were granted (where it holds exactly).
+// starts closer together than their grants. The margin absorbs delays as
+// long as its tokens take to accrue (1 ms at 1,000/s, 200 µs at
+// 10,000/s, 250 µs at 100,000/s): with it, the bound burst + rate·t, with
+// the burst above, held at the moments the tasks began in every run
+// measured, not only when their tokens were granted (where it holds
+// exactly). Below 1,000/s
+// the default bucket keeps no margin, as a bucket set with MaxBurst keeps
+// none: the bound is exact at the grants, and the moments the tasks begin
+// may go over it by those delays (two starts of a bucket of 1 may come
+// some microseconds closer together than 1/rate).
 //
 // A fake clock (WithClock) wakes on time, so its default stays 1.
 // MaxBurst(1) asks for strict spacing on the real clock too. Waits are

@@ -34,7 +34,10 @@ import (
 // The margins of stages 1 and 2 are learned from every wake-up of this
 // process (a mean and a mean deviation, as TCP estimates its round-trip
 // time), so the spin stays short on a machine whose timers are precise
-// and grows only as much as a coarse machine needs.
+// and grows only as much as a coarse machine needs. A wait shorter than
+// the margin of stage 1 sleeps on no Go timer and so measures nothing: it
+// relaxes that margin a step back toward its initial estimate instead, so
+// that a margin raised by a stall does not stay raised for good.
 
 const (
 	fineStep  = time.Millisecond      // longest single nanosleep
@@ -50,7 +53,7 @@ var (
 // pace returns when due has passed on the real clock, when wake has a
 // message (the message is taken) or when ctx ends.
 func pace(ctx context.Context, wake <-chan struct{}, due time.Time) {
-	for {
+	for first := true; ; first = false {
 		select {
 		case <-wake:
 			return
@@ -71,6 +74,11 @@ func pace(ctx context.Context, wake <-chan struct{}, due time.Time) {
 				return
 			}
 			continue
+		} else if first {
+			// The margin leaves this wait no Go timer to learn from: a
+			// margin that only such waits follow would never be measured
+			// again, and one raised by a stall would stay for good.
+			coarseLate.relax()
 		}
 		if d := left - reserve; haveFineSleep && d >= fineMin {
 			d = min(d, fineStep)
@@ -106,13 +114,36 @@ func coarseSleep(ctx context.Context, wake <-chan struct{}, d time.Duration) boo
 type lateness struct {
 	mu        sync.Mutex
 	mean, dev float64 // nanoseconds
+	mean0     float64 // the initial mean and deviation, which relax returns to
+	dev0      float64
 	cur       atomic.Int64
 }
 
 func newLateness(initial time.Duration) *lateness {
 	l := &lateness{mean: float64(initial), dev: float64(initial) / 4}
+	l.mean0, l.dev0 = l.mean, l.dev
 	l.cur.Store(int64(l.mean + 2*l.dev))
 	return l
+}
+
+// relax moves an estimate above the initial one a step back toward it:
+// pace calls it for a wait too short for the margin to be measured, so
+// that a margin raised by a stall (a busy or paused machine) comes back
+// once waits are short again, as it would for a process that never saw
+// the stall. It never goes below the initial estimate: only a measured
+// wake-up brings the margin lower.
+func (l *lateness) relax() {
+	if l.cur.Load() <= int64(l.mean0+2*l.dev0) {
+		return // the usual case, taken without the lock
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mean <= l.mean0 && l.dev <= l.dev0 {
+		return
+	}
+	l.mean -= max(l.mean-l.mean0, 0) / 16
+	l.dev -= max(l.dev-l.dev0, 0) / 16
+	l.cur.Store(int64(l.mean + 2*l.dev))
 }
 
 func (l *lateness) margin() time.Duration { return time.Duration(l.cur.Load()) }
