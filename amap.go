@@ -29,7 +29,11 @@ import (
 // nothing more, and is yielded once after the results that had finished
 // before it, those waiting in the buffer included (under [Ordered], those
 // that come in input order before the failed input or the first input that
-// had not finished, whichever comes first); then the loop ends. Results
+// had not finished, whichever comes first); then the loop ends. It is
+// yielded once every call has returned, without waiting for an input
+// sequence that is working out its next value (the loop itself ends only
+// once that has yielded or ended), so a sequence that waits on the loop
+// body can be released by the body when the error comes. Results
 // and errors of the calls that end after the failure are not reported:
 // the failure cancelled them. (A result has finished once its worker has
 // told its meters and the [Watch] monitor how the call ended and recorded

@@ -44,7 +44,9 @@ const defaultLookahead = 64
 // its input. Such a sequence waits on the loop body: before the body
 // breaks or returns early, it must release the sequence (cancel a context
 // the sequence watches, or close its channel), since the break waits for
-// the sequence, and a break does not cancel ctx.
+// the sequence, and a break does not cancel ctx. Under fail-fast, the
+// error that ends the run is yielded once the calls have returned, before
+// the run waits for the sequence: the loop body releases it then too.
 //
 // A key's state is dropped while none of its tasks is in flight and its
 // bucket is full, so a stream of many distinct keys keeps a flat heap.

@@ -446,7 +446,12 @@ func (e *engine[T, R]) shutdown() {
 	}
 	e.cancelRun(errStopped)
 	if e.src != nil {
-		e.src.close()
+		// A panic in the sequence's cleanup is the run's, as it is on the
+		// paths that range over the sequence (rangeInputs): raised by end
+		// unless a panic came first, which it does not replace.
+		if p := e.src.close(); p != nil {
+			e.recordPanic(asPanicError(p))
+		}
 	}
 }
 
@@ -636,6 +641,7 @@ func (e *engine[T, R]) panicLocked(p *PanicError) {
 		e.panicked = p
 	}
 	e.stopLocked(nil)
+	e.wakeConsumerLocked() // it may wait for the calls to return (awaitFailure)
 }
 
 func (e *engine[T, R]) recordPanic(p *PanicError) {
@@ -663,6 +669,9 @@ func (e *engine[T, R]) finish(t task[T], v R, err error) {
 
 func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 	e.running--
+	if e.stopped {
+		e.wakeConsumerLocked() // it may wait for the calls to return (awaitFailure)
+	}
 	if err != nil && (!e.cfg.keepGoing || e.parentEnded()) {
 		e.failLocked(err) // under KeepGoing, only the parent's end stops the run
 	}

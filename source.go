@@ -28,14 +28,13 @@ func newSource[T any](seq iter.Seq2[T, error]) *source[T] {
 	return &source[T]{seq: seq}
 }
 
-// close stops the sequence, running its deferred cleanup, if a pull began;
-// a panic there (a *PanicError, see capturePanics) is raised again in the
-// caller. No worker may be pulling.
-func (s *source[T]) close() {
+// close stops the sequence, running its deferred cleanup, if a pull began,
+// and returns what a panic there (a *PanicError, see capturePanics) carried,
+// or nil. No worker may be pulling.
+func (s *source[T]) close() (p any) {
 	if s.stop == nil {
-		return
+		return nil
 	}
-	var p any
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -43,9 +42,7 @@ func (s *source[T]) close() {
 		s.stop()
 	}()
 	<-done
-	if p != nil {
-		panic(p)
-	}
+	return p
 }
 
 // capturePanics wraps seq so that a panic inside it is recovered where it

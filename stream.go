@@ -55,10 +55,54 @@ func (e *engine[T, R]) stream(in inputs[T], emit func(result[T, R]) bool) {
 			return
 		}
 	}
+	if err := e.awaitFailure(); err != nil {
+		// A task's failure stopped the run: it is yielded once the calls
+		// have returned, before the run waits for the input sequence,
+		// which may be waiting for the loop body itself (a crawler's that
+		// is fed the links the results hold): the loop body can release it
+		// only once it has the error. A panic of the loop body here is
+		// cleaned up after as any other.
+		emit(result[T, R]{index: -1, err: err})
+		done = true
+		_ = e.end() // the error went out: only a panic is left to raise
+		return
+	}
 	done = true
 	if err := e.end(); err != nil {
 		emit(result[T, R]{index: -1, err: err})
 	}
+}
+
+// awaitFailure returns the task's failure that stopped the run under
+// fail-fast once no call is running any more, or nil when the run ended
+// otherwise (the parent's end, a panic, or all delivered), which end tells.
+func (e *engine[T, R]) awaitFailure() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		if !e.stopped || !e.draining || e.err == nil || e.panicked != nil {
+			return nil
+		}
+		if e.callsLocked() == 0 {
+			return e.err
+		}
+		e.waiting = true
+		e.mu.Unlock()
+		<-e.ready
+		e.mu.Lock()
+	}
+}
+
+// callsLocked returns how many calls are running: the tasks started and
+// not finished, but for the slot the feeder (or the serial worker)
+// reserved for the input it pulls and the inputs queued that will not run
+// now that the run has stopped.
+func (e *engine[T, R]) callsLocked() int {
+	n := e.running - e.tasks.n
+	if e.reserved {
+		n--
+	}
+	return n
 }
 
 // end shuts the run down and returns its error, or re-panics with the
