@@ -33,7 +33,9 @@ var ErrGoexit = errors.New("trimeter: runtime.Goexit called")
 // is the stack of the goroutine that panicked, taken where it happened. A
 // *PanicError that reaches a call already (one that a nested call, or an
 // earlier stage of a pipeline, raised in fn or in the input) goes on as it
-// is, with the Value and Stack of the panic it carries.
+// is, with the Value and Stack of the panic it carries. When several
+// panics happen in one run (fn's, then the input's cleanup's, say), the
+// first one is raised and the others are dropped.
 type PanicError struct {
 	Value any
 	Stack []byte
