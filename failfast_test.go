@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"slices"
 	"testing"
 	"time"
 
@@ -158,5 +159,35 @@ func TestAThenStagesFailureIsNotHeldBackByTheStageBefore(t *testing.T) {
 				t.Errorf("got %v, want %v", got, errBoom)
 			}
 		})
+	}
+}
+
+// Under KeepGoing, the parent's end still ends the call, and the call
+// returns the parent's error alone: not the failures gathered until then.
+func TestParentEndUnderKeepGoingReturnsItsErrorAlone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := trimeter.RunOnEach(ctx, slices.Values([]int{0, 1, 2}), func(_ context.Context, v int) error {
+		if v == 0 {
+			return errBoom
+		}
+		if v == 2 {
+			cancel()
+		}
+		return nil
+	}, trimeter.KeepGoing(), trimeter.MaxAtOnce(1))
+	if !errors.Is(err, context.Canceled) || errors.Is(err, errBoom) {
+		t.Errorf("RunOnEach returned %v, want context.Canceled alone", err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	fns := []func(context.Context) (int, error){
+		func(context.Context) (int, error) { return 0, errBoom },
+		func(context.Context) (int, error) { cancel(); return 1, nil },
+	}
+	res, err := trimeter.RunAll(ctx, slices.Values(fns), trimeter.KeepGoing(), trimeter.MaxAtOnce(1))
+	if !errors.Is(err, context.Canceled) || errors.Is(err, errBoom) || len(res) != 0 {
+		t.Errorf("RunAll returned %v, %v; want no results and context.Canceled alone", res, err)
 	}
 }

@@ -15,7 +15,8 @@ import (
 // returns it with no results once they have all returned. With [KeepGoing]
 // every function runs; the results hold the zero value where a function
 // failed, and the error joins each failure as an [*ItemError]. When ctx
-// ends, RunAll returns ctx.Err(), once every call has returned and fns has
+// ends, RunAll returns ctx.Err() alone with no results (under KeepGoing
+// too), once every call has returned and fns has
 // yielded or ended (a call that ignores its context delays it). A panic,
 // in a function or in fns, is raised again in the calling goroutine as a
 // [*PanicError] once every call has returned (runtime.Goexit alike: see

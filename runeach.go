@@ -27,9 +27,10 @@ import (
 // nothing more, and is returned once they have all returned; errors the
 // cancelled calls return are not reported. With [KeepGoing] every input
 // runs, and the error joins each failure as an [*ItemError], in input
-// order. When ctx ends, the run stops and RunOnEach returns ctx.Err(), once
-// every call has returned and the input sequence has yielded or ended (one
-// that blocks should watch ctx too).
+// order. When ctx ends, the run stops and RunOnEach returns ctx.Err()
+// alone (under KeepGoing too: the failures gathered until then are not
+// returned), once every call has returned and the input sequence has
+// yielded or ended (one that blocks should watch ctx too).
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
 // README's Performance section; the machine's speed varies by up to half
