@@ -53,8 +53,9 @@ func (p *PanicError) Unwrap() error {
 	return err
 }
 
-// ItemError is a failure of one input under [KeepGoing]: Index is the
-// input's position in the sequence, counting from zero.
+// ItemError is a failure of one input under [KeepGoing], or of one
+// function when every function of [RunAny] failed: Index is the input's
+// position in the sequence, counting from zero.
 type ItemError struct {
 	Index int
 	Err   error // the input's failure; Unwrap returns it

@@ -52,10 +52,12 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 // RunAny calls the functions, concurrently under the options' limits, and
 // returns the first result that comes without an error, cancelling the
 // calls still running and starting no more; it returns once they have
-// returned, so a call that ignores its context delays the answer. If every
+// returned and fns has yielded or ended, so a call that ignores its
+// context delays the answer. If every
 // function fails, it returns an error that joins theirs, each as an
 // [*ItemError], in the order of fns; if there are none, [ErrNoTasks]. When
-// ctx ends first, it returns ctx.Err(), once every call has returned. A
+// ctx ends first, it returns ctx.Err(), once every call has returned and
+// fns has yielded or ended. A
 // panic, in a function or in fns, is raised again in the calling goroutine
 // as a [*PanicError] once every call has returned (runtime.Goexit alike:
 // see [ErrGoexit]), and bad options return an error wrapping

@@ -218,7 +218,10 @@ func MaxBurst(n int) Option {
 // shared with other calls (one process-wide "5 requests per second to this
 // API", say). An attempt holds m's permit only while it runs, and m learns
 // each attempt's outcome and duration. Several WithMeter options add
-// several meters. If m's Acquire or TryAcquire reports an error, the call
+// several meters. Acquire and TryAcquire get the run's own context, which
+// ends when the run stops (a break, a failure under fail-fast, RunAny's
+// answer) or the parent ends: a meter that ignores it delays the stop
+// while it waits. If m's Acquire or TryAcquire reports an error, the call
 // ends with it under fail-fast; under [KeepGoing], and in [Outcomes], it is
 // the failure of that input, which does not run, and the run goes on. If m
 // implements [throttle.Checker] and its Err reports one (m was built with a
