@@ -18,8 +18,11 @@ import (
 // duration when the error carries one ([Pushback]). An error that wraps a
 // context error, or that was marked with [Permanent], is not retried.
 // After the last attempt the task fails with a [*RetryError] that holds
-// every attempt's error. attempts must be at least 1; Retry(1) is the
-// default and retries nothing.
+// every attempt's error. When the run stops during the wait between two
+// attempts (a break, a failure under fail-fast, the parent's end), the
+// wait ends at once and no further attempt starts; the task ends with the
+// error it has, which the run no longer reports. attempts must be at least
+// 1; Retry(1) is the default and retries nothing.
 func Retry(attempts int) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly(fmt.Sprintf("Retry(%d)", attempts)) {
