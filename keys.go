@@ -147,7 +147,10 @@ func (e *engine[T, R]) mayStartLocked(t *task[T], now *clockReading, before int)
 	// Under Ordered, results behind an input that waits aside cannot be
 	// delivered before it, so they keep their slots: always leave one
 	// slot for the earliest waiting input, or the run could deadlock.
-	if e.cfg.ordered && before > 0 && e.limit > 0 && e.open+1 >= e.window {
+	// That slot is not needed while the earliest waiting input waits for
+	// its key's MaxAtOnce alone: the key's tasks that hold its slots come
+	// before it, and the delivery of one frees a call slot with the key's.
+	if e.cfg.ordered && before > 0 && e.limit > 0 && e.open+1 >= e.window && !e.headAwaitsKeySlotLocked() {
 		return at, false
 	}
 	k := t.key
@@ -170,6 +173,17 @@ func (e *engine[T, R]) mayStartLocked(t *task[T], now *clockReading, before int)
 		}
 	}
 	return time.Time{}, true
+}
+
+// headAwaitsKeySlotLocked says whether the earliest input waiting aside
+// waits for a slot of its key's MaxAtOnce.
+func (e *engine[T, R]) headAwaitsKeySlotLocked() bool {
+	if len(e.lanes) == 0 {
+		return false
+	}
+	k := e.lanes[0].key
+	n := e.cfg.perKey().maxAtOnce
+	return k != nil && n > 0 && k.open >= n
 }
 
 // The inputs set aside wait in lanes, one per key, kept in the order of

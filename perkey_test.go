@@ -1209,3 +1209,42 @@ func (r *raisingRate) TryAcquire(ctx context.Context) (throttle.Permit, time.Dur
 	}
 	return p, wait, err
 }
+
+// Under Ordered, an input of another key starts while a key's earlier
+// input waits aside for its key's MaxAtOnce alone, with a call slot free:
+// the slot that Ordered keeps for the earliest waiting input is not needed
+// then, since the delivery of the task that holds its key's slot frees a
+// call slot too. Here A0 runs until B has started.
+func TestOrderedLetsAnotherKeyPastAnInputWaitingForItsKeysSlot(t *testing.T) {
+	keys := []string{"A", "A", "B"}
+	bStarted := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fn := func(ctx context.Context, v int) (int, error) {
+		switch {
+		case keys[v] == "B":
+			close(bStarted)
+		case v == 0:
+			select {
+			case <-bStarted:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		return v, nil
+	}
+	watchdog := time.AfterFunc(patience, cancel)
+	defer watchdog.Stop()
+	var got []int
+	for v, err := range trimeter.AMap(ctx, slices.Values([]int{0, 1, 2}), fn,
+		trimeter.MaxAtOnce(2), trimeter.Ordered(), trimeter.Lookahead(1),
+		trimeter.PerKey(func(v int) string { return keys[v] }, trimeter.MaxAtOnce(1))) {
+		if err != nil {
+			t.Fatalf("B did not start while A0 ran, with a call slot and its key free: %v", err)
+		}
+		got = append(got, v)
+	}
+	if !slices.Equal(got, []int{0, 1, 2}) {
+		t.Errorf("got %v, want 0, 1, 2 in order", got)
+	}
+}
