@@ -60,10 +60,14 @@ import (
 // by cancelling a context the sequence watches or closing its channel.
 //
 // Panics: a panic in fn or in the input sequence stops the run as an error
-// would, and once every call has returned it is raised again in the
-// goroutine running the loop, as a [*PanicError] carrying the original value
-// and the stack where it happened. runtime.Goexit in fn or in the input is
-// raised the same way, with [ErrGoexit] as the value.
+// would, and once every call has returned and the input sequence has
+// yielded or ended it is raised again in the goroutine running the loop,
+// as a [*PanicError] carrying the original value and the stack where it
+// happened. Unlike a failure, it does not reach the loop body first: a
+// sequence that waits on the loop body (see [PerKey]) must be released
+// some other way (a context that the sequence also watches), or the loop
+// never ends. runtime.Goexit in fn or in the input is raised the same
+// way, with [ErrGoexit] as the value.
 //
 // Bad options, or a nil fn or inputs, are yielded once as an error wrapping
 // [ErrBadOption], and nothing runs.

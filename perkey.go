@@ -46,7 +46,9 @@ const defaultLookahead = 64
 // the sequence watches, or close its channel), since the break waits for
 // the sequence, and a break does not cancel ctx. Under fail-fast, the
 // error that ends the run is yielded once the calls have returned, before
-// the run waits for the sequence: the loop body releases it then too.
+// the run waits for the sequence: the loop body releases it then too. A
+// panic is not: it is raised only once the sequence has yielded or ended,
+// so such a sequence must not wait on the loop body alone.
 //
 // A key's state is dropped while none of its tasks is in flight and its
 // bucket is full, so a stream of many distinct keys keeps a flat heap.
