@@ -44,9 +44,10 @@ const minLease = 10 * time.Millisecond
 // not at the end of its lease; if Redis does not answer that call, the
 // renewing goroutine tries again until one goes through (Redis may run
 // the failed call late, and take the slot then), for up to 1,024 such
-// slots at a time, and for two leases those beyond, until Close. A call that go-redis sends again after its
-// connection broke (its MaxRetries) gets the slot that its first run
-// took, rather than counting it against itself.
+// slots at a time, and for two leases those beyond, until Close. A call
+// that go-redis sends again after its connection broke (its MaxRetries)
+// gets the slot that its first run took, rather than counting it against
+// itself.
 //
 // A Concurrency implements [throttle.Meter], [throttle.Trier],
 // [throttle.Keyed], [throttle.Checker] and [throttle.Watcher]. Call Close
