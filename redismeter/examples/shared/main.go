@@ -76,13 +76,20 @@ func main() {
 // lead starts Redis and the workers, and prints what they report. An
 // interrupt or a SIGTERM ends the workers, then Redis, and removes
 // Redis's directory before lead returns.
-func lead() error {
+func lead() (err error) {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	defer func() {
+		// Whatever step the signal cut short (Redis's start, a worker's),
+		// the demo ends as interrupted.
+		if err != nil && ctx.Err() != nil {
+			err = errors.New("interrupted")
+		}
+	}()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return errors.New("redis-server is not on PATH: install Redis first (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)")
 	}
-	addr, stop, err := startRedis()
+	addr, stop, err := startRedis(ctx)
 	if err != nil {
 		return err
 	}
@@ -119,9 +126,6 @@ func lead() error {
 			}
 		}
 		if err := cmds[i].Wait(); err != nil {
-			if ctx.Err() != nil {
-				return errors.New("interrupted")
-			}
 			return fmt.Errorf("worker %d: %v", i+1, err)
 		}
 		fmt.Printf("process %d: %3d starts, %5.1f/s\n", i+1, n, float64(n)/runFor.Seconds())
@@ -176,7 +180,7 @@ func request(ctx context.Context) error {
 // startRedis runs redis-server on a free loopback port, with its files in
 // a temporary directory and no persistence, and waits until it answers.
 // stop ends it and removes the directory.
-func startRedis() (addr string, stop func(), err error) {
+func startRedis(ctx context.Context) (addr string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "redismeter-demo-")
 	if err != nil {
 		return "", nil, err
@@ -199,20 +203,23 @@ func startRedis() (addr string, stop func(), err error) {
 		os.RemoveAll(dir)
 	}
 	addr = "127.0.0.1:" + port
-	if err := awaitPing(addr); err != nil {
+	if err := awaitPing(ctx, addr); err != nil {
 		stop()
 		return "", nil, err
 	}
 	return addr, stop, nil
 }
 
-func awaitPing(addr string) error {
+func awaitPing(ctx context.Context, addr string) error {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if err = c.Ping(context.Background()).Err(); err == nil {
+		if err = c.Ping(ctx).Err(); err == nil {
 			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 	}
 	return fmt.Errorf("redis-server on %s did not answer: %v", addr, err)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,7 +48,7 @@ func TestMain(m *testing.M) {
 // with status 1.
 func TestSIGTERMToTheLeaderStopsItsWorkersAndRedis(t *testing.T) {
 	tmp := t.TempDir()
-	d := startDemo(t, "TMPDIR="+tmp)
+	d := startDemo(t, []string{"TMPDIR=" + tmp})
 	addr := d.awaitRedis()
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer client.Close()
@@ -90,7 +91,7 @@ func TestSIGTERMToTheLeaderStopsItsWorkersAndRedis(t *testing.T) {
 
 // An argument is refused, with the usage, before anything starts.
 func TestAStrayArgumentIsRefused(t *testing.T) {
-	d := startDemo(t, "", "extra")
+	d := startDemo(t, nil, "extra")
 	if err := d.wait(); err != nil && !isExit(err) {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ type demo struct {
 	stderrClosed   chan struct{} // closed once no process holds the leader's standard error
 }
 
-func startDemo(t *testing.T, env string, args ...string) *demo {
+func startDemo(t *testing.T, env []string, args ...string) *demo {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -122,10 +123,7 @@ func startDemo(t *testing.T, env string, args ...string) *demo {
 	}
 	d := &demo{t: t, cmd: exec.Command(self, args...), exited: make(chan struct{})}
 	d.cmd.Args[0] = "shared"
-	d.cmd.Env = append(os.Environ(), leaderEnv+"=1")
-	if env != "" {
-		d.cmd.Env = append(d.cmd.Env, env)
-	}
+	d.cmd.Env = append(append(os.Environ(), leaderEnv+"=1"), env...)
 	// Standard error is a pipe of the test's own, not one that Wait would
 	// wait for: the workers inherit it.
 	r, w, err := os.Pipe()
@@ -232,4 +230,45 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// A SIGTERM that reaches the leader while Redis is still starting (here a
+// redis-server that takes half a second to start, as on a loaded machine)
+// ends the demo as an interrupt does: "shared: interrupted", status 1.
+func TestSIGTERMWhileRedisStartsEndsTheDemoAsAnInterrupt(t *testing.T) {
+	real, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, tmp := t.TempDir(), t.TempDir()
+	started := filepath.Join(bin, "started")
+	script := "#!/bin/sh\ntouch " + started + "\nsleep 0.5\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "redis-server"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := startDemo(t, []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TMPDIR=" + tmp})
+	// The leader starts Redis once it handles the signal: once the
+	// wrapper has begun, the leader waits for Redis to answer.
+	for deadline := time.Now().Add(patience); ; {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server was not started in %v", patience)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.wait(); err != nil && !isExit(err) {
+		t.Fatal(err)
+	}
+	<-d.stderrClosed
+	if status := d.cmd.ProcessState.ExitCode(); status != 1 || !strings.Contains(d.stderr.String(), "shared: interrupted\n") {
+		t.Errorf("exit status %d, errors %q; want 1 and the interruption", status, d.stderr.String())
+	}
+	if entries, err := os.ReadDir(tmp); err != nil || len(entries) != 0 {
+		t.Errorf("the temporary directory holds %d entries (%v) after the demo, want none", len(entries), err)
+	}
 }
