@@ -105,10 +105,10 @@ func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
 	}
 }
 
-// A request sent before the crawler read the answer that
-// began a pause does not break it, however late it arrives; one sent
-// after does, past the grace counted from the reading.
-func TestAHostJudgesAPauseFromWhenTheCrawlerReadIt(t *testing.T) {
+// A request started before the crawler knew of a pause does not break
+// it, however late it arrives; one started after does, past the grace
+// counted from then.
+func TestAHostJudgesAPauseFromWhenTheCrawlerKnewOfIt(t *testing.T) {
 	h := newHost(hostPlan{"a.test", steady, 5}, smallConfig.rules)
 	now := time.Now()
 	h.pausedFrom, h.pausedUntil = now, now.Add(time.Second)
@@ -117,9 +117,9 @@ func TestAHostJudgesAPauseFromWhenTheCrawlerReadIt(t *testing.T) {
 		at, read time.Duration
 		want     int
 	}{
-		{"sent before the answer was read, arriving late", 600 * time.Millisecond, -time.Second, http.StatusOK},
-		{"within the grace after the answer was read", 300 * time.Millisecond, 100 * time.Millisecond, http.StatusOK},
-		{"past the grace after the answer was read", 600 * time.Millisecond, 100 * time.Millisecond, http.StatusTooManyRequests},
+		{"started before the crawler knew of the pause, arriving late", 600 * time.Millisecond, -time.Second, http.StatusOK},
+		{"within the grace after the crawler knew of it", 300 * time.Millisecond, 100 * time.Millisecond, http.StatusOK},
+		{"past the grace after the crawler knew of it", 600 * time.Millisecond, 100 * time.Millisecond, http.StatusTooManyRequests},
 		{"after the pause", time.Second, 100 * time.Millisecond, http.StatusOK},
 	}
 	for _, c := range cases {

@@ -18,8 +18,8 @@ type rules struct {
 	perSecond int           // requests arriving within any one second
 	pause     time.Duration // the Retry-After of a 429 or 503: whole seconds
 	// grace is how long after a 429 or 503 requests may still arrive
-	// without breaking the pause: they were sent before the answer was read.
-	// It counts from when the crawler read the answer, when the request
+	// without breaking the pause: they were sent before the crawler knew of the pause.
+	// It counts from when the crawler knew of the pause, when the request
 	// says (pauseReadHeader), and from when the answer left otherwise.
 	grace     time.Duration
 	busyEvery int     // a busy host answers 503 to every busyEvery-th request
@@ -62,19 +62,20 @@ func (h *host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // pauseReadHeader carries, in nanoseconds since epoch, when the crawler
-// that sent a request had last read a 429 or 503 from the host (0 if it
-// had read none). A request that the crawler started before it read the
-// answer that began a pause does not break the pause, however late it
-// arrives: a crawler cannot hold off for an answer that has not reached
-// it, and a stalled process may take any time to read it.
+// that sent a request last knew of a pause the host asked for: when its
+// task handed a 429 or 503 from the host back to its scheduler (0 if none
+// did). A request that the crawler started before it knew of the pause
+// does not break the pause, however late it arrives: a crawler cannot
+// hold off for an answer that has not reached its scheduler, and a
+// stalled process may take any time to get it there.
 const pauseReadHeader = "X-Pause-Read"
 
 // epoch is the instant the times of pauseReadHeader count from: the
 // crawler and the hosts run in one process.
 var epoch = time.Now()
 
-// pauseRead returns when the crawler that sent r had last read a 429 or
-// 503 from the host, or the zero time if r does not say.
+// pauseRead returns when the crawler that sent r last knew of a pause the
+// host asked for, or the zero time if r does not say.
 func pauseRead(r *http.Request) time.Time {
 	ns, err := strconv.ParseInt(r.Header.Get(pauseReadHeader), 10, 64)
 	if err != nil {
@@ -84,7 +85,7 @@ func pauseRead(r *http.Request) time.Time {
 }
 
 // admit decides the status of a request that arrived at now for page n,
-// sent by a crawler that had last read a pause at read (zero: it did not
+// sent by a crawler that last knew of a pause at read (zero: it did not
 // say).
 func (h *host) admit(now, read time.Time, inFlight, inWindow, n int, found bool) int {
 	h.mu.Lock()
@@ -120,14 +121,14 @@ func (h *host) admit(now, read time.Time, inFlight, inWindow, n int, found bool)
 }
 
 // breaksPause says whether a request that arrived at now, from a crawler
-// that had last read a pause at read, breaks the pause in force: it came
-// past the grace, counted from when the crawler read the answer that began
-// the pause (from when the answer left if the request does not say), and
-// before the pause's end. h.mu is held.
+// that last knew of a pause at read, breaks the pause in force: it came
+// past the grace, counted from when the crawler knew of the pause (from
+// when the answer left if the request does not say), and before the
+// pause's end. h.mu is held.
 func (h *host) breaksPause(now, read time.Time) bool {
 	from := h.pausedFrom
 	if !read.IsZero() {
-		if read.Before(h.pausedFrom) { // sent before the answer was read
+		if read.Before(h.pausedFrom) { // started before the crawler knew of the pause
 			return false
 		}
 		from = read

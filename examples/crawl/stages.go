@@ -39,13 +39,23 @@ type parsed struct {
 // through Pushback, to hold off that host for its Retry-After; a 404 is
 // marked Permanent, so it is not retried; any other failure may be.
 //
-// Each request tells the host when the crawler last read a 429 or 503 from
-// it (pauseReadHeader), so that the host can tell a request sent during a
-// pause from one that was on its way before the crawler knew of the pause.
+// Each request tells the host when the crawler last knew of a pause it
+// asked for (pauseReadHeader): when a task handed a 429 or 503 from it
+// back to the scheduler, as the task returns, its response closed. So the
+// host can tell a request sent during a pause from one that was on its
+// way, or started, before the crawler knew of the pause.
 func fetcher(client *http.Client) func(context.Context, link) (fetched, error) {
 	var mu sync.Mutex
-	read := map[string]time.Time{} // by host: when a 429 or 503 was last read
+	read := map[string]time.Time{} // by host: when a 429 or 503 was last handed back
 	return func(ctx context.Context, l link) (fetched, error) {
+		paused := false
+		defer func() { // deferred first, so run last: after the response is closed
+			if paused {
+				mu.Lock()
+				read[l.host] = time.Now()
+				mu.Unlock()
+			}
+		}()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url(), nil)
 		if err != nil {
 			return fetched{}, err
@@ -71,9 +81,7 @@ func fetcher(client *http.Client) func(context.Context, link) (fetched, error) {
 		case http.StatusOK:
 			return fetched{l, body}, nil
 		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-			mu.Lock()
-			read[l.host] = time.Now()
-			mu.Unlock()
+			paused = true
 			return fetched{}, trimeter.Pushback(retryAfter(resp.Header), err)
 		case http.StatusNotFound:
 			return fetched{}, trimeter.Permanent(err)
