@@ -3,6 +3,7 @@ package trimeter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"testing"
@@ -17,6 +18,25 @@ import (
 var withPerKey = append(append([]limitCase(nil), limitCases...),
 	limitCase{name: "with PerKey", opts: []trimeter.Option{trimeter.MaxAtOnce(4), trimeter.PerKey(func(v int) int { return v % 2 }, trimeter.MaxAtOnce(2))}, atOnce: 4},
 )
+
+// loopEnds runs loop in a goroutine of its own and waits until it ends.
+// If it has not ended within patience, it calls release to end it, waits
+// for it, and fails the test with what's message.
+func loopEnds(t *testing.T, loop, release func(), what func() string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop()
+	}()
+	select {
+	case <-done:
+	case <-time.After(patience):
+		release()
+		<-done
+		t.Fatal(what())
+	}
+}
 
 type cleanupBoom struct{}
 type fnBoom struct{}
@@ -93,9 +113,7 @@ func TestAFailureReachesTheBodyOfACrawlerWhoseSequenceWaitsOnIt(t *testing.T) {
 				return v, nil
 			}
 			var got error
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
+			loopEnds(t, func() {
 				for v, err := range trimeter.AMap(context.Background(), seq, fetch, opts...) {
 					if err != nil {
 						releaseSeq() // as PerKey's doc asks, before the loop ends
@@ -106,14 +124,9 @@ func TestAFailureReachesTheBodyOfACrawlerWhoseSequenceWaitsOnIt(t *testing.T) {
 						found <- "a2"
 					}
 				}
-			}()
-			select {
-			case <-done:
-			case <-time.After(patience):
-				releaseSeq()
-				<-done
-				t.Fatalf("the loop got nothing for %v after b1 failed: the error waited for the sequence, which waited for the loop (then got %v)", patience, got)
-			}
+			}, releaseSeq, func() string {
+				return fmt.Sprintf("the loop got nothing for %v after b1 failed: the error waited for the sequence, which waited for the loop (then got %v)", patience, got)
+			})
 			if !errors.Is(got, errBoom) {
 				t.Errorf("the loop ended with %v, want %v", got, errBoom)
 			}
@@ -138,23 +151,16 @@ func TestAThenStagesFailureIsNotHeldBackByTheStageBefore(t *testing.T) {
 			first := trimeter.AMap(ctx, newProbe(-1).seq(), square, trimeter.MaxPerSecond(0.001), trimeter.WithClock(clk))
 			second := trimeter.Then(ctx, first, func(context.Context, int) (int, error) { return 0, errBoom }, opts...)
 			var got error
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
+			loopEnds(t, func() {
 				for _, err := range second {
 					got = err
 					if err != nil {
 						cancel() // as Then's doc advises, so that the stage before stops waiting
 					}
 				}
-			}()
-			select {
-			case <-done:
-			case <-time.After(patience):
-				cancel()
-				<-done
-				t.Fatalf("the failure did not reach the loop in %v: it waited for the stage before (then got %v)", patience, got)
-			}
+			}, cancel, func() string {
+				return fmt.Sprintf("the failure did not reach the loop in %v: it waited for the stage before (then got %v)", patience, got)
+			})
 			if !errors.Is(got, errBoom) {
 				t.Errorf("got %v, want %v", got, errBoom)
 			}

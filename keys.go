@@ -260,10 +260,7 @@ func (e *engine[T, R]) repark(t task[T], wait time.Duration, gen uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.open--
-	e.running--
-	if e.stopped {
-		e.wakeConsumerLocked() // it may wait for the calls to return (awaitFailure)
-	}
+	e.callEndedLocked()
 	t.key.open--
 	t.key.retryAt = later(e.retryAtLocked(t.key), e.clock.Now().Add(wait))
 	t.key.retryGen = gen

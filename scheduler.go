@@ -668,10 +668,7 @@ func (e *engine[T, R]) finish(t task[T], v R, err error) {
 }
 
 func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
-	e.running--
-	if e.stopped {
-		e.wakeConsumerLocked() // it may wait for the calls to return (awaitFailure)
-	}
+	e.callEndedLocked()
 	if err != nil && (!e.cfg.keepGoing || e.parentEnded()) {
 		e.failLocked(err) // under KeepGoing, only the parent's end stops the run
 	}
@@ -695,6 +692,17 @@ func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 		}
 	}
 	e.signalRoomLocked()
+}
+
+// callEndedLocked counts a call that has ended, or a task that gave up
+// its slots to wait aside (repark). Once the run has stopped, the
+// consumer may be waiting for the calls to end (awaitFailure): it is
+// woken.
+func (e *engine[T, R]) callEndedLocked() {
+	e.running--
+	if e.stopped {
+		e.wakeConsumerLocked()
+	}
 }
 
 // deliversLocked says whether a result that ended with err goes to the

@@ -60,17 +60,28 @@ func TestAGiveBackInAPipelineThatFailedIsTriedAgain(t *testing.T) {
 // renewal (every second) gives the slot back, well before its 3 s lease
 // ends.
 func TestTheSlotOfACallThatTimedOutComesBackOnceRedisAnswers(t *testing.T) {
-	srv := startRedis(t)
-	const lease = 3 * time.Second
-	m := NewConcurrency(srv.client(t), "busy-renewer", 1, lease, CallTimeout(100*time.Millisecond))
-	defer m.Close()
-	warm, err := m.Acquire(ctx) // loads the acquire script
-	if err != nil {
-		t.Fatal(err)
-	}
-	warm.Done(throttle.Outcome{Status: throttle.Succeeded})
+	checkSlotOfACallMadeWhileBusyIsGivenBack(t, "busy-renewer", 3*time.Second, 4*time.Second) // 2 s or more still to run: a renewal tick or more
+}
 
-	done := busyRedis(t, srv, 4*time.Second) // 2 s or more still to run: a renewal tick or more
+// A slot taken by an acquire call that timed out while Redis was busy for
+// longer than two leases is taken only when Redis runs the queued script,
+// after the busy spell: its lease begins then. The give-back that the
+// meter keeps trying must still be tried then, so that the slot comes
+// back at once rather than at the end of that lease.
+func TestTheSlotOfACallRedisRanLateIsGivenBack(t *testing.T) {
+	checkSlotOfACallMadeWhileBusyIsGivenBack(t, "late-script", time.Second, 3500*time.Millisecond) // over two leases after the give-back failed
+}
+
+// checkSlotOfACallMadeWhileBusyIsGivenBack makes an acquire call on key
+// while Redis is busy for busy, which times out, and checks that the slot
+// Redis gives it once free comes back well before its lease ends.
+func checkSlotOfACallMadeWhileBusyIsGivenBack(t *testing.T, key string, lease, busy time.Duration) {
+	t.Helper()
+	srv := startRedis(t)
+	m := NewConcurrency(srv.client(t), key, 1, lease, CallTimeout(100*time.Millisecond))
+	defer m.Close()
+	warmUp(t, m)
+	done := busyRedis(t, srv, busy)
 	if _, err := m.Acquire(ctx); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Acquire while Redis is busy: %v, want ErrUnavailable", err)
 	}
@@ -108,30 +119,6 @@ func checkGivenBackBeforeLeaseEnds(t *testing.T, client *redis.Client, slots str
 	if left := time.UnixMilli(int64(score)).Sub(now); left < lease/4 {
 		t.Errorf("the timed-out call's slot was gone only %v before its lease's end (lease %v): it was not given back, it expired", left, lease)
 	}
-}
-
-// A slot taken by an acquire call that timed out while Redis was busy for
-// longer than two leases is taken only when Redis runs the queued script,
-// after the busy spell: its lease begins then. The give-back that the
-// meter keeps trying must still be tried then, so that the slot comes
-// back at once rather than at the end of that lease.
-func TestTheSlotOfACallRedisRanLateIsGivenBack(t *testing.T) {
-	srv := startRedis(t)
-	const lease = time.Second
-	m := NewConcurrency(srv.client(t), "late-script", 1, lease, CallTimeout(100*time.Millisecond))
-	defer m.Close()
-	warm, err := m.Acquire(ctx) // loads the acquire script
-	if err != nil {
-		t.Fatal(err)
-	}
-	warm.Done(throttle.Outcome{Status: throttle.Succeeded})
-
-	done := busyRedis(t, srv, 3500*time.Millisecond) // over two leases after the give-back failed
-	if _, err := m.Acquire(ctx); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Acquire while Redis is busy: %v, want ErrUnavailable", err)
-	}
-	<-done
-	checkGivenBackBeforeLeaseEnds(t, srv.client(t), m.slotsKey(), lease)
 }
 
 // hiccups makes Redis stop answering for 30 ms at a time, 5 ms apart, as
@@ -177,11 +164,7 @@ func TestBusyRedisHoldsUpTheCallsAfterIt(t *testing.T) {
 	srv := startRedis(t)
 	m := NewConcurrency(srv.client(t), "hiccup", 1, 30*time.Second, CallTimeout(100*time.Millisecond))
 	defer m.Close()
-	warm, err := m.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	warm.Done(throttle.Outcome{Status: throttle.Succeeded})
+	warmUp(t, m)
 	stop := hiccups(t, srv)
 	done := busyRedis(t, srv, time.Second)
 	stop()

@@ -410,6 +410,18 @@ func TestConcurrencyCountsLocalSlotsOnceRedisIsBack(t *testing.T) {
 	p.Done(throttle.Outcome{Status: throttle.Succeeded})
 }
 
+// warmUp takes a permit of m and gives it back, so that m's script is
+// loaded in Redis: a call made while Redis is busy is then the script's
+// own, not a load of it.
+func warmUp(t *testing.T, m throttle.Meter) {
+	t.Helper()
+	p, err := m.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Done(throttle.Outcome{Status: throttle.Succeeded})
+}
+
 // busyRedis keeps Redis busy for d with a script, and returns once the
 // script is in Redis's hands: written on a connection of its own, so that
 // any command sent after busyRedis returns reaches Redis behind it and
@@ -473,11 +485,7 @@ func TestConcurrencyGivesBackAFailedCallsSlotOnceRedisAnswers(t *testing.T) {
 	clock := clockwork.NewFakeClock() // renewals run only when the test calls them
 	m := NewConcurrency(srv.client(t), "busy", 1, 30*time.Second, CallTimeout(100*time.Millisecond), WithClock(clock))
 	defer m.Close()
-	warm, err := m.Acquire(ctx) // loads the acquire script
-	if err != nil {
-		t.Fatal(err)
-	}
-	warm.Done(throttle.Outcome{Status: throttle.Succeeded})
+	warmUp(t, m)
 
 	done := busyRedis(t, srv, time.Second)
 	if _, err := m.Acquire(ctx); !errors.Is(err, ErrUnavailable) {
@@ -565,11 +573,7 @@ func TestAcquireCancelledDuringTheCallReturnsTheError(t *testing.T) {
 		"Concurrency": conc,
 	}
 	for name, m := range meters {
-		warm, err := m.Acquire(ctx) // loads the script
-		if err != nil {
-			t.Fatal(err)
-		}
-		warm.Done(throttle.Outcome{Status: throttle.Succeeded})
+		warmUp(t, m)
 		done := busyRedis(t, srv, 400*time.Millisecond)
 		cctx, cancel := context.WithCancel(ctx)
 		stop := time.AfterFunc(50*time.Millisecond, cancel)

@@ -74,7 +74,8 @@ func pace(ctx context.Context, wake <-chan struct{}, due time.Time) {
 				return
 			}
 			continue
-		} else if first {
+		}
+		if first {
 			// The margin leaves this wait no Go timer to learn from: a
 			// margin that only such waits follow would never be measured
 			// again, and one raised by a stall would stay for good.

@@ -77,10 +77,17 @@ func equal(a, b map[int]int) bool {
 	return true
 }
 
-func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
+// pausedHost returns a host of the small crawl's rules whose pause of a
+// second began now, and now.
+func pausedHost() (*host, time.Time) {
 	h := newHost(hostPlan{"a.test", steady, 5}, smallConfig.rules)
 	now := time.Now()
 	h.pausedFrom, h.pausedUntil = now, now.Add(time.Second)
+	return h, now
+}
+
+func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
+	h, now := pausedHost()
 	cases := []struct {
 		name               string
 		at                 time.Duration
@@ -109,9 +116,7 @@ func TestAHostTurnsAwayRequestsOverItsLimits(t *testing.T) {
 // it, however late it arrives; one started after does, past the grace
 // counted from then.
 func TestAHostJudgesAPauseFromWhenTheCrawlerKnewOfIt(t *testing.T) {
-	h := newHost(hostPlan{"a.test", steady, 5}, smallConfig.rules)
-	now := time.Now()
-	h.pausedFrom, h.pausedUntil = now, now.Add(time.Second)
+	h, now := pausedHost()
 	cases := []struct {
 		name     string
 		at, read time.Duration

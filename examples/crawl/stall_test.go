@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -23,33 +24,54 @@ func stallProcess(t *testing.T) {
 	}
 }
 
-// stallOnFirst503 is an http.RoundTripper that stalls the process once,
-// when the first 503 answer reaches the client: the answer is on its way
-// to the crawler, which has not read it yet.
-type stallOnFirst503 struct {
-	t    *testing.T
-	next http.RoundTripper
-	once sync.Once
+// stallAtFirst503 is an http.RoundTripper that stalls the process once,
+// at the first 503 answer: when it reaches the client, on its way to the
+// crawler, which has not read it yet; or, atClose, when its body is
+// closed: the fetcher has read the answer, and its task is on its way to
+// hand the Pushback back to the scheduler (the Close is deferred).
+type stallAtFirst503 struct {
+	t       *testing.T
+	next    http.RoundTripper
+	atClose bool
+	once    sync.Once
 }
 
-func (s *stallOnFirst503) RoundTrip(r *http.Request) (*http.Response, error) {
+func (s *stallAtFirst503) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := s.next.RoundTrip(r)
-	if err == nil && resp.StatusCode == http.StatusServiceUnavailable {
-		s.once.Do(func() { s.t.Logf("%s answered 503; stalling the process for 300 ms", r.Host); stallProcess(s.t) })
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		return resp, err
+	}
+	if s.atClose {
+		resp.Body = stallAtClose{resp.Body, s}
+	} else {
+		s.stall(r.Host + " answered 503")
 	}
 	return resp, err
 }
 
-// The crawl of TestASmallCrawlHoldsTheHostsLimits, with one stall of the
-// whole test process of 300 ms while the busy host's first 503 is on its
-// way to the crawler. The crawler does nothing wrong: it honours the
-// Retry-After from the moment it reads it. Yet the busy host counts a
-// request "during a pause": one that the crawler started, its token due
-// after the stall, before the 503 had reached it.
-func TestASmallCrawlSurvivesAProcessStall(t *testing.T) {
+// stall stalls the process, the first time it is called.
+func (s *stallAtFirst503) stall(where string) {
+	s.once.Do(func() { s.t.Logf("%s; stalling the process for 300 ms", where); stallProcess(s.t) })
+}
+
+type stallAtClose struct {
+	io.ReadCloser
+	s *stallAtFirst503
+}
+
+func (b stallAtClose) Close() error {
+	b.s.stall("the first 503's body is closed")
+	return b.ReadCloser.Close()
+}
+
+// crawlStalled runs the crawl of TestASmallCrawlHoldsTheHostsLimits with
+// one stall of the whole process at the busy host's first 503, and checks
+// that the hosts saw no problem.
+func crawlStalled(t *testing.T, atClose bool) report {
+	t.Helper()
 	stalling := func(client *http.Client) func(context.Context, link) (fetched, error) {
 		c := *client
-		c.Transport = &stallOnFirst503{t: t, next: client.Transport}
+		c.Transport = &stallAtFirst503{t: t, next: client.Transport, atClose: atClose}
 		return fetcher(&c)
 	}
 	rep, err := runWith(context.Background(), smallConfig, demo.NewConsole(&strings.Builder{}, false), stalling)
@@ -59,7 +81,25 @@ func TestASmallCrawlSurvivesAProcessStall(t *testing.T) {
 	if p := rep.problems(); len(p) > 0 {
 		t.Errorf("problems: %q", p)
 	}
+	return rep
+}
+
+// The crawl with one stall of 300 ms while the busy host's first 503 is
+// on its way to the crawler. The crawler does nothing wrong: it honours
+// the Retry-After from the moment it reads it. Yet the busy host counts a
+// request "during a pause": one that the crawler started, its token due
+// after the stall, before the 503 had reached it.
+func TestASmallCrawlSurvivesAProcessStall(t *testing.T) {
+	rep := crawlStalled(t, false)
 	if rep.fetch.Retried != 8 {
 		t.Errorf("%d retries, want 8 (6 after a 500, 2 after a 503)", rep.fetch.Retried)
 	}
+}
+
+// The same with the stall a moment later: after the fetcher read the 503,
+// before its task returned the Pushback. A task that the scheduler starts
+// meanwhile, its token due during the stall, does not break the pause:
+// the crawler did not know of it yet.
+func TestASmallCrawlSurvivesAStallAfterThe503WasRead(t *testing.T) {
+	crawlStalled(t, true)
 }
