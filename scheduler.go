@@ -129,13 +129,14 @@ type engine[T, R any] struct {
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
-	tasks       queue[queued[T]] // inputs the feeder queued, in input order
-	reserved    bool             // the feeder holds a slot for its next input
-	idle        int              // workers sleeping on taskReady, not yet woken
-	awake       int              // workers neither running a task nor idle
-	taskReady   sync.Cond        // idle workers wait here for a queued input
-	waiting     bool             // the consumer waits on ready
-	ready       chan struct{}    // wakes the consumer
+	handoff     chan result[T, R] // the serial worker's results, when it hands them over directly (handoff.go)
+	tasks       queue[queued[T]]  // inputs the feeder queued, in input order
+	reserved    bool              // the feeder holds a slot for its next input
+	idle        int               // workers sleeping on taskReady, not yet woken
+	awake       int               // workers neither running a task nor idle
+	taskReady   sync.Cond         // idle workers wait here for a queued input
+	waiting     bool              // the consumer waits on ready
+	ready       chan struct{}     // wakes the consumer
 	stopParent  func() bool
 	stopWatch   func()                // ends the watch for limit changes, under PerKey with meters
 	parentDone  chan struct{}         // closed when the parent's AfterFunc has run
@@ -201,6 +202,9 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 		e.keys = make(map[any]*keyState)
 	}
 	e.fed = e.feeds()
+	if e.handsOver() {
+		e.handoff = make(chan result[T, R], e.window-e.limit)
+	}
 	if e.pacing = e.paces(); e.pacing {
 		e.kick = make(chan struct{}, 1)
 		e.noTimer = make(chan struct{})
@@ -427,6 +431,12 @@ func (e *engine[T, R]) shutdown() {
 	e.mu.Lock()
 	e.stopForParentLocked(e.parentErr())
 	e.mu.Unlock()
+	if e.handoff != nil {
+		for range e.handoff {
+			// Results the consumer will not take: the serial worker hands
+			// them on, sees the run stopped, and closes the channel.
+		}
+	}
 	e.wg.Wait()
 	e.mu.Lock()
 	if e.mon != nil && e.parked > 0 {
@@ -669,29 +679,38 @@ func (e *engine[T, R]) finish(t task[T], v R, err error) {
 
 func (e *engine[T, R]) finishLocked(t task[T], v R, err error) {
 	e.callEndedLocked()
+	if e.endTaskLocked(t, err) {
+		e.out.push(t.index, result[T, R]{index: t.index, in: t.value, val: v, err: err, key: t.key})
+		e.wakeConsumerLocked()
+	} else {
+		e.releaseLocked(t.key)
+	}
+	e.signalRoomLocked()
+}
+
+// endTaskLocked records what t's ending with err means for the run (a
+// failure, RunAny's answer, an error RunOnEach gathers under KeepGoing),
+// and says whether its result goes to the consumer.
+func (e *engine[T, R]) endTaskLocked(t task[T], err error) (delivered bool) {
 	if err != nil && (!e.cfg.keepGoing || e.parentEnded()) {
 		e.failLocked(err) // under KeepGoing, only the parent's end stops the run
 	}
-	switch {
-	case !e.deliversLocked(err):
+	if !e.deliversLocked(err) {
 		if err != nil && e.cfg.keepGoing && !e.stopped {
 			e.errs = append(e.errs, &ItemError{Index: t.index, Err: err})
 		}
-		e.releaseLocked(t.key)
-	default:
-		e.out.push(t.index, result[T, R]{index: t.index, in: t.value, val: v, err: err, key: t.key})
-		e.wakeConsumerLocked()
-		if err == nil && e.cfg.untilSuccess {
-			// RunAny has its answer: the calls in flight are cancelled and
-			// nothing more starts, not even on the slot this frees before
-			// the caller has the answer, which still goes out, unless the
-			// parent ended first (its callback may not have run yet).
-			perr := e.parentErr()
-			e.draining = perr == nil
-			e.stopLocked(perr)
-		}
+		return false
 	}
-	e.signalRoomLocked()
+	if err == nil && e.cfg.untilSuccess {
+		// RunAny has its answer: the calls in flight are cancelled and
+		// nothing more starts, not even on the slot this frees before the
+		// caller has the answer, which still goes out, unless the parent
+		// ended first (its callback may not have run yet).
+		perr := e.parentErr()
+		e.draining = perr == nil
+		e.stopLocked(perr)
+	}
+	return true
 }
 
 // callEndedLocked counts a call that has ended, or a task that gave up
@@ -769,6 +788,9 @@ func (e *engine[T, R]) endInputsLocked() {
 // once the run has ended: it has stopped (e.err and e.panicked say why) or
 // every input has been delivered.
 func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
+	if e.handoff != nil {
+		return e.receiveHanded()
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for {

@@ -11,10 +11,12 @@ import (
 	"github.com/trimeter-go/trimeter"
 )
 
-// stopCases are the limits of limitCases and two more paths: a buffer
-// behind one task at a time, and inputs waiting aside for their key.
+// stopCases are the limits of limitCases and three more paths: a buffer
+// behind one task at a time, in a channel and, beyond the largest such
+// channel, in the outbox; and inputs waiting aside for their key.
 var stopCases = append(slices.Clone(limitCases),
 	limitCase{name: "with MaxAtOnce(1) and BufferSize(1)", opts: []trimeter.Option{trimeter.MaxAtOnce(1), trimeter.BufferSize(1)}, atOnce: 1, buffer: 1},
+	limitCase{name: "with MaxAtOnce(1) and BufferSize(100)", opts: []trimeter.Option{trimeter.MaxAtOnce(1), trimeter.BufferSize(100)}, atOnce: 1, buffer: 100},
 	limitCase{name: "with MaxAtOnce(4) and PerKey", opts: []trimeter.Option{trimeter.MaxAtOnce(4), trimeter.PerKey(func(int) int { return 0 }, trimeter.MaxAtOnce(1))}, atOnce: 4},
 )
 

@@ -218,7 +218,7 @@ func cmpOr(v, or int) int {
 func (r *stressRun) newStage() *stressStage {
 	st := &stressStage{
 		atOnce:    []int{0, 1, 1, 2, 3, 4}[r.next(6)],
-		buffer:    []int{0, 0, 1, 2}[r.next(4)],
+		buffer:    []int{0, 0, 1, 2, 100}[r.next(5)], // 100: beyond a handoff channel's
 		ordered:   r.chance(0.5),
 		keepGoing: r.mode == "outcomes" || r.chance(0.5),
 		attempts:  []int{1, 1, 2, 3}[r.next(4)],
