@@ -38,7 +38,7 @@ func TestRetryDeadlineOfAVeryLongLease(t *testing.T) {
 	now := c.cfg.clock.Now()
 	c.leases.retry("slots:{k}", "id")
 	c.leases.mu.Lock()
-	until := c.leases.stale["slots:{k}"]["id"]
+	until := c.leases.stale["slots:{k}"]["id"].until
 	c.leases.mu.Unlock()
 	if !until.After(now.Add(200 * 365 * 24 * time.Hour)) {
 		t.Errorf("the give-back is tried until %v, before the lease (from %v) is over", until, now)

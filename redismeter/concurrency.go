@@ -42,12 +42,24 @@ const minLease = 10 * time.Millisecond
 // reply the caller never got (ctx ended during the call, the call timed
 // out, its connection broke) is given back in the background at once,
 // not at the end of its lease; if Redis does not answer that call, the
-// renewing goroutine tries again until one goes through (Redis may run
-// the failed call late, and take the slot then), for up to 1,024 such
-// slots at a time, and for two leases those beyond, until Close. A call
-// that go-redis sends again after its connection broke (its MaxRetries)
-// gets the slot that its first run took, rather than counting it against
-// itself.
+// renewing goroutine tries again until one goes through, for up to 1,024
+// such slots at a time, and for two leases those beyond, until Close. A
+// call that go-redis sends again after its connection broke (its
+// MaxRetries) gets the slot that its first run took, rather than counting
+// it against itself.
+//
+// Redis may run a call late, after the slot it was to take or renew was
+// given back: a failed call that the network or a busy Redis held back,
+// the first try of a call that go-redis sent again and that was granted,
+// a renewal that failed. So each give-back also records the holder as
+// given back, in the sorted set "slots:{key}:gone", and none of its calls
+// takes a slot while the record lives: 20 minutes after a failed call
+// (longer than Linux keeps sending a connection's data, about 17
+// minutes), or two leases if longer, and two leases after a Done. A call
+// that Redis runs later still takes the slot for one lease at most. The
+// records of the tasks that ended cost Redis memory: some 130 bytes a
+// task for two leases (at 1,000 tasks/s and a 30 s lease, 60,000 records
+// and 8 MB). The key expires with its last record.
 //
 // A Concurrency implements [throttle.Meter], [throttle.Trier],
 // [throttle.Keyed], [throttle.Checker] and [throttle.Watcher]. Call Close
@@ -269,7 +281,7 @@ func (p *countedPermit) Done(o throttle.Outcome) {
 	if c.local() {
 		c.leases.retry(c.slotsKey(), p.id)
 	} else {
-		c.forget(p.id)
+		c.leases.giveBack(c.slotsKey(), p.id, false, 0)
 	}
 	c.freed.fire()
 }
@@ -339,9 +351,11 @@ func (c *Concurrency) usable(ctx context.Context) error {
 // succeeds after Close or after ctx ended, the slot it may have taken is
 // given back at once rather than at the end of its lease: in the
 // background, so that the caller gets its error at once rather than after
-// one more call timeout, and Close waits for it. When Redis does not
-// answer that give-back in time either (it is busy, or down), the
-// renewing goroutine tries again at its next ticks.
+// one more call timeout, and Close waits for it. The give-back records
+// id as given back, so that the call takes no slot if Redis runs it only
+// then (see leases.record). When Redis does not answer that give-back in
+// time either (it is busy, or down), the renewing goroutine tries again
+// at its next ticks.
 func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
 	if err := c.leases.begin(); err != nil {
 		return false, 0, false, err
@@ -350,7 +364,7 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 	granted, wait, paused, err = c.run(ctx, id)
 	switch {
 	case err != nil:
-		c.leases.later(func() { c.forgetFailed(id) })
+		c.leases.later(func() { c.leases.giveBack(c.slotsKey(), id, true, 0) })
 	case granted:
 		// A slot granted after ctx ended is given back: the caller gets
 		// ctx's error.
@@ -359,7 +373,7 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 		}
 		if err != nil {
 			granted = false
-			c.leases.later(func() { c.forgetFailed(id) })
+			c.leases.later(func() { c.leases.giveBack(c.slotsKey(), id, true, 0) })
 		}
 	}
 	if !granted && c.leases.isClosed() {
@@ -372,8 +386,7 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 func (c *Concurrency) run(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
 	var res []int64
 	err = c.call(ctx, func(ctx context.Context) error {
-		keys := []string{c.slotsKey(), c.pauseKey()}
-		res, err = acquireScript.Run(ctx, c.client, keys, c.n, millis(c.lease), id).Int64Slice()
+		res, err = acquireScript.Run(ctx, c.client, scriptKeys(c.slotsKey()), c.n, millis(c.lease), id).Int64Slice()
 		return err
 	})
 	if err != nil {
@@ -383,31 +396,6 @@ func (c *Concurrency) run(ctx context.Context, id string) (granted bool, wait ti
 		return false, 0, false, errors.New("unexpected reply to the acquire script")
 	}
 	return res[0] == 1, time.Duration(res[1]) * time.Millisecond, res[2] == 1, nil
-}
-
-// forget removes holder id's slot, if it has one. When Redis does not
-// answer in time, the renewer tries again at its next ticks.
-func (c *Concurrency) forget(id string) {
-	err := c.detached(func(ctx context.Context) error {
-		return c.client.ZRem(ctx, c.slotsKey(), id).Err()
-	})
-	if err != nil {
-		c.leases.retry(c.slotsKey(), id)
-	}
-}
-
-// forgetFailed removes the slot that a failed acquire call for holder id
-// may have taken. When Redis does not answer in time, the renewer tries
-// again at its next ticks until a removal goes through (or Close: see
-// retryUntilRemoved): the call's script may run in Redis only later, and
-// take the slot then.
-func (c *Concurrency) forgetFailed(id string) {
-	err := c.detached(func(ctx context.Context) error {
-		return c.client.ZRem(ctx, c.slotsKey(), id).Err()
-	})
-	if err != nil {
-		c.leases.retryUntilRemoved(c.slotsKey(), id)
-	}
 }
 
 func (c *Concurrency) slotsKey() string { return "slots:{" + hashTag(c.key) + "}" }
@@ -432,7 +420,10 @@ type slotPermit struct {
 
 // Done gives the slot back and wakes a caller of this process waiting for
 // one; o.Pause, when positive, pauses the key in Redis for every process.
-// It waits for that Redis call, at most the call timeout. When Redis
+// It waits for that Redis call, at most the call timeout. The call
+// records the holder as given back for two leases, so that a renewal or
+// a try of the acquire call that Redis runs late does not take the slot
+// again (see [Concurrency]). When Redis
 // cannot be reached the renewing goroutine tries to give the slot back
 // again every third of a lease, until Redis answers (for two leases at
 // most: by then the lease has ended), and the pause holds in this process
@@ -448,13 +439,7 @@ func (p *slotPermit) Done(o throttle.Outcome) {
 		c.hold(o.Pause)
 		pause = millis(o.Pause)
 	}
-	err := c.detached(func(ctx context.Context) error {
-		keys := []string{c.slotsKey(), c.pauseKey()}
-		return releaseScript.Run(ctx, c.client, keys, p.id, pause).Err()
-	})
-	if err != nil {
-		c.leases.retry(c.slotsKey(), p.id)
-	}
+	c.leases.giveBack(c.slotsKey(), p.id, false, pause)
 	c.freed.fire()
 	c.finish(o)
 }

@@ -196,10 +196,10 @@ func TestSlotsTriedUntilRemovedAreBounded(t *testing.T) {
 	untils := func() (unbounded, bounded int) {
 		c.leases.mu.Lock()
 		defer c.leases.mu.Unlock()
-		for _, until := range c.leases.stale[key] {
-			if until.IsZero() {
+		for _, s := range c.leases.stale[key] {
+			if s.until.IsZero() {
 				unbounded++
-			} else if until.Equal(clock.Now().Add(2 * lease)) {
+			} else if s.until.Equal(clock.Now().Add(2 * lease)) {
 				bounded++
 			}
 		}
@@ -208,7 +208,7 @@ func TestSlotsTriedUntilRemovedAreBounded(t *testing.T) {
 	if u, b := untils(); u != maxUnbounded || b != 3 {
 		t.Fatalf("%d slots tried until removed and %d for two leases, want %d and 3", u, b, maxUnbounded)
 	}
-	c.leases.removed(key, []any{"id0", "id1"})
+	c.leases.removed(key, []any{"id0", int64(0), "id1", int64(0)})
 	c.leases.retryUntilRemoved(key, "again")
 	if u, _ := untils(); u != maxUnbounded-1 {
 		t.Fatalf("after two removals and one more failed call, %d slots tried until removed, want %d", u, maxUnbounded-1)

@@ -24,12 +24,12 @@ type leases struct {
 	held  map[string]map[string]struct{} // sorted set key -> holder ids
 	count int
 	// stale are slots given back, or taken by a call that failed, whose
-	// removal from Redis failed: sorted set key -> holder id -> when to
-	// stop trying (the zero time: not before a removal goes through).
-	// Each renewal tries again, so that a slot comes back soon after
-	// Redis answers again rather than when its lease ends.
-	stale map[string]map[string]time.Time
-	// unbounded counts the entries of stale with the zero time, at most
+	// give-back (releaseScript) Redis did not answer: sorted set key ->
+	// holder id -> how long to keep trying. Each renewal tries again, so
+	// that a slot comes back soon after Redis answers again rather than
+	// when its lease ends, and its holder is recorded as given back.
+	stale map[string]map[string]staleSlot
+	// unbounded counts the entries of stale with the zero until, at most
 	// maxUnbounded.
 	unbounded int
 	stop      chan struct{} // closed to stop the running renewer; nil when none runs
@@ -68,7 +68,7 @@ func (l *leases) later(f func()) {
 }
 
 func newLeases(b *base, lease time.Duration) *leases {
-	l := &leases{b: b, lease: lease, held: make(map[string]map[string]struct{}), stale: make(map[string]map[string]time.Time)}
+	l := &leases{b: b, lease: lease, held: make(map[string]map[string]struct{}), stale: make(map[string]map[string]staleSlot)}
 	l.closing, l.endClosing = context.WithCancel(context.Background())
 	return l
 }
@@ -101,54 +101,127 @@ func (l *leases) start() {
 	}
 }
 
-// retry records slots of the sorted set key whose removal failed, for
-// the renewer to remove at its next ticks. It stops trying after two
-// leases: by then Redis has ended any lease such a slot had. After close
-// nothing renews, and the slots end with their leases.
-func (l *leases) retry(key string, ids ...any) {
-	l.retryUntil(key, l.b.cfg.clock.Now().Add(satMul(2, int64(l.lease))), ids...) // a lease of over 146 years saturates
+// A staleSlot is a give-back to try again until until (the zero time:
+// until one goes through). failed tells a slot that a failed acquire
+// call may have taken, whose gone record lives longer (see record).
+type staleSlot struct {
+	until  time.Time
+	failed bool
+}
+
+// retry records given-back slots of the sorted set key whose give-back
+// failed, for the renewer to try again at its next ticks. It stops trying
+// after two leases: by then Redis has ended any lease such a slot had.
+// After close nothing renews, and the slots end with their leases.
+func (l *leases) retry(key string, ids ...string) {
+	l.retryUntil(key, false, ids...)
 }
 
 // retryUntilRemoved records a slot that a failed acquire call may have
-// taken, for the renewer to remove at its next ticks until a removal goes
-// through: Redis may run the call's script long after the call failed
-// (it was busy, or the network held the call back), and the slot's lease
-// begins only then, so no number of leases after the failure bounds it.
-// So that a long outage cannot make the list grow without end, at most
-// maxUnbounded such slots wait at a time; those beyond are tried for two
-// leases, as retry does.
+// taken, for the renewer to give back at its next ticks until a give-back
+// goes through: Redis may run the call's script long after the call
+// failed (it was busy, or the network held the call back), and the
+// slot's lease begins only then, so no number of leases after the failure
+// bounds it. So that a long outage cannot make the list grow without
+// end, at most maxUnbounded such slots wait at a time; those beyond are
+// tried for two leases, as retry does.
 func (l *leases) retryUntilRemoved(key, id string) {
-	l.retryUntil(key, time.Time{}, id)
+	l.retryUntil(key, true, id)
 }
 
 // maxUnbounded is how many slots retryUntilRemoved keeps trying until
-// their removal goes through.
+// their give-back goes through.
 const maxUnbounded = 1024
 
-func (l *leases) retryUntil(key string, until time.Time, ids ...any) {
+func (l *leases) retryUntil(key string, failed bool, ids ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || len(ids) == 0 {
 		return
 	}
-	if until.IsZero() && l.unbounded >= maxUnbounded {
-		until = l.b.cfg.clock.Now().Add(satMul(2, int64(l.lease)))
-	}
 	set := l.stale[key]
 	if set == nil {
-		set = make(map[string]time.Time)
+		set = make(map[string]staleSlot)
 		l.stale[key] = set
 	}
 	for _, id := range ids {
-		if _, ok := set[id.(string)]; !ok { // tried until the first deadline
-			set[id.(string)] = until
-			if until.IsZero() {
-				l.unbounded++
-			}
+		if _, ok := set[id]; ok { // tried until the first deadline
+			continue
 		}
+		s := staleSlot{failed: failed}
+		if failed && l.unbounded < maxUnbounded {
+			l.unbounded++
+		} else {
+			s.until = l.b.cfg.clock.Now().Add(satMul(2, int64(l.lease))) // a lease of over 146 years saturates
+		}
+		set[id] = s
 	}
 	l.start()
 }
+
+// failedRecord is how long, at least, the gone record of a slot that a
+// failed acquire call may have taken lives in Redis. Such a call may run
+// in Redis long after it failed: Linux keeps sending a connection's data
+// until it is acknowledged for up to about 17 minutes (with tcp_retries2
+// = 15, 924.6 s and then at most one more retransmission timeout of 2
+// minutes), and the record begins only after the call was sent. Failed
+// calls are few, so these records cost little.
+const failedRecord = 20 * time.Minute
+
+// record is how long the gone record of a slot given back lives in Redis:
+// no call of its holder takes the slot again until then, however late
+// Redis runs it (see releaseScript).
+//
+// After a task's Done, two leases. The late call is then a try of the
+// acquire call that go-redis sent again (MaxRetries) and whose answer
+// was late, or a renewal that failed: the process cannot tell which
+// tasks had one, so every task that ends leaves a record, and the
+// records cost Redis memory for as long as they live (some 130 bytes
+// each: at 1,000 tasks/s and a 30 s lease, 60,000 records, 8 MB). Tied to
+// the lease, the cost stays in proportion to the harm it averts: a late
+// call that comes after the record is gone holds the slot for one lease
+// at most. After a failed call, failedRecord or two leases, whichever is
+// longer.
+func (l *leases) record(failed bool) time.Duration {
+	life := satMul(2, int64(l.lease))
+	if failed {
+		life = max(life, failedRecord)
+	}
+	return life
+}
+
+// giveBack gives back the slot of holder id in the sorted set key, with
+// releaseScript, and records id as given back; pause, when positive,
+// pauses the key for that many milliseconds. It waits for Redis, at most
+// the call timeout. When Redis does not answer in time, the renewer tries
+// again at its next ticks: for two leases, or, when failed tells that a
+// failed acquire call may have taken the slot, until a give-back goes
+// through (see retryUntilRemoved).
+func (l *leases) giveBack(key, id string, failed bool, pause int64) {
+	err := l.b.detached(func(ctx context.Context) error {
+		args := append([]any{pause}, l.releaseArgs(id, failed)...)
+		return releaseScript.Run(ctx, l.b.client, scriptKeys(key), args...).Err()
+	})
+	if err != nil {
+		l.retryUntil(key, failed, id)
+	}
+}
+
+// releaseArgs returns releaseScript's arguments for holder id after
+// the pause: the id and how long its record lives.
+func (l *leases) releaseArgs(id string, failed bool) []any {
+	return []any{id, millis(l.record(failed))}
+}
+
+// scriptKeys returns the keys of the acquire and release scripts for the
+// sorted set "slots:{key}": it, its pause key and its gone record. They
+// share the hash tag {key}, so that Redis Cluster keeps them in one slot.
+func scriptKeys(slots string) []string {
+	return []string{slots, slots + ":pause", goneKey(slots)}
+}
+
+// goneKey returns the key of the gone record of the sorted set slots.
+func goneKey(slots string) string { return slots + ":gone" }
 
 // remove forgets a slot, and stops the renewer when it was the last.
 func (l *leases) remove(key, id string) {
@@ -226,29 +299,30 @@ func (l *leases) renew(stop <-chan struct{}, prev, done chan struct{}) {
 	}
 }
 
-// renewOnce sends one renewal per sorted set, all in one pipeline. The
-// renewal adds back a held slot that Redis lacks (Redis lost it, or its
-// lease ended while renewals failed), so that its task is counted again.
-// A slot given back while the renewal was on its way may have been added
-// back too: it is removed again once the renewal has ended. A failed
-// renewal is tried again at the next tick, and so is a failed removal.
+// renewOnce sends one renewal per sorted set, and the give-backs to try
+// again, all in one pipeline. The renewal adds back a held slot that
+// Redis lacks (Redis lost it, or its lease ended while renewals failed),
+// so that its task is counted again; it leaves out a slot recorded as
+// given back (see renewScript), so that a slot given back while the
+// renewal was on its way stays given back, even if Redis runs the
+// renewal late. A failed renewal is tried again at the next tick, and so
+// is a failed give-back.
 func (l *leases) renewOnce() {
 	stale := l.staleNow()
 	batch := l.snapshot()
 	if len(batch) == 0 && len(stale) == 0 {
 		return
 	}
-	removals := make(map[string]*redis.IntCmd, len(stale))
+	releases := make(map[string]*redis.Cmd, len(stale))
 	answered := l.pipeline(func(ctx context.Context, pipe redis.Pipeliner) {
 		for key, args := range batch {
-			renewScript.Eval(ctx, pipe, []string{key}, args...)
+			renewScript.Eval(ctx, pipe, []string{key, goneKey(key)}, args...)
 		}
-		for key, ids := range stale {
-			removals[key] = pipe.ZRem(ctx, key, ids...)
+		for key, args := range stale {
+			releases[key] = releaseScript.Eval(ctx, pipe, scriptKeys(key), append([]any{0}, args...)...)
 		}
 	})
-	l.settle(stale, removals, answered)
-	l.drop(l.givenBack(batch))
+	l.settle(stale, releases, answered)
 }
 
 // snapshot returns, for each sorted set, the renewal script's arguments:
@@ -268,35 +342,19 @@ func (l *leases) snapshot() map[string][]any {
 	return batch
 }
 
-// givenBack returns, for each sorted set, the ids of a snapshot's batch
-// that are no longer held.
-func (l *leases) givenBack(batch map[string][]any) map[string][]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	gone := make(map[string][]any)
-	for key, args := range batch {
-		ids := l.held[key]
-		for _, id := range args[1:] {
-			if _, ok := ids[id.(string)]; !ok {
-				gone[key] = append(gone[key], id)
-			}
-		}
-	}
-	return gone
-}
-
-// staleNow returns the slots whose removal is to be tried again,
-// forgetting those tried for long enough, and stops the renewer when that
-// leaves it nothing to do.
+// staleNow returns, for each sorted set, the give-backs to try again, as
+// releaseScript's arguments after the pause (pairs of a holder id and how
+// long its record lives), forgetting those tried for long enough, and
+// stops the renewer when that leaves it nothing to do.
 func (l *leases) staleNow() map[string][]any {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.b.cfg.clock.Now()
 	gone := make(map[string][]any, len(l.stale))
 	for key, set := range l.stale {
-		for id, until := range set {
-			if until.IsZero() || now.Before(until) {
-				gone[key] = append(gone[key], id)
+		for id, s := range set {
+			if s.until.IsZero() || now.Before(s.until) {
+				gone[key] = append(gone[key], l.releaseArgs(id, s.failed)...)
 			} else {
 				delete(set, id)
 			}
@@ -309,39 +367,26 @@ func (l *leases) staleNow() map[string][]any {
 	return gone
 }
 
-// removed forgets slots of the sorted set key that Redis has removed.
-func (l *leases) removed(key string, ids []any) {
+// removed forgets given-back slots of the sorted set key whose give-back
+// went through; args are releaseScript's arguments after the pause.
+func (l *leases) removed(key string, args []any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	set := l.stale[key]
 	if set == nil {
 		return
 	}
-	for _, id := range ids {
-		if until, ok := set[id.(string)]; ok && until.IsZero() {
+	for i := 0; i < len(args); i += 2 {
+		id := args[i].(string)
+		if s, ok := set[id]; ok && s.until.IsZero() {
 			l.unbounded--
 		}
-		delete(set, id.(string))
+		delete(set, id)
 	}
 	if len(set) == 0 {
 		delete(l.stale, key)
 		l.haltIfIdle()
 	}
-}
-
-// drop removes ids from their sorted sets, all in one pipeline. The ids
-// of a removal that failed are tried again (retry).
-func (l *leases) drop(gone map[string][]any) {
-	if len(gone) == 0 {
-		return
-	}
-	cmds := make(map[string]*redis.IntCmd, len(gone))
-	answered := l.pipeline(func(ctx context.Context, pipe redis.Pipeliner) {
-		for key, ids := range gone {
-			cmds[key] = pipe.ZRem(ctx, key, ids...)
-		}
-	})
-	l.settle(gone, cmds, answered)
 }
 
 // pipeline sends the commands fn queues in one pipeline, within the call
@@ -363,15 +408,13 @@ func (l *leases) pipeline(fn func(ctx context.Context, pipe redis.Pipeliner)) (a
 	return answered
 }
 
-// settle books the removals of gone that cmds made, in a pipeline that
-// Redis answered or not: the ids of one that went through are forgotten,
-// those of one that failed tried again.
-func (l *leases) settle(gone map[string][]any, cmds map[string]*redis.IntCmd, answered bool) {
-	for key, ids := range gone {
-		if cmd := cmds[key]; !answered || cmd == nil || cmd.Err() != nil {
-			l.retry(key, ids...)
-		} else {
-			l.removed(key, ids)
+// settle books the give-backs of stale that cmds made, in a pipeline that
+// Redis answered or not: those that went through are forgotten, the
+// others stay in l.stale, to be tried again at the next tick.
+func (l *leases) settle(stale map[string][]any, cmds map[string]*redis.Cmd, answered bool) {
+	for key, args := range stale {
+		if cmd := cmds[key]; answered && cmd != nil && cmd.Err() == nil {
+			l.removed(key, args)
 		}
 	}
 }

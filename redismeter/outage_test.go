@@ -261,8 +261,8 @@ func TestConcurrencyCountsHeldSlotsAgainAfterRedisLosesThem(t *testing.T) {
 }
 
 // A slot given back while a renewal is in flight stays given back: the
-// renewal adds back the ids Redis lacks, and then removes again those
-// given back meanwhile.
+// renewal adds back the ids Redis lacks, but not those recorded as given
+// back.
 func TestConcurrencyRenewalDoesNotReviveASlotGivenBack(t *testing.T) {
 	srv := startRedis(t)
 	client := srv.client(t)
