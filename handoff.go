@@ -8,16 +8,20 @@ import "github.com/trimeter-go/trimeter/throttle"
 // that waits hands the result over and wakes it in one step. The window
 // is the channel's: the worker, blocked in a send with its finished
 // result, holds the last slot of it, and pulls the next input only once
-// that result is in the channel. The result of a task that ends with an
-// error, or that stops the run, goes the slow way under mu, as
-// finishLocked decides, and then through the channel too.
+// that result is in the channel. A success while the run goes on takes no
+// lock; any other ending (an error, RunAny's answer, a stop) is decided
+// under mu as finishLocked decides it (endTaskLocked), and a result that
+// still goes out then goes through the channel too. The counts of slots
+// (open, running, reserved) stay as rangeInputs first set them: one slot,
+// reserved, which passes from each input to the next.
 //
 // The worker closes the channel once it will hand nothing more on: when
 // the input sequence has ended, and when the run has stopped (before it
-// lets the sequence return, which may wait for the loop body). The
-// consumer's receive sees the close, or a stopped run, and the stream
-// goes on as it does with the outbox. shutdown drains the channel, so that
-// a worker blocked in a send after a break can return.
+// lets the sequence return, which may wait for the loop body), so that a
+// failure reaches the loop once the call has returned, as awaitFailure
+// has it. The consumer's receive sees the close, or a stopped run, and
+// the stream goes on as it does with the outbox. shutdown drains the
+// channel, so that a worker blocked in a send after a break can return.
 
 // maxHandoff is the largest BufferSize that a handoff channel is made for:
 // its buffer is allocated at once, where the outbox grows only as results
@@ -55,19 +59,52 @@ func (e *engine[T, R]) runHanded(t task[T], ps *[]throttle.Permit) bool {
 	if !ok {
 		return false
 	}
-	if err != nil || e.cfg.untilSuccess || e.stopping() {
-		e.mu.Lock()
-		// A result that stopped the run (RunAny's answer) goes out only if
-		// the stop lets the results out, as receive would let it out of
-		// the outbox.
-		delivered := e.endTaskLocked(t, err) && (!e.stopped || e.drainingLocked())
-		e.mu.Unlock()
-		if !delivered {
-			return false // the run stopped
-		}
+	if (err != nil || e.cfg.untilSuccess || e.stopping()) && !e.endHanded(t, err) {
+		return false // the run stopped
 	}
-	e.handoff <- result[T, R]{index: t.index, in: t.value, val: v, err: err}
+	return e.send(result[T, R]{index: t.index, in: t.value, val: v, err: err})
+}
+
+// endHanded is endTaskLocked for a task whose result would go through the
+// handoff channel, and says whether it still goes out. A stop that the
+// call itself made (a cancel of the parent, say) comes before its result,
+// as receive sees it before it takes a result from the outbox; and a
+// result that stopped the run (RunAny's answer) goes out only if the stop
+// lets results out.
+func (e *engine[T, R]) endHanded(t task[T], err error) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock() // stoppedLocked may call the parent's Err, which may panic
+	e.stoppedLocked()
+	return e.endTaskLocked(t, err) && e.handsOutLocked()
+}
+
+// send hands r to the consumer, waiting while the window is full, and
+// says whether the next input may be pulled. A send that waits is not
+// left waiting by a stop that drops the results: dropHandedLocked takes
+// them.
+func (e *engine[T, R]) send(r result[T, R]) bool {
+	e.handoff <- r
 	return !e.stopping()
+}
+
+// dropHandedLocked takes what the worker hands on from now on, once the
+// run has stopped in a way that drops the results not yet delivered (not
+// a failure's or RunAny's stop, which hand them out first), until the
+// worker closes the channel. A worker blocked in a send with the window
+// full then goes on at once, sees the stop and lets the input sequence
+// return, rather than when the loop body comes back for a result; a
+// receive would wait in a select beside the stop, which costs every
+// result more than the whole handoff otherwise does. The consumer takes
+// no result once it sees the stop (receiveHanded); one it was already
+// waiting for may still reach it, as a result that finished before the
+// stop.
+func (e *engine[T, R]) dropHandedLocked() {
+	e.wg.Add(1) // the worker's own count is held, or shutdown has not begun to wait
+	go func() {
+		defer e.wg.Done()
+		for range e.handoff {
+		}
+	}()
 }
 
 // receiveHanded is receive when the results come through the handoff
@@ -76,14 +113,22 @@ func (e *engine[T, R]) runHanded(t task[T], ps *[]throttle.Permit) bool {
 // result the worker sent before it saw a stop that came meanwhile goes
 // out, as having been taken before it.
 func (e *engine[T, R]) receiveHanded() (r result[T, R], ok bool) {
-	if e.stopping() {
-		e.mu.Lock()
-		ended := e.stoppedLocked() && !e.drainingLocked()
-		e.mu.Unlock()
-		if ended {
-			return r, false
-		}
+	if e.stopping() && !e.handsOut() {
+		return r, false
 	}
 	r, ok = <-e.handoff
 	return r, ok
+}
+
+// handsOut says whether results still go to the consumer: the run goes
+// on, or it stopped and hands out the results that finished before it
+// stopped (drainingLocked).
+func (e *engine[T, R]) handsOut() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.handsOutLocked()
+}
+
+func (e *engine[T, R]) handsOutLocked() bool {
+	return !e.stoppedLocked() || e.drainingLocked()
 }

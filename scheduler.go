@@ -28,7 +28,8 @@ import (
 //
 // Two special cases take shorter paths with the same guarantees: with
 // MaxAtOnce(1) and no PerKey, the one worker ranges over the input itself
-// (serial.go); with MaxAtOnce above 1 and no meter to pass, a feeder ranges
+// (serial.go), and hands its results to the consumer through a channel
+// (handoff.go); with MaxAtOnce above 1 and no meter to pass, a feeder ranges
 // over the input and queues each input, on a slot taken before it was
 // pulled, for workers that do nothing but run tasks (feeder.go).
 // Under a rate alone, the turn is handed on by the clock when the bucket
@@ -534,6 +535,9 @@ func (e *engine[T, R]) stopLocked(err error) {
 	}
 	e.stopped = true
 	e.halted.Store(true)
+	if e.handoff != nil && !e.draining {
+		e.dropHandedLocked()
+	}
 	if e.cancel != nil {
 		e.cancelRun(e.causeLocked())
 	}

@@ -7,7 +7,9 @@ import "github.com/trimeter-go/trimeter/throttle"
 // workers ever take turns at the source. The one worker then ranges over
 // the input sequence itself, running each task as the sequence yields its
 // input, instead of pulling inputs through iter.Pull's coroutine. Every
-// guarantee is the same; only the coroutine switches are saved.
+// guarantee is the same; only the coroutine switches are saved. With a
+// consumer, its results mostly go straight to it through a channel
+// (handoff.go).
 
 // serial says whether the run takes this path.
 func (e *engine[T, R]) serial() bool { return e.limit == 1 && e.keyOf == nil }
