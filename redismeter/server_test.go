@@ -3,10 +3,12 @@ package redismeter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -36,10 +38,20 @@ func startRedis(t testing.TB) *server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not on PATH: install Redis (apt-get install redis-server, or brew install redis) to run these tests")
 	}
-	s := &server{t: t, dir: t.TempDir(), port: freePort(t)}
-	s.start()
+	s := &server{t: t, dir: t.TempDir()}
 	t.Cleanup(s.stop)
-	return s
+	// The port is free when freePort closes it, but another process may
+	// take it before redis-server does: then another port is tried.
+	for try := 1; ; try++ {
+		s.port = freePort(t)
+		err := s.run()
+		if err == nil {
+			return s
+		}
+		if !errors.Is(err, errPortTaken) || try == 5 {
+			t.Fatal(err)
+		}
+	}
 }
 
 func freePort(t testing.TB) int {
@@ -54,47 +66,68 @@ func freePort(t testing.TB) int {
 
 func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
-// start runs redis-server (again) on the server's port and waits until it
-// answers PING.
+// start runs redis-server again on the server's port and waits until it
+// answers.
 func (s *server) start() {
 	s.t.Helper()
+	if err := s.run(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// errPortTaken says that another process held the server's port.
+var errPortTaken = errors.New("the port is taken")
+
+// run runs redis-server on the server's port and waits until it answers,
+// as itself: a server that another process started on that port could
+// answer in its place.
+func (s *server) run() error {
 	cmd := exec.Command("redis-server",
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("starting redis-server: %v", err)
+		return fmt.Errorf("starting redis-server: %v", err)
 	}
 	exit := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exit) }()
 	s.mu.Lock()
 	s.cmd, s.out, s.exit = cmd, out, exit
 	s.mu.Unlock()
-	if err := s.awaitPing(exit); err != nil {
+	if err := s.awaitPing(cmd.Process.Pid, exit); err != nil {
 		s.stop()
-		s.t.Fatalf("redis-server on %s: %v\n%s", s.addr(), err, out)
+		if strings.Contains(out.String(), "Address already in use") {
+			err = fmt.Errorf("%w: %v", errPortTaken, err)
+		}
+		return fmt.Errorf("redis-server on %s: %w\n%s", s.addr(), err, out)
 	}
+	return nil
 }
 
-func (s *server) awaitPing(exit <-chan struct{}) error {
+// awaitPing waits until the redis-server of process pid answers, and
+// checks that it is that one.
+func (s *server) awaitPing(pid int, exit <-chan struct{}) error {
 	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
+		info, err := c.Info(ctx, "server").Result()
 		cancel()
 		if err == nil {
+			if !strings.Contains(info, "\nprocess_id:"+strconv.Itoa(pid)+"\r") {
+				return fmt.Errorf("%w: another redis-server answers on it", errPortTaken)
+			}
 			return nil
 		}
 		select {
 		case <-exit:
-			return fmt.Errorf("exited before answering PING")
+			return fmt.Errorf("exited before answering")
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer to PING: %v", err)
+			return fmt.Errorf("no answer: %v", err)
 		}
 	}
 }
@@ -132,4 +165,18 @@ func newClient(addr string) *redis.Client {
 		MaxRetries:            -1,
 		DialTimeout:           time.Second,
 	})
+}
+
+// A port that another redis-server holds is reported as taken, so that
+// startRedis tries another one rather than share that server.
+func TestRedisOnATakenPortIsRefused(t *testing.T) {
+	held := startRedis(t)
+	s := &server{t: t, dir: t.TempDir(), port: held.port}
+	t.Cleanup(s.stop)
+	if err := s.run(); !errors.Is(err, errPortTaken) {
+		t.Fatalf("a second redis-server on %s: %v, want %v", held.addr(), err, errPortTaken)
+	}
+	if err := held.client(t).Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("the first server no longer answers: %v", err)
+	}
 }
