@@ -1,6 +1,10 @@
 package trimeter
 
-import "github.com/trimeter-go/trimeter/throttle"
+import (
+	"unsafe"
+
+	"github.com/trimeter-go/trimeter/throttle"
+)
 
 // When the serial worker (serial.go) has a consumer, its results go to the
 // consumer through a channel as long as BufferSize, rather than through the
@@ -23,14 +27,21 @@ import "github.com/trimeter-go/trimeter/throttle"
 // the stream goes on as it does with the outbox. shutdown drains the
 // channel, so that a worker blocked in a send after a break can return.
 
-// maxHandoff is the largest BufferSize that a handoff channel is made for:
-// its buffer is allocated at once, where the outbox grows only as results
-// wait.
-const maxHandoff = 64
+// A handoff channel's buffer is allocated at once, where the outbox grows
+// only as results wait: it is made for a BufferSize of at most maxHandoff
+// results that take at most maxHandoffBytes in all.
+const (
+	maxHandoff      = 64
+	maxHandoffBytes = 8 << 10
+)
 
 // handsOver says whether the run's results go through a handoff channel.
 func (e *engine[T, R]) handsOver() bool {
-	return e.serial() && e.mode == toConsumer && e.window-e.limit <= maxHandoff
+	if !e.serial() || e.mode != toConsumer {
+		return false
+	}
+	n := e.window - e.limit // BufferSize
+	return n == 0 || (n <= maxHandoff && uintptr(n)*unsafe.Sizeof(result[T, R]{}) <= maxHandoffBytes)
 }
 
 // serveHanded is serve when the results go through the handoff channel.

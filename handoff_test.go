@@ -225,3 +225,27 @@ func TestStopsAtRandomAtMaxAtOnce1(t *testing.T) {
 	}
 	goleak.VerifyNone(t)
 }
+
+// A buffer of large results is not allocated up front: with BufferSize(64)
+// and results of 4 KiB, a run of one input allocates far less than 64 of
+// them.
+func TestALargeBufferOfLargeResultsIsNotAllocatedAtOnce(t *testing.T) {
+	type page [4 << 10]byte
+	fn := func(context.Context, int) (page, error) { return page{}, nil }
+	run := func() {
+		for _, err := range trimeter.AMap(context.Background(), slices.Values([]int{0}), fn, trimeter.MaxAtOnce(1), trimeter.BufferSize(64)) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run() // first-use allocations, outside the count
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	run()
+	runtime.ReadMemStats(&after)
+	if got, all := after.TotalAlloc-before.TotalAlloc, uint64(64*len(page{})); got >= all/2 {
+		t.Errorf("one input allocated %d bytes, want well under the %d of 64 results", got, all)
+	}
+	goleak.VerifyNone(t)
+}
