@@ -131,6 +131,7 @@ type engine[T, R any] struct {
 	sweepAt     int
 	out         outbox[result[T, R]]
 	handoff     chan result[T, R] // the serial worker's results, when it hands them over directly (handoff.go)
+	ending      bool              // shutdown has begun
 	tasks       queue[queued[T]]  // inputs the feeder queued, in input order
 	reserved    bool              // the feeder holds a slot for its next input
 	idle        int               // workers sleeping on taskReady, not yet woken
@@ -430,6 +431,7 @@ func (e *engine[T, R]) work() {
 // the source's own cleanup has run.
 func (e *engine[T, R]) shutdown() {
 	e.mu.Lock()
+	e.ending = true // the drain below takes what the worker hands on: no dropHandedLocked
 	e.stopForParentLocked(e.parentErr())
 	e.mu.Unlock()
 	if e.handoff != nil {
@@ -535,7 +537,7 @@ func (e *engine[T, R]) stopLocked(err error) {
 	}
 	e.stopped = true
 	e.halted.Store(true)
-	if e.handoff != nil && !e.draining {
+	if e.handoff != nil && !e.draining && !e.ending {
 		e.dropHandedLocked()
 	}
 	if e.cancel != nil {

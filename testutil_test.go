@@ -199,6 +199,8 @@ type limitCase struct {
 
 var limitCases = []limitCase{
 	{name: "with MaxAtOnce(1)", opts: []trimeter.Option{trimeter.MaxAtOnce(1)}, atOnce: 1},
+	// Results reach the loop through a buffered channel (handoff.go).
+	{name: "with MaxAtOnce(1) and BufferSize(3)", opts: []trimeter.Option{trimeter.MaxAtOnce(1), trimeter.BufferSize(3)}, atOnce: 1, buffer: 3},
 	{name: "with MaxAtOnce(3)", opts: []trimeter.Option{trimeter.MaxAtOnce(3)}, atOnce: 3},
 	{name: "with MaxAtOnce(2) and BufferSize(2)", opts: []trimeter.Option{trimeter.MaxAtOnce(2), trimeter.BufferSize(2)}, atOnce: 2, buffer: 2},
 	{name: "without MaxAtOnce", atOnce: 0},
