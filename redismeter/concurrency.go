@@ -56,10 +56,15 @@ const minLease = 10 * time.Millisecond
 // takes a slot while the record lives: 20 minutes after a failed call
 // (longer than Linux keeps sending a connection's data, about 17
 // minutes), or two leases if longer, and two leases after a Done. A call
-// that Redis runs later still takes the slot for one lease at most. The
-// records of the tasks that ended cost Redis memory: some 130 bytes a
-// task for two leases (at 1,000 tasks/s and a 30 s lease, 60,000 records
-// and 8 MB). The key expires with its last record.
+// that Redis runs later still takes the slot for one lease at most. So
+// does a late first try of a call that go-redis sent again and whose
+// later try was refused (the slots were all taken): no give-back follows
+// a refusal, so nothing records its holder. The records cost Redis
+// memory, some 140 bytes each: for the tasks that ended, over two leases
+// (at 1,000 tasks/s and a 30 s lease, 60,000 records and 8 MB), and for
+// the calls that failed, over 20 minutes (a Redis so slow that 1,000
+// calls a second time out keeps 1.2 million of them, 170 MB). The key
+// expires with its last record.
 //
 // A Concurrency implements [throttle.Meter], [throttle.Trier],
 // [throttle.Keyed], [throttle.Checker] and [throttle.Watcher]. Call Close

@@ -176,7 +176,7 @@ const failedRecord = 20 * time.Minute
 // acquire call that go-redis sent again (MaxRetries) and whose answer
 // was late, or a renewal that failed: the process cannot tell which
 // tasks had one, so every task that ends leaves a record, and the
-// records cost Redis memory for as long as they live (some 130 bytes
+// records cost Redis memory for as long as they live (some 140 bytes
 // each: at 1,000 tasks/s and a 30 s lease, 60,000 records, 8 MB). Tied to
 // the lease, the cost stays in proportion to the harm it averts: a late
 // call that comes after the record is gone holds the slot for one lease
@@ -303,10 +303,12 @@ func (l *leases) renew(stop <-chan struct{}, prev, done chan struct{}) {
 // again, all in one pipeline. The renewal adds back a held slot that
 // Redis lacks (Redis lost it, or its lease ended while renewals failed),
 // so that its task is counted again; it leaves out a slot recorded as
-// given back (see renewScript), so that a slot given back while the
-// renewal was on its way stays given back, even if Redis runs the
-// renewal late. A failed renewal is tried again at the next tick, and so
-// is a failed give-back.
+// given back (see renewScript), so that a slot whose give-back Redis ran
+// before the renewal stays given back, even if Redis runs the renewal
+// late; a slot given back while the renewal was on its way is given back
+// once more after it (giveBackAfter), for a give-back that failed. A
+// failed renewal is tried again at the next tick, and so is a failed
+// give-back.
 func (l *leases) renewOnce() {
 	stale := l.staleNow()
 	batch := l.snapshot()
@@ -323,6 +325,53 @@ func (l *leases) renewOnce() {
 		}
 	})
 	l.settle(stale, releases, answered)
+	l.giveBackAfter(batch)
+}
+
+// giveBackAfter gives back again, in one pipeline, the slots of a
+// renewal's batch that were given back while the renewal was on its way.
+// The renewal leaves out a holder whose give-back Redis ran first (it is
+// recorded), but one whose give-back failed it added back or renewed: the
+// renewer would try that give-back again at its next tick, but not after
+// Close, and the slot would then stay taken for a lease.
+func (l *leases) giveBackAfter(batch map[string][]any) {
+	gone := l.givenBack(batch)
+	if len(gone) == 0 {
+		return
+	}
+	releases := make(map[string]*redis.Cmd, len(gone))
+	answered := l.pipeline(func(ctx context.Context, pipe redis.Pipeliner) {
+		for key, args := range gone {
+			releases[key] = releaseScript.Eval(ctx, pipe, scriptKeys(key), append([]any{0}, args...)...)
+		}
+	})
+	for key, args := range gone {
+		if cmd := releases[key]; !answered || cmd == nil || cmd.Err() != nil {
+			ids := make([]string, 0, len(args)/2)
+			for i := 0; i < len(args); i += 2 {
+				ids = append(ids, args[i].(string))
+			}
+			l.retry(key, ids...)
+		}
+	}
+}
+
+// givenBack returns, for each sorted set of a renewal's batch, the
+// releaseScript arguments after the pause for the ids that the batch
+// carried and that are no longer held.
+func (l *leases) givenBack(batch map[string][]any) map[string][]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	gone := make(map[string][]any)
+	for key, args := range batch {
+		held := l.held[key]
+		for _, id := range args[1:] {
+			if _, ok := held[id.(string)]; !ok {
+				gone[key] = append(gone[key], l.releaseArgs(id.(string), false)...)
+			}
+		}
+	}
+	return gone
 }
 
 // snapshot returns, for each sorted set, the renewal script's arguments:

@@ -86,7 +86,8 @@ return added
 // (the gone record, "slots:{key}:gone"), scored by the time in
 // milliseconds after which the record may be dropped: the acquire and
 // renew scripts refuse to give a recorded id a slot again, however late
-// Redis runs them. The key KEYS[3] expires with its last record. When
+// Redis runs them. A holder recorded already keeps the longer of its two
+// records. The key KEYS[3] expires with its last record. When
 // ARGV[1] is positive, it also pauses KEYS[2] for that many milliseconds
 // unless a longer pause is in force. ARGV[2..] are pairs of a holder id
 // and how long its record lives, in milliseconds.
@@ -97,7 +98,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 for i = 2, #ARGV, 2 do
   redis.call('ZREM', KEYS[1], ARGV[i])
-  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[i + 1]), ARGV[i])
+  local ends = now + tonumber(ARGV[i + 1])
+  local before = redis.call('ZSCORE', KEYS[3], ARGV[i])
+  if not before or tonumber(before) < ends then
+    redis.call('ZADD', KEYS[3], ends, ARGV[i])
+  end
 end
 local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
 if last[2] then
