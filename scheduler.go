@@ -37,8 +37,9 @@ import (
 // next token (pacing.go).
 //
 // A finished task's result goes to the consumer's outbox, where it keeps
-// its slot until the consumer takes it (AMap and friends), or is dropped at
-// once with its slot (RunOnEach). The consumer is the caller's goroutine:
+// its slot until the consumer takes it (AMap and friends; the serial
+// worker's go through the handoff channel instead), or is dropped at once
+// with its slot (RunOnEach). The consumer is the caller's goroutine:
 // results are only ever yielded from there.
 //
 // Panics: a panic in fn, in the key function or in the input sequence is
@@ -800,7 +801,7 @@ func (e *engine[T, R]) receive() (r result[T, R], ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for {
-		if e.stoppedLocked() && !e.drainingLocked() {
+		if !e.handsOutLocked() {
 			return r, false
 		}
 		if r, ok = e.out.pop(); ok {
