@@ -26,7 +26,7 @@ const minLease = 10 * time.Millisecond
 // slots come back within one lease. A pause is kept under
 // "slots:{key}:pause". Build one with [NewConcurrency]; it is safe for
 // concurrent use, and costs one Redis round trip per start and one per
-// end.
+// end, and one more for an Acquire that gives up after Redis refused it.
 //
 // When Redis loses the sorted set (a restart without persistence, a
 // flush, a failover to a replica that had not got it yet), the next
@@ -50,21 +50,29 @@ const minLease = 10 * time.Millisecond
 //
 // Redis may run a call late, after the slot it was to take or renew was
 // given back: a failed call that the network or a busy Redis held back,
-// the first try of a call that go-redis sent again and that was granted,
-// a renewal that failed. So each give-back also records the holder as
-// given back, in the sorted set "slots:{key}:gone", and none of its calls
-// takes a slot while the record lives: 20 minutes after a failed call
-// (longer than Linux keeps sending a connection's data, about 17
-// minutes), or two leases if longer, and two leases after a Done. A call
-// that Redis runs later still takes the slot for one lease at most. So
-// does a late first try of a call that go-redis sent again and whose
-// later try was refused (the slots were all taken): no give-back follows
-// a refusal, so nothing records its holder. The records cost Redis
-// memory, some 140 bytes each: for the tasks that ended, over two leases
-// (at 1,000 tasks/s and a 30 s lease, 60,000 records and 8 MB), and for
-// the calls that failed, over 20 minutes (a Redis so slow that 1,000
-// calls a second time out keeps 1.2 million of them, 170 MB). The key
-// expires with its last record.
+// the first try of a call that go-redis sent again, a renewal that
+// failed. So each give-back also records the holder as given back, in
+// the sorted set "slots:{key}:gone", and none of its calls takes a slot
+// while the record lives: 20 minutes after a failed call (longer than
+// Linux keeps sending a connection's data, about 17 minutes), or two
+// leases if longer, and two leases after a Done. An Acquire asks under
+// one holder at all its polls, so that the first try of a refused call
+// (go-redis sent it again, and Redis refused the later try: the slots
+// were all taken) takes a slot for its own caller, who gets it at the
+// next poll and gives it back with Done. An Acquire that ends without a
+// slot in Redis after a refusal (ctx ended, the meter was closed, or it
+// got a permit of the local meter of [FallbackShare]) gives its holder
+// back in the background: one Redis call and one record more (a failed
+// call's own give-back covers its holder). A call that Redis runs later
+// still takes the slot for one lease at most. So does a late first try of
+// a refused TryAcquire: TryAcquire gives nothing back after a refusal,
+// which would cost a Redis call for each. The records cost Redis memory,
+// some 140 bytes each: for the tasks that ended and the Acquire calls
+// that gave up after a refusal, over two leases (at 1,000 tasks/s and a
+// 30 s lease, 60,000 records and 8 MB), and for the calls that failed,
+// over 20 minutes (a Redis so slow that 1,000 calls a second time out
+// keeps 1.2 million of them, 170 MB). The key expires with its last
+// record.
 //
 // A Concurrency implements [throttle.Meter], [throttle.Trier],
 // [throttle.Keyed], [throttle.Checker] and [throttle.Watcher]. Call Close
@@ -151,16 +159,18 @@ func (c *Concurrency) ForKey(k string) throttle.Meter {
 // Redis call is in flight returns ErrClosed when that call ends: go-redis
 // cannot cut it short.
 //
-// Close returns once the renewing goroutine has exited, the acquire calls
-// in flight have ended, and any slot that one of them may have taken without
-// its caller getting a permit (the call failed, or ended after Close) has
-// been given back: about two call timeouts at most, one for the call and
-// one for the give-back. Slots still held are given back when their
-// permits are done (Close does not wait for such a give-back in flight),
-// or else when their leases end; so is a slot whose give-back Redis did
-// not answer in time, which the renewing goroutine would have tried again
-// at its next ticks until Close. Close makes no Redis call of its own, and
-// returns nil.
+// Close returns once the renewing goroutine has exited, the callers of
+// Acquire have returned, the acquire calls in flight have ended, and any
+// slot that one of them may have taken without its caller getting a
+// permit (the call failed, or ended after Close) has been given back, and
+// so has the holder of an Acquire that Redis refused (see [Concurrency]):
+// about two call timeouts at most, one for the call and one for the
+// give-back. Slots still held are given back when their permits are done
+// (Close does not wait for such a give-back in flight), or else when
+// their leases end; so is a slot whose give-back Redis did not answer in
+// time, which the renewing goroutine would have tried again at its next
+// ticks until Close. Close makes no Redis call of its own, and returns
+// nil.
 func (c *Concurrency) Close() error {
 	c.leases.close()
 	return nil
@@ -185,10 +195,16 @@ func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
 	if ctx == nil {
 		return nil, errNilContext
 	}
+	if err := c.leases.begin(); err != nil {
+		return nil, err
+	}
+	defer c.leases.end()
 	c.mon.Wait(1)
 	defer c.mon.Wait(-1)
+	var h holder
+	defer c.abandon(&h)
 	for {
-		p, full, err := c.acquireRedis(ctx)
+		p, full, err := c.acquireRedis(ctx, &h)
 		if !full {
 			return p, err
 		}
@@ -202,14 +218,14 @@ func (c *Concurrency) Acquire(ctx context.Context) (throttle.Permit, error) {
 // acquireRedis waits its turn and asks Redis until it gets a permit or an
 // error. Under the fallback policy it also returns, with full set, when
 // the local meter is full: the caller then waits for it without the turn.
-func (c *Concurrency) acquireRedis(ctx context.Context) (p throttle.Permit, full bool, err error) {
+func (c *Concurrency) acquireRedis(ctx context.Context, h *holder) (p throttle.Permit, full bool, err error) {
 	if err := c.turn.enterUnless(ctx, c.leases.closing.Done()); err != nil {
 		return nil, false, err
 	}
 	defer c.turn.leave()
 	for {
 		freed := c.freed.wait()
-		p, wait, err := c.try(ctx)
+		p, wait, err := c.try(ctx, h)
 		if p != nil || err != nil {
 			return p, false, err
 		}
@@ -296,16 +312,16 @@ func (p *countedPermit) Done(o throttle.Outcome) {
 // asking again: the rest of a pause, or a short poll interval, also while
 // the local meter of [FallbackShare] is full. Errors are as for Acquire.
 func (c *Concurrency) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
-	p, wait, err := c.try(ctx)
+	p, wait, err := c.try(ctx, new(holder))
 	if p == nil && err == nil && wait <= 0 {
 		wait = jitter(poll) // a full local meter cannot say when a slot comes free
 	}
 	return p, wait, err
 }
 
-// try is TryAcquire, except that a full local meter returns a wait of 0:
-// Acquire then waits for the local meter itself.
-func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, error) {
+// try is TryAcquire for holder h, except that a full local meter returns
+// a wait of 0: Acquire then waits for the local meter itself.
+func (c *Concurrency) try(ctx context.Context, h *holder) (throttle.Permit, time.Duration, error) {
 	if err := c.usable(ctx); err != nil {
 		return nil, 0, err
 	}
@@ -315,8 +331,10 @@ func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, 
 	if c.local() {
 		return c.counted(tryLocal(ctx, &c.base, c.fallback, c.hold))
 	}
-	id := c.ids.next()
-	granted, wait, paused, err := c.take(ctx, id)
+	if h.id == "" {
+		h.id = c.ids.next()
+	}
+	granted, wait, paused, err := c.take(ctx, h)
 	switch {
 	case err == ErrClosed:
 		return nil, 0, err
@@ -332,7 +350,36 @@ func (c *Concurrency) try(ctx context.Context) (throttle.Permit, time.Duration, 
 		return nil, jitter(min(max(wait, time.Millisecond), poll)), nil
 	}
 	c.mon.Start(false)
-	return &slotPermit{c: c, id: id}, 0, nil
+	p := &slotPermit{c: c, id: h.id}
+	*h = holder{} // the permit gives the id back
+	return p, 0, nil
+}
+
+// A holder is the id under which one Acquire asks Redis for a slot, the
+// same at each of its polls. Redis may run the first try of a refused
+// call late (go-redis sent the call again, and Redis refused the later
+// try): under the same id, that try takes a slot for this caller, who
+// gets it at the next poll (the acquire script grants a holder its own
+// slot again) and gives it back with its permit's Done; an Acquire that
+// ends without it gives the id back instead (abandon). Either give-back
+// records the id as given back, so that the try takes no slot if Redis
+// runs it only then. TryAcquire asks under a holder of its own each time.
+type holder struct {
+	id      string
+	refused bool // Redis refused a try under id, and id was not given back
+}
+
+// abandon gives back, in the background, the id of h when Redis refused a
+// try under it and no permit took it: the Acquire of h ends without a
+// slot of its own. It records the id as given back for two leases, as
+// Done does. It is called between leases.begin and leases.end, so that
+// Close waits for it.
+func (c *Concurrency) abandon(h *holder) {
+	if !h.refused {
+		return
+	}
+	id := h.id
+	c.leases.later(func() { c.leases.giveBack(c.slotsKey(), id, false, 0) })
 }
 
 func (c *Concurrency) usable(ctx context.Context) error {
@@ -348,28 +395,30 @@ func (c *Concurrency) usable(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// take runs the acquire script for holder id, and records the slot it
-// got. Once the meter is closed it returns ErrClosed, also for a call that
-// was in flight at Close, whatever its outcome. When the call fails (any
-// try of it may have reached Redis: a reply that timed out, a connection
-// that broke, and go-redis reports only its last try's error), or
-// succeeds after Close or after ctx ended, the slot it may have taken is
-// given back at once rather than at the end of its lease: in the
-// background, so that the caller gets its error at once rather than after
-// one more call timeout, and Close waits for it. The give-back records
-// id as given back, so that the call takes no slot if Redis runs it only
-// then (see leases.record). When Redis does not answer that give-back in
-// time either (it is busy, or down), the renewing goroutine tries again
-// at its next ticks.
-func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait time.Duration, paused bool, err error) {
+// take runs the acquire script for holder h, and records the slot it
+// got, or that Redis refused it. Once the meter is closed it returns
+// ErrClosed, also for a call that was in flight at Close, whatever its
+// outcome. When the call fails (any try of it may have reached Redis: a
+// reply that timed out, a connection that broke, and go-redis reports
+// only its last try's error), or succeeds after Close or after ctx ended,
+// the slot it may have taken is given back at once rather than at the end
+// of its lease: in the background, so that the caller gets its error at
+// once rather than after one more call timeout, and Close waits for it.
+// The give-back records the id as given back, so that the call takes no
+// slot if Redis runs it only then (see leases.record), and h takes a new
+// id at its next try. When Redis does not answer that give-back in time
+// either (it is busy, or down), the renewing goroutine tries again at its
+// next ticks.
+func (c *Concurrency) take(ctx context.Context, h *holder) (granted bool, wait time.Duration, paused bool, err error) {
 	if err := c.leases.begin(); err != nil {
 		return false, 0, false, err
 	}
 	defer c.leases.end()
+	id := h.id
 	granted, wait, paused, err = c.run(ctx, id)
 	switch {
 	case err != nil:
-		c.leases.later(func() { c.leases.giveBack(c.slotsKey(), id, true, 0) })
+		c.giveBackFailed(h)
 	case granted:
 		// A slot granted after ctx ended is given back: the caller gets
 		// ctx's error.
@@ -378,13 +427,23 @@ func (c *Concurrency) take(ctx context.Context, id string) (granted bool, wait t
 		}
 		if err != nil {
 			granted = false
-			c.leases.later(func() { c.leases.giveBack(c.slotsKey(), id, true, 0) })
+			c.giveBackFailed(h)
 		}
+	default:
+		h.refused = true
 	}
 	if !granted && c.leases.isClosed() {
 		return false, 0, false, ErrClosed
 	}
 	return granted, wait, paused, err
+}
+
+// giveBackFailed gives back in the background the slot that a failed
+// call under h's id may have taken, and leaves h without an id.
+func (c *Concurrency) giveBackFailed(h *holder) {
+	id := h.id
+	*h = holder{}
+	c.leases.later(func() { c.leases.giveBack(c.slotsKey(), id, true, 0) })
 }
 
 // run runs the acquire script for holder id once.

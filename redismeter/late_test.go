@@ -226,15 +226,7 @@ func TestAFailedCallThatRedisRunsAfterItsGiveBackTakesNoSlot(t *testing.T) {
 func TestAnEarlierTryThatRedisRunsAfterDoneTakesNoSlot(t *testing.T) {
 	srv := startRedis(t)
 	px := newProxy(t, srv.addr())
-	client := redis.NewClient(&redis.Options{
-		Addr:                  px.l.Addr().String(),
-		ContextTimeoutEnabled: true,
-		MaxRetries:            3, // so that a second try that a loaded machine makes late is tried again too
-		ReadTimeout:           500 * time.Millisecond,
-		DialTimeout:           time.Second,
-	})
-	defer client.Close()
-	m := NewConcurrency(client, "late-try", 1, time.Minute, CallTimeout(10*time.Second), WithClock(clockwork.NewFakeClock()))
+	m := NewConcurrency(retryingClient(t, px), "late-try", 1, time.Minute, CallTimeout(10*time.Second), WithClock(clockwork.NewFakeClock()))
 	defer m.Close()
 	warmUp(t, m)
 	h := px.holdNext()

@@ -14,8 +14,9 @@ import (
 // meters its ForKey returned, and the goroutine that renews them. The
 // goroutine runs only while the process holds at least one slot: the
 // first slot starts it, and giving back the last one (or Close) stops it.
-// They also count the acquire calls in flight, so that close can wait
-// for them and for the removals of the slots they may have taken.
+// They also count the callers of Acquire and the acquire calls in
+// flight, so that close can wait for them and for the removals of the
+// slots they may have taken.
 type leases struct {
 	b     *base
 	lease time.Duration
@@ -38,11 +39,11 @@ type leases struct {
 
 	closing    context.Context // ends at close, to wake callers waiting in Acquire
 	endClosing context.CancelFunc
-	calls      sync.WaitGroup // the acquire calls in flight and the removals later runs
+	calls      sync.WaitGroup // the Acquire callers, the acquire calls in flight and the removals later runs
 }
 
-// begin counts an acquire call in flight, which end ends; once close has
-// begun it returns ErrClosed instead.
+// begin counts a caller of Acquire or an acquire call in flight, which
+// end ends; once close has begun it returns ErrClosed instead.
 func (l *leases) begin() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -55,10 +56,10 @@ func (l *leases) begin() error {
 
 func (l *leases) end() { l.calls.Done() }
 
-// later runs f, a removal of a slot that a failed call may have taken, in
-// a goroutine of its own that close waits for. It is called only between
-// begin and end: a count above zero lets it add to calls while close
-// waits.
+// later runs f, a removal of a slot that a failed call may have taken (or
+// that a refused one may take, see Concurrency.abandon), in a goroutine
+// of its own that close waits for. It is called only between begin and
+// end: a count above zero lets it add to calls while close waits.
 func (l *leases) later(f func()) {
 	l.calls.Add(1)
 	go func() {
@@ -172,16 +173,17 @@ const failedRecord = 20 * time.Minute
 // no call of its holder takes the slot again until then, however late
 // Redis runs it (see releaseScript).
 //
-// After a task's Done, two leases. The late call is then a try of the
-// acquire call that go-redis sent again (MaxRetries) and whose answer
-// was late, or a renewal that failed: the process cannot tell which
-// tasks had one, so every task that ends leaves a record, and the
-// records cost Redis memory for as long as they live (some 140 bytes
-// each: at 1,000 tasks/s and a 30 s lease, 60,000 records, 8 MB). Tied to
-// the lease, the cost stays in proportion to the harm it averts: a late
-// call that comes after the record is gone holds the slot for one lease
-// at most. After a failed call, failedRecord or two leases, whichever is
-// longer.
+// After a task's Done, or an Acquire that gave up after Redis refused it,
+// two leases. The late call is then a try of the acquire call that
+// go-redis sent again (MaxRetries) and whose answer was late, or a
+// renewal that failed: the process cannot tell which tasks had one, so
+// every task that ends leaves a record, and so does every such Acquire,
+// and the records cost Redis memory for as long as they live (some 140
+// bytes each: at 1,000 tasks/s and a 30 s lease, 60,000 records, 8 MB).
+// Tied to the lease, the cost stays in proportion to the harm it averts:
+// a late call that comes after the record is gone holds the slot for one
+// lease at most. After a failed call, failedRecord or two leases,
+// whichever is longer.
 func (l *leases) record(failed bool) time.Duration {
 	life := satMul(2, int64(l.lease))
 	if failed {

@@ -28,7 +28,8 @@ return 0
 // given back). A holder whose slot the set holds already is granted it
 // again, with its lease renewed: the call was sent again (go-redis
 // retries a call whose connection broke), and its first run took the
-// slot.
+// slot; or an Acquire asks again under the same holder (see holder), and
+// a late try of its refused call took the slot.
 var acquireScript = redis.NewScript(`
 redis.replicate_commands()
 local t = redis.call('TIME')
