@@ -23,9 +23,11 @@
 //
 // Meters read time from a clockwork.Clock ([WithClock]), so tests run
 // them on a fake clock and assert rates exactly on virtual time. The
-// meters call no code of their users but that clock. If it panics, the
-// panic goes on to the caller of the method that read it, and the meter
-// stays usable: its lock is released, a waiter leaves the line, and Done
-// still frees the permit's slot and counts its end, though a Rate's
-// Unused give-back and the Outcome's Pause are then lost.
+// meters call no code of their users but that clock and the Err and Done
+// methods of the context given to Acquire or TryAcquire. If one of these
+// panics, the panic goes on to the caller of the method that called it,
+// and the meter stays usable: its lock is released, a waiter leaves the
+// line, and Done, which calls the clock alone, still frees the permit's
+// slot and counts its end, though a Rate's Unused give-back and the
+// Outcome's Pause are then lost.
 package throttle
