@@ -27,9 +27,24 @@ import (
 // the stream goes on as it does with the outbox. shutdown drains the
 // channel, so that a worker blocked in a send after a break can return.
 
-// A handoff channel's buffer is allocated at once, where the outbox grows
-// only as results wait: it is made for a BufferSize of at most maxHandoff
-// results that take at most maxHandoffBytes in all.
+// The channel carries a pointer to each result, not the result itself: a
+// channel's element must take less than 64 KiB, which a result (an input
+// and a value of the caller's types) need not, and a channel of results
+// would keep such a call from compiling at all. The results are kept in
+// places taken in turn, BufferSize + 2 of them, so that the worker never
+// fills a place the consumer may still be reading: the worker fills the
+// next place only once its last send is done, when every result but the
+// last BufferSize sent has been taken, and the consumer empties a place
+// before it takes the next result. So of the results in places, at most
+// BufferSize are in the channel, one is with the worker and one may be
+// being read. A goroutine that takes results to drop them
+// (dropHandedLocked, shutdown) reads no place; it takes them only once
+// the run has stopped, and a send that it lets through is followed by no
+// other.
+
+// A handoff channel's buffer and places are allocated at once, where the
+// outbox grows only as results wait: they are made for a BufferSize of at
+// most maxHandoff results that take at most maxHandoffBytes in all.
 const (
 	maxHandoff      = 64
 	maxHandoffBytes = 8 << 10
@@ -42,6 +57,13 @@ func (e *engine[T, R]) handsOver() bool {
 	}
 	n := e.window - e.limit // BufferSize
 	return n == 0 || (n <= maxHandoff && uintptr(n)*unsafe.Sizeof(result[T, R]{}) <= maxHandoffBytes)
+}
+
+// makeHandoff makes the handoff channel for a BufferSize of n, and its
+// places.
+func (e *engine[T, R]) makeHandoff(n int) {
+	e.handoff = make(chan *result[T, R], n)
+	e.handed = make([]result[T, R], n+2)
 }
 
 // serveHanded is serve when the results go through the handoff channel.
@@ -73,7 +95,7 @@ func (e *engine[T, R]) runHanded(t task[T], ps *[]throttle.Permit) bool {
 	if (err != nil || e.cfg.untilSuccess || e.stopping()) && !e.endHanded(t, err) {
 		return false // the run stopped
 	}
-	return e.send(result[T, R]{index: t.index, in: t.value, val: v, err: err})
+	return e.send(t, v, err)
 }
 
 // endHanded is endTaskLocked for a task whose result would go through the
@@ -89,11 +111,16 @@ func (e *engine[T, R]) endHanded(t task[T], err error) bool {
 	return e.endTaskLocked(t, err) && e.handsOutLocked()
 }
 
-// send hands r to the consumer, waiting while the window is full, and
-// says whether the next input may be pulled. A send that waits is not
-// left waiting by a stop that drops the results: dropHandedLocked takes
-// them.
-func (e *engine[T, R]) send(r result[T, R]) bool {
+// send hands t's result to the consumer, waiting while the window is
+// full, and says whether the next input may be pulled. A send that waits
+// is not left waiting by a stop that drops the results: dropHandedLocked
+// takes them.
+func (e *engine[T, R]) send(t task[T], v R, err error) bool {
+	r := &e.handed[e.handedAt]
+	*r = result[T, R]{index: t.index, in: t.value, val: v, err: err}
+	if e.handedAt++; e.handedAt == len(e.handed) {
+		e.handedAt = 0
+	}
 	e.handoff <- r
 	return !e.stopping()
 }
@@ -127,8 +154,12 @@ func (e *engine[T, R]) receiveHanded() (r result[T, R], ok bool) {
 	if e.stopping() && !e.handsOut() {
 		return r, false
 	}
-	r, ok = <-e.handoff
-	return r, ok
+	p, ok := <-e.handoff
+	if !ok {
+		return r, false
+	}
+	r, *p = *p, result[T, R]{} // the place keeps nothing alive
+	return r, true
 }
 
 // handsOut says whether results still go to the consumer: the run goes

@@ -249,3 +249,47 @@ func TestALargeBufferOfLargeResultsIsNotAllocatedAtOnce(t *testing.T) {
 	}
 	goleak.VerifyNone(t)
 }
+
+// A channel cannot carry an element of 64 KiB or more. Results and inputs
+// that large go to the loop all the same, whichever way the run hands them
+// over: through the handoff at MaxAtOnce(1), the outbox beyond it.
+func TestResultsOf64KiBReachTheLoop(t *testing.T) {
+	type page [64 << 10]byte
+	fetch := func(_ context.Context, v int) (page, error) {
+		var p page
+		p[0], p[len(p)-1] = byte(v), byte(v+1)
+		return p, nil
+	}
+	for _, n := range []int{1, 2} {
+		for _, buf := range []int{0, 1, 2} {
+			t.Run(fmt.Sprintf("MaxAtOnce(%d) and BufferSize(%d)", n, buf), func(t *testing.T) {
+				var got []int
+				for p, err := range trimeter.AMap(context.Background(), slices.Values([]int{1, 2, 3, 4, 5}), fetch, trimeter.MaxAtOnce(n), trimeter.BufferSize(buf), trimeter.Ordered()) {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if p[len(p)-1] != p[0]+1 {
+						t.Fatalf("a result's last byte is %d, want %d", p[len(p)-1], p[0]+1)
+					}
+					got = append(got, int(p[0]))
+				}
+				if want := []int{1, 2, 3, 4, 5}; !slices.Equal(got, want) {
+					t.Fatalf("the loop got %v, want %v", got, want)
+				}
+				var sum atomic.Int64
+				count := func(_ context.Context, p page) error { sum.Add(int64(p[0])); return nil }
+				pages := func(yield func(page) bool) {
+					for i := range 5 {
+						if p, _ := fetch(context.Background(), i+1); !yield(p) {
+							return
+						}
+					}
+				}
+				if err := trimeter.RunOnEach(context.Background(), pages, count, trimeter.MaxAtOnce(n)); err != nil || sum.Load() != 15 {
+					t.Fatalf("RunOnEach over pages: %v, sum %d; want nil, 15", err, sum.Load())
+				}
+			})
+		}
+	}
+	goleak.VerifyNone(t)
+}

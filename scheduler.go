@@ -131,15 +131,17 @@ type engine[T, R any] struct {
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
-	handoff     chan result[T, R] // the serial worker's results, when it hands them over directly (handoff.go)
-	ending      bool              // shutdown has begun
-	tasks       queue[queued[T]]  // inputs the feeder queued, in input order
-	reserved    bool              // the feeder holds a slot for its next input
-	idle        int               // workers sleeping on taskReady, not yet woken
-	awake       int               // workers neither running a task nor idle
-	taskReady   sync.Cond         // idle workers wait here for a queued input
-	waiting     bool              // the consumer waits on ready
-	ready       chan struct{}     // wakes the consumer
+	handoff     chan *result[T, R] // the serial worker's results, when it hands them over directly (handoff.go)
+	handed      []result[T, R]     // the places of the results handed over, taken in turn
+	handedAt    int                // the place of the next result handed over
+	ending      bool               // shutdown has begun
+	tasks       queue[queued[T]]   // inputs the feeder queued, in input order
+	reserved    bool               // the feeder holds a slot for its next input
+	idle        int                // workers sleeping on taskReady, not yet woken
+	awake       int                // workers neither running a task nor idle
+	taskReady   sync.Cond          // idle workers wait here for a queued input
+	waiting     bool               // the consumer waits on ready
+	ready       chan struct{}      // wakes the consumer
 	stopParent  func() bool
 	stopWatch   func()                // ends the watch for limit changes, under PerKey with meters
 	parentDone  chan struct{}         // closed when the parent's AfterFunc has run
@@ -206,7 +208,7 @@ func newEngine[T, R any](parent context.Context, fn func(context.Context, T) (R,
 	}
 	e.fed = e.feeds()
 	if e.handsOver() {
-		e.handoff = make(chan result[T, R], e.window-e.limit)
+		e.makeHandoff(e.window - e.limit)
 	}
 	if e.pacing = e.paces(); e.pacing {
 		e.kick = make(chan struct{}, 1)
