@@ -111,8 +111,8 @@ func (c *config) applyAll(opts []Option) {
 // when it starts and keeps it until its result has been handed to the
 // consumer (or into the buffer, see [BufferSize]), retries and backoff
 // included; so a slow consumer slows the work, and at most n results wait
-// in memory. Without MaxAtOnce there is no limit on concurrency. n must be
-// at least 1.
+// in memory (n + BufferSize with a buffer, whose results hold no slot).
+// Without MaxAtOnce there is no limit on concurrency. n must be at least 1.
 //
 // Inside [PerKey] the same limit applies to each key separately.
 func MaxAtOnce(n int) Option {
