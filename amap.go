@@ -69,8 +69,8 @@ import (
 // never ends. runtime.Goexit in fn or in the input is raised the same
 // way, with [ErrGoexit] as the value.
 //
-// Bad options, or a nil fn or inputs, are yielded once as an error wrapping
-// [ErrBadOption], and nothing runs.
+// Bad options, or a nil ctx, fn or inputs, are yielded once as an error
+// wrapping [ErrBadOption], and nothing runs.
 //
 // Cost, measured with no-op tasks on a 2-core Linux VM (go1.26; see the
 // README's Performance section; the machine's speed varies by up to half
@@ -123,8 +123,9 @@ func AMap[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Con
 //
 // Everything else is as for AMap: when ctx ends, the stage stops its calls
 // and its input and yields ctx.Err() once (once the calls have returned and
-// the stage before has yielded or ended); a bad option is yielded once as
-// an error wrapping [ErrBadOption], and nothing is pulled from in.
+// the stage before has yielded or ended); a bad option, or a nil ctx, fn
+// or in, is yielded once as an error wrapping [ErrBadOption], and nothing
+// is pulled from in.
 func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[R, error] {
 	return func(yield func(R, error) bool) {
 		e, err := prepare(ctx, seqArg(in), fn, opts, toConsumer, nil, resolveKey[T])
@@ -141,9 +142,10 @@ func Then[T, R any](ctx context.Context, in iter.Seq2[T, error], fn func(context
 // its value), and a failure does not stop the run.
 //
 // Everything else is as for AMap: limits, laziness, break, panics. When ctx
-// ends, or an option is bad, Outcomes yields once an outcome with that error
-// beside an Input whose Index is -1, and ends; after ctx ends, it does so
-// once the calls have returned and the input sequence has yielded or ended.
+// ends, or an option is bad (or ctx, fn or inputs is nil), Outcomes yields
+// once an outcome with that error beside an Input whose Index is -1, and
+// ends; after ctx ends, it does so once the calls have returned and the
+// input sequence has yielded or ended.
 func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[Input[T], Outcome[R]] {
 	return func(yield func(Input[T], Outcome[R]) bool) {
 		e, err := prepare(ctx, seqArg(inputs), fn, opts, toConsumer, keepGoing, resolveKey[T])
@@ -170,10 +172,10 @@ func Outcomes[T, R any](ctx context.Context, inputs iter.Seq[T], fn func(context
 //
 // Break and panics are as for [Then]: a break stops this stage and every
 // stage before it, and a panic in any stage reaches the loop's goroutine.
-// When ctx ends, or an option is bad, ThenOutcomes yields once an outcome
-// with that error beside an Input whose Index is -1, and ends; after ctx
-// ends, it does so once the calls have returned and the stage before has
-// yielded or ended.
+// When ctx ends, or an option is bad (or ctx, fn or in is nil),
+// ThenOutcomes yields once an outcome with that error beside an Input
+// whose Index is -1, and ends; after ctx ends, it does so once the calls
+// have returned and the stage before has yielded or ended.
 func ThenOutcomes[I, T, R any](ctx context.Context, in iter.Seq2[Input[I], Outcome[T]], fn func(context.Context, T) (R, error), opts ...Option) iter.Seq2[Input[I], Outcome[R]] {
 	return func(yield func(Input[I], Outcome[R]) bool) {
 		e, err := prepareTraced[I](ctx, in, fn, opts)

@@ -83,7 +83,8 @@
 // t.FailNow calls) is handled the same way, with [ErrGoexit] as the value.
 //
 // Bad options are reported as an error wrapping [ErrBadOption] that names
-// the option and the value, returned or yielded before anything runs.
+// the option and the value, returned or yielded before anything runs; so
+// is a nil ctx, function or input sequence.
 //
 // # Threads
 //

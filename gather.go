@@ -20,9 +20,10 @@ import (
 // yielded or ended (a call that ignores its context delays it). A panic,
 // in a function or in fns, is raised again in the calling goroutine as a
 // [*PanicError] once every call has returned (runtime.Goexit alike: see
-// [ErrGoexit]), and bad options return an error wrapping [ErrBadOption]
-// before anything runs. A nil function among fns fails, as if it had
-// returned an error that gives its index in fns, without a panic.
+// [ErrGoexit]), and bad options, or a nil ctx or fns, return an error
+// wrapping [ErrBadOption] before anything runs. A nil function among fns
+// fails, as if it had returned an error that gives its index in fns,
+// without a panic.
 func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, error)], opts ...Option) ([]R, error) {
 	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) { c.ordered = true }, resolveKey[func(context.Context) (R, error)])
 	if err != nil {
@@ -60,9 +61,10 @@ func RunAll[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, e
 // fns has yielded or ended. A
 // panic, in a function or in fns, is raised again in the calling goroutine
 // as a [*PanicError] once every call has returned (runtime.Goexit alike:
-// see [ErrGoexit]), and bad options return an error wrapping
-// [ErrBadOption] before anything runs. A nil function among fns fails, as
-// if it had returned an error that gives its index in fns, without a panic.
+// see [ErrGoexit]), and bad options, or a nil ctx or fns, return an error
+// wrapping [ErrBadOption] before anything runs. A nil function among fns
+// fails, as if it had returned an error that gives its index in fns,
+// without a panic.
 func RunAny[R any](ctx context.Context, fns iter.Seq[func(context.Context) (R, error)], opts ...Option) (R, error) {
 	var zero R
 	e, err := prepare(ctx, seqArg(fns), callFunc[R], opts, toConsumer, func(c *config) {

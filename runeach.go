@@ -54,7 +54,7 @@ import (
 // every call has returned it is raised again in the calling goroutine as a
 // [*PanicError] carrying the original value and the stack where it
 // happened; runtime.Goexit in fn or in the input is handled alike (see
-// [ErrGoexit]). Bad options, or a nil fn or inputs, return an error
+// [ErrGoexit]). Bad options, or a nil ctx, fn or inputs, return an error
 // wrapping [ErrBadOption], and nothing runs.
 func RunOnEach[T any](ctx context.Context, inputs iter.Seq[T], fn func(context.Context, T) error, opts ...Option) error {
 	if fn == nil {
