@@ -44,7 +44,8 @@ import (
 
 // A handoff channel's buffer and places are allocated at once, where the
 // outbox grows only as results wait: they are made for a BufferSize of at
-// most maxHandoff results that take at most maxHandoffBytes in all.
+// most maxHandoff, whose BufferSize + 2 places take at most
+// maxHandoffBytes in all.
 const (
 	maxHandoff      = 64
 	maxHandoffBytes = 8 << 10
@@ -56,7 +57,7 @@ func (e *engine[T, R]) handsOver() bool {
 		return false
 	}
 	n := e.window - e.limit // BufferSize
-	return n == 0 || (n <= maxHandoff && uintptr(n)*unsafe.Sizeof(result[T, R]{}) <= maxHandoffBytes)
+	return n <= maxHandoff && uintptr(n+2)*unsafe.Sizeof(result[T, R]{}) <= maxHandoffBytes
 }
 
 // makeHandoff makes the handoff channel for a BufferSize of n, and its
