@@ -24,19 +24,19 @@ type config struct {
 	slowness  float64 // scales the pages' latencies
 	seed      uint64
 	verbose   bool // print a line per page
-	// Tests only. clientRate, when above 0, is the client's MaxPerSecond
-	// in place of perSecond, which the server still holds it to: a test
-	// gives the client less, so that delays between a start's token and
-	// its request cannot bunch requests over the bound. noRate leaves
-	// MaxPerSecond out, to show that a broken rate limit is caught.
-	clientRate float64
-	noRate     bool
+	// Tests only. noRate leaves MaxPerSecond out, to show that a broken
+	// rate limit is caught. beforeStart, when set, is called as each task
+	// begins, before it reads the time of its start: a test makes tasks
+	// begin late, as a loaded machine does.
+	noRate      bool
+	beforeStart func(ctx context.Context, path string)
 }
 
 // demoConfig takes about eight seconds: the rate limit allows 10 requests
 // at once and then 40 a second. Eight at a time, the pages' latencies
 // would allow about twice that rate, so the rate is the limit that paces
-// the run and the server's count of starts in a second checks it.
+// the run from its first request to its last, and the server's count of
+// the requests started since the run began checks it (see report.closest).
 var demoConfig = config{pages: 300, atOnce: 8, perSecond: 40, burst: 10, slowness: 0.5, seed: 1, verbose: true}
 
 // result is what fetching one page came to.
@@ -60,16 +60,22 @@ func run(ctx context.Context, cfg config, con *demo.Console) (report, error) {
 
 	con.Println(fmt.Sprintf("Fetching %d pages from %s: at most %d at once, %g per second (bursts of %d).",
 		cfg.pages, srv.url, cfg.atOnce, cfg.perSecond, cfg.burst))
-	rep := report{cfg: cfg, planned: plannedFailures(pages)}
 	var mon throttle.Monitor
+	// The run begins before trimeter is called, so before its bucket of
+	// tokens exists.
 	start := time.Now()
+	rep := report{cfg: cfg, planned: plannedFailures(pages), begun: start}
 	stop := con.Follow(time.Second, progress(&mon, cfg.pages, start))
-	err = fetchAll(ctx, cfg, &mon, fetcher(client, srv.url, epoch), con, &rep)
+	fetch := fetcher(client, srv.url, epoch)
+	if cfg.beforeStart != nil {
+		fetch = beginLate(cfg.beforeStart, fetch)
+	}
+	err = fetchAll(ctx, cfg, &mon, fetch, con, &rep)
 	stop()
 	rep.elapsed = time.Since(start)
 	rep.requests = srv.tally.Requests()
 	rep.peakAtOnce = srv.tally.Peak()
-	rep.maxInSecond = srv.tally.MaxInWindow(time.Second)
+	rep.starts = srv.tally.Arrivals()
 	return rep, err
 }
 
@@ -80,11 +86,7 @@ func run(ctx context.Context, cfg config, con *demo.Console) (report, error) {
 func fetchAll(ctx context.Context, cfg config, mon *throttle.Monitor, fetch func(context.Context, string) (result, error), con *demo.Console, rep *report) error {
 	opts := []trimeter.Option{trimeter.MaxAtOnce(cfg.atOnce), trimeter.Watch(mon)}
 	if !cfg.noRate {
-		rate := cfg.perSecond
-		if cfg.clientRate > 0 {
-			rate = cfg.clientRate
-		}
-		opts = append(opts, trimeter.MaxPerSecond(rate), trimeter.MaxBurst(cfg.burst))
+		opts = append(opts, trimeter.MaxPerSecond(cfg.perSecond), trimeter.MaxBurst(cfg.burst))
 	}
 	rep.seen = make([]int, cfg.pages)
 	for in, out := range trimeter.Outcomes(ctx, paths(cfg.pages), fetch, opts...) {
@@ -142,6 +144,14 @@ func fetcher(client *http.Client, base string, epoch time.Time) func(context.Con
 			return result{}, errors.New(resp.Status)
 		}
 		return result{bytes: n, took: time.Since(start)}, nil
+	}
+}
+
+// beginLate returns fetch, run after wait.
+func beginLate(wait func(context.Context, string), fetch func(context.Context, string) (result, error)) func(context.Context, string) (result, error) {
+	return func(ctx context.Context, path string) (result, error) {
+		wait(ctx, path)
+		return fetch(ctx, path)
 	}
 }
 

@@ -2,8 +2,9 @@
 // starts on 127.0.0.1, at most 8 requests at once and 40 per second,
 // printing each result as it arrives under a live progress line. It ends
 // with what the server counted, beside the limits: the most requests it
-// handled at once and the most started within one second. It exits
-// with status 1 if a limit was exceeded or a result went missing.
+// handled at once, and the requests started by the moment of the run that
+// came closest to MaxBurst + MaxPerSecond·t. It exits with status 1 if a
+// limit was exceeded or a result went missing.
 //
 // Usage:
 //

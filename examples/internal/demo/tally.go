@@ -62,6 +62,13 @@ func (t *Tally) Requests() int {
 	return len(t.arrivals)
 }
 
+// Arrivals returns when each request arrived, in order of time.
+func (t *Tally) Arrivals() []time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.arrivals)
+}
+
 // MaxInWindow returns the largest number of requests that arrived within
 // any window of length w.
 func (t *Tally) MaxInWindow(w time.Duration) int {
