@@ -1,9 +1,12 @@
 // Command shared shows one rate limit shared by several processes through
-// Redis. It starts a redis-server of its own on a free loopback port, runs
-// three copies of itself as worker processes, each running
-// trimeter.RunOnEach through one redismeter.NewRate(client, "demo", 30, 1),
-// and prints each process's rate and the total: about 30 starts per second
-// between them, not 30 each. It stops Redis when done.
+// Redis. It starts a redis-server of its own on a free loopback port,
+// checks that the Redis answering there is the process it started (when
+// another process took the port first, it tries another port, five in
+// all, and then fails saying what held it), runs three copies of itself
+// as worker processes, each running trimeter.RunOnEach through one
+// redismeter.NewRate(client, "demo", 30, 1), and prints each process's
+// rate and the total: about 30 starts per second between them, not 30
+// each. It stops Redis when done.
 //
 //	cd redismeter && go run ./examples/shared
 //
@@ -17,6 +20,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -89,7 +93,7 @@ func lead() (err error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return errors.New("redis-server is not on PATH: install Redis first (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)")
 	}
-	addr, stop, err := startRedis(ctx)
+	addr, stop, err := startRedis(ctx, freePort)
 	if err != nil {
 		return err
 	}
@@ -177,50 +181,123 @@ func request(ctx context.Context) error {
 	}
 }
 
-// startRedis runs redis-server on a free loopback port, with its files in
-// a temporary directory and no persistence, and waits until it answers.
-// stop ends it and removes the directory.
-func startRedis(ctx context.Context) (addr string, stop func(), err error) {
+// startRedis runs redis-server on a port that freePort gives, with its
+// files in a temporary directory and no persistence, and waits until it
+// answers as itself. A port is free when freePort closes its listener, but
+// another process may take it before redis-server does; a Redis that holds
+// it would then answer in place of the demo's own, and the workers would
+// count their starts in it. So the server that answers must report the
+// process that the demo started: when another process holds the port,
+// startRedis tries another one, portTries in all, and then fails saying
+// what held the port. stop ends redis-server and removes the directory.
+func startRedis(ctx context.Context, freePort func() (int, error)) (addr string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "redismeter-demo-")
 	if err != nil {
 		return "", nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
+	for try := 1; ; try++ {
+		port, err := freePort()
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
+		addr = "127.0.0.1:" + strconv.Itoa(port)
+		end, err := runRedis(ctx, addr, dir)
+		if err == nil {
+			return addr, func() { end(); os.RemoveAll(dir) }, nil
+		}
+		if !errors.Is(err, errPortTaken) || try == portTries {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
 	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	stop = func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		os.RemoveAll(dir)
-	}
-	addr = "127.0.0.1:" + port
-	if err := awaitPing(ctx, addr); err != nil {
-		stop()
-		return "", nil, err
-	}
-	return addr, stop, nil
 }
 
-func awaitPing(ctx context.Context, addr string) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+// portTries is how many ports startRedis tries before it gives up.
+const portTries = 5
+
+// errPortTaken says that another process held the port.
+var errPortTaken = errors.New("another process holds the port")
+
+// freePort returns a loopback port that no process held a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// runRedis runs redis-server on addr and waits until it answers. The error
+// wraps errPortTaken when another process held addr: a Redis that answers
+// there as another process, or anything that made redis-server find the
+// address in use. end stops redis-server and waits for it to exit.
+func runRedis(ctx context.Context, addr, dir string) (end func(), err error) {
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	var out bytes.Buffer // read only once cmd has exited
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	end = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		<-exited
+	}
+	err = awaitRedis(ctx, addr, cmd.Process.Pid, exited)
+	if err == nil {
+		return end, nil
+	}
+	end()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if strings.Contains(out.String(), "Address already in use") {
+		err = fmt.Errorf("%w: %v", errPortTaken, err)
+	}
+	return nil, fmt.Errorf("redis-server on %s: %w\n%s", addr, err, strings.TrimSpace(out.String()))
+}
+
+// awaitRedis waits until the Redis on addr answers, and checks that it is
+// the one of process pid, which closes exited when it ends.
+func awaitRedis(ctx context.Context, addr string, pid int, exited <-chan struct{}) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ContextTimeoutEnabled: true})
 	defer c.Close()
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if err = c.Ping(ctx).Err(); err == nil {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		infoCtx, cancel := context.WithTimeout(ctx, time.Second)
+		info, err := c.Info(infoCtx, "server").Result()
+		cancel()
+		if err == nil {
+			if other := processID(info); other != pid {
+				return fmt.Errorf("%w: a Redis of process %d answers on it, not the one started (process %d)", errPortTaken, other, pid)
+			}
 			return nil
 		}
-		if ctx.Err() != nil {
+		select {
+		case <-exited:
+			return errors.New("it exited before answering")
+		case <-ctx.Done():
 			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer in 10s: %v", err)
 		}
 	}
-	return fmt.Errorf("redis-server on %s did not answer: %v", addr, err)
+}
+
+// processID returns the process_id of an INFO server reply, or 0.
+func processID(info string) int {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -271,4 +272,110 @@ func TestSIGTERMWhileRedisStartsEndsTheDemoAsAnInterrupt(t *testing.T) {
 	if entries, err := os.ReadDir(tmp); err != nil || len(entries) != 0 {
 		t.Errorf("the temporary directory holds %d entries (%v) after the demo, want none", len(entries), err)
 	}
+}
+
+// A port that another Redis holds when the demo's redis-server comes to
+// it is passed over: that Redis answers there, as another process, and
+// the demo starts its own on the next port instead of running its workers
+// against a server it did not start.
+func TestAPortThatAnotherRedisHoldsIsPassedOver(t *testing.T) {
+	ctx := context.Background()
+	held, stopHeld, err := startRedis(ctx, freePort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopHeld()
+	tries := 0
+	ports := func() (int, error) {
+		tries++
+		if tries == 1 {
+			return port(t, held), nil
+		}
+		return freePort()
+	}
+	addr, stop, err := startRedis(ctx, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if addr == held || tries != 2 {
+		t.Errorf("Redis on %s after %d ports, want the second port, not %s that another Redis holds", addr, tries, held)
+	}
+	if err := ping(held); err != nil {
+		t.Errorf("the Redis that held the port no longer answers: %v", err)
+	}
+}
+
+// A port that a process other than Redis listens on is passed over too:
+// redis-server finds the address in use and exits, and the demo tries the
+// next port rather than wait for an answer that cannot come.
+func TestAPortThatAnotherProcessHoldsIsPassedOver(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tries := 0
+	ports := func() (int, error) {
+		tries++
+		if tries == 1 {
+			return port(t, l.Addr().String()), nil
+		}
+		return freePort()
+	}
+	start := time.Now()
+	addr, stop, err := startRedis(context.Background(), ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if addr == l.Addr().String() || tries != 2 {
+		t.Errorf("Redis on %s after %d ports, want the second port, not %s that another process holds", addr, tries, l.Addr())
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("took %v to pass over the port, want the exit of redis-server noticed, not a wait for an answer", took)
+	}
+}
+
+// When every port it is given is held by another Redis, the demo fails
+// after portTries of them, saying so, and leaves that Redis running.
+func TestRedisFailsClearlyWhenEveryPortIsHeld(t *testing.T) {
+	ctx := context.Background()
+	held, stopHeld, err := startRedis(ctx, freePort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopHeld()
+	tries := 0
+	ports := func() (int, error) { tries++; return port(t, held), nil }
+	addr, stop, err := startRedis(ctx, ports)
+	if err == nil {
+		stop()
+		t.Fatalf("Redis on %s, a port that another Redis holds", addr)
+	}
+	if !errors.Is(err, errPortTaken) || !strings.Contains(err.Error(), "a Redis of process") || tries != portTries {
+		t.Errorf("after %d ports: %v; want %d ports and %v, naming the process that answered", tries, err, portTries, errPortTaken)
+	}
+	if err := ping(held); err != nil {
+		t.Errorf("the Redis that held the port no longer answers: %v", err)
+	}
+}
+
+func port(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func ping(addr string) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	return c.Ping(context.Background()).Err()
 }
