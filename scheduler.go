@@ -102,6 +102,7 @@ type engine[T, R any] struct {
 	mu          sync.Mutex
 	starting    bool            // a worker has the turn to start tasks (takeTurn)
 	turnWaits   int             // workers waiting on turn, or for kick or turnTimer
+	turnCalled  bool            // a worker woken by turn.Signal has not looked at the turn yet (callTurnLocked)
 	pulling     bool            // a worker pulls with the turn lent (pullLocked)
 	lendTimer   clockwork.Timer // while the turn is lent, marks lanesDue at lendAt
 	lendAt      time.Time       // when lendTimer is set to fire, or zero

@@ -74,10 +74,23 @@ func (e *engine[T, R]) awaitTurnLocked() {
 	e.turnWaits++
 	e.turn.Wait()
 	e.turnWaits--
+	e.turnCalled = false
+}
+
+// callTurnLocked wakes a worker waiting on turn, unless one woken for it
+// has not looked at the turn yet: that one sees the turn as it is when it
+// has mu again, and takes it if it is free, so a second one woken would
+// only find it taken and wait again. A starter whose tasks are quick hands
+// the turn on and takes it back many times while one wakes up.
+func (e *engine[T, R]) callTurnLocked() {
+	if e.turnWaits > 0 && !e.turnCalled {
+		e.turnCalled = true
+		e.turn.Signal()
+	}
 }
 
 // passTurn ends the calling worker's turn as the starter, and wakes one
-// worker waiting for it.
+// worker waiting for it (callTurnLocked).
 //
 // A worker that took the turn lent for a pull leaves the next input
 // waiting aside to come due to the worker that callLentLocked calls then,
@@ -89,8 +102,8 @@ func (e *engine[T, R]) passTurn() {
 	switch {
 	case e.pulling:
 		e.watchLentLocked(e.lanesAt)
-	case e.turnWaits > 0:
-		e.turn.Signal()
+	default:
+		e.callTurnLocked()
 	}
 }
 
@@ -329,7 +342,7 @@ func (e *engine[T, R]) callLentLocked() {
 	}
 	switch {
 	case e.turnWaits > 0:
-		e.turn.Signal()
+		e.callTurnLocked()
 	case e.limit == 0 || e.workers <= e.limit:
 		e.spawn()
 	}
