@@ -28,13 +28,23 @@ func retryingClient(t *testing.T, px *proxy) *redis.Client {
 	return c
 }
 
+// refusedAcquire is an Acquire that Redis refused, on a meter of one slot
+// that another process holds, while the first try of its call is held
+// back (refusedTry).
+type refusedAcquire struct {
+	m      *Concurrency
+	clock  *clockwork.FakeClock // m's
+	first  *heldChunk           // the acquire call's first try, held back
+	held   throttle.Permit      // the other process's permit for the slot
+	cancel context.CancelFunc   // ends the Acquire's context
+	got    <-chan acquired      // the Acquire's outcome
+}
+
 // refusedTry sets up a meter of one slot on key, on a fake clock, whose
 // slot another process holds, and starts an Acquire whose first try px
 // holds back: go-redis sends the call again, and Redis refuses that try.
-// It returns once the Acquire waits between two polls, with the meter,
-// its clock, the first try held back, the other process's permit, a
-// cancel of the Acquire's context and the Acquire's outcome.
-func refusedTry(t *testing.T, srv *server, key string) (*Concurrency, *clockwork.FakeClock, *heldChunk, throttle.Permit, context.CancelFunc, <-chan acquired) {
+// It returns once the Acquire waits between two polls.
+func refusedTry(t *testing.T, srv *server, key string) *refusedAcquire {
 	t.Helper()
 	px := newProxy(t, srv.addr())
 	client := retryingClient(t, px)
@@ -72,7 +82,7 @@ func refusedTry(t *testing.T, srv *server, key string) (*Concurrency, *clockwork
 	default:
 		t.Fatal("the acquire call's first try was not held back")
 	}
-	return m, clock, first, held, cancel, got
+	return &refusedAcquire{m: m, clock: clock, first: first, held: held, cancel: cancel, got: got}
 }
 
 type acquired struct {
@@ -86,14 +96,14 @@ type acquired struct {
 // permit would ever give it back.
 func TestARefusedCallsEarlierTryThatRedisRunsAfterAcquireGaveUpTakesNoSlot(t *testing.T) {
 	srv := startRedis(t)
-	m, _, first, held, cancel, got := refusedTry(t, srv, "refused-gave-up")
-	cancel()
-	if r := <-got; !errors.Is(r.err, context.Canceled) {
-		t.Fatalf("Acquire whose context ended = %v, %v; want context.Canceled", r.p, r.err)
+	r := refusedTry(t, srv, "refused-gave-up")
+	r.cancel()
+	if a := <-r.got; !errors.Is(a.err, context.Canceled) {
+		t.Fatalf("Acquire whose context ended = %v, %v; want context.Canceled", a.p, a.err)
 	}
-	held.Done(throttle.Outcome{Status: throttle.Succeeded})
-	settleGiveBacks(t, m)
-	first.letThrough(t)
+	r.held.Done(throttle.Outcome{Status: throttle.Succeeded})
+	settleGiveBacks(t, r.m)
+	r.first.letThrough(t)
 	checkFree(t, srv, "refused-gave-up", "the refused call's first try")
 }
 
@@ -103,16 +113,16 @@ func TestARefusedCallsEarlierTryThatRedisRunsAfterAcquireGaveUpTakesNoSlot(t *te
 // back, it takes no slot.
 func TestARefusedCallsEarlierTryThatRedisRunsAfterDoneTakesNoSlot(t *testing.T) {
 	srv := startRedis(t)
-	m, clock, first, held, _, got := refusedTry(t, srv, "refused-granted")
-	held.Done(throttle.Outcome{Status: throttle.Succeeded})
-	clock.Advance(2 * poll)
-	r := <-got
-	if r.err != nil {
-		t.Fatalf("Acquire after the slot came free: %v", r.err)
+	r := refusedTry(t, srv, "refused-granted")
+	r.held.Done(throttle.Outcome{Status: throttle.Succeeded})
+	r.clock.Advance(2 * poll)
+	a := <-r.got
+	if a.err != nil {
+		t.Fatalf("Acquire after the slot came free: %v", a.err)
 	}
-	r.p.Done(throttle.Outcome{Status: throttle.Succeeded})
-	settleGiveBacks(t, m)
-	first.letThrough(t)
+	a.p.Done(throttle.Outcome{Status: throttle.Succeeded})
+	settleGiveBacks(t, r.m)
+	r.first.letThrough(t)
 	checkFree(t, srv, "refused-granted", "the refused call's first try")
 }
 
@@ -123,15 +133,15 @@ func TestARefusedCallsEarlierTryThatRedisRunsAfterDoneTakesNoSlot(t *testing.T) 
 // after the slot came free, it takes no slot.
 func TestARefusedCallsEarlierTryThatRedisRunsAfterCloseTakesNoSlot(t *testing.T) {
 	srv := startRedis(t)
-	m, _, first, held, _, got := refusedTry(t, srv, "refused-closed")
-	m.Close()
-	if n := srv.client(t).ZCard(ctx, goneKey(m.slotsKey())).Val(); n != 1 {
+	r := refusedTry(t, srv, "refused-closed")
+	r.m.Close()
+	if n := srv.client(t).ZCard(ctx, goneKey(r.m.slotsKey())).Val(); n != 1 {
 		t.Errorf("%d holders recorded as given back when Close returned, want 1", n)
 	}
-	if r := <-got; !errors.Is(r.err, ErrClosed) {
-		t.Fatalf("Acquire at Close = %v, %v; want ErrClosed", r.p, r.err)
+	if a := <-r.got; !errors.Is(a.err, ErrClosed) {
+		t.Fatalf("Acquire at Close = %v, %v; want ErrClosed", a.p, a.err)
 	}
-	held.Done(throttle.Outcome{Status: throttle.Succeeded})
-	first.letThrough(t)
+	r.held.Done(throttle.Outcome{Status: throttle.Succeeded})
+	r.first.letThrough(t)
 	checkFree(t, srv, "refused-closed", "the refused call's first try")
 }
