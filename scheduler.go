@@ -12,6 +12,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter/internal/changes"
 	"github.com/trimeter-go/trimeter/internal/recycle"
+	"github.com/trimeter-go/trimeter/internal/timing"
 	"github.com/trimeter-go/trimeter/throttle"
 )
 
@@ -125,10 +126,11 @@ type engine[T, R any] struct {
 	panicked    *PanicError
 	pausedUntil time.Time // the call's push-back pause
 	wake        clockwork.Timer
-	lanes       []*lane[T] // pulled inputs waiting for their keys
-	parked      int        // how many
-	lanesDue    bool       // something changed that may let one start
-	lanesAt     time.Time  // else, when one may start by the clock
+	timerFuncs  timing.Funcs // sets wake and lendTimer, whose calls shutdown waits for
+	lanes       []*lane[T]   // pulled inputs waiting for their keys
+	parked      int          // how many
+	lanesDue    bool         // something changed that may let one start
+	lanesAt     time.Time    // else, when one may start by the clock
 	keys        map[any]*keyState
 	sweepAt     int
 	out         outbox[result[T, R]]
@@ -445,6 +447,10 @@ func (e *engine[T, R]) shutdown() {
 		}
 	}
 	e.wg.Wait()
+	// Every worker has returned, and stopLocked stopped the timers that
+	// call back into the run; a call that began just before its timer was
+	// stopped may still be waiting for mu. The run returns after it.
+	e.timerFuncs.Wait()
 	e.mu.Lock()
 	if e.mon != nil && e.parked > 0 {
 		e.mon.Wait(-int64(e.parked)) // the inputs left aside wait no more

@@ -314,7 +314,7 @@ func (e *engine[T, R]) setLendTimerLocked(at time.Time) {
 	}
 	e.lendAt = at
 	if e.lendTimer == nil {
-		e.lendTimer = e.clock.AfterFunc(d, func() {
+		e.lendTimer = e.timerFuncs.AfterFunc(e.clock, d, func() {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.lendAt = time.Time{}
@@ -429,7 +429,7 @@ func (e *engine[T, R]) sleepLocked(at time.Time) {
 			e.lanesDue = true
 			return
 		}
-		e.wake = e.clock.AfterFunc(d, func() {
+		e.wake = e.timerFuncs.AfterFunc(e.clock, d, func() {
 			e.mu.Lock()
 			e.lanesDue = true
 			e.room.Broadcast()

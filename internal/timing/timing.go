@@ -9,6 +9,10 @@
 // A clock that wraps the real one, to log or count its readings, moves a
 // little between any two readings, so code that waits until two readings
 // agree never gets to sleep.
+//
+// It also keeps count of the timers that call a function (Funcs), so that
+// their owner can wait for a call that began just before its timer was
+// stopped, which no Stop can reach.
 package timing
 
 import (
