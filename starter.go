@@ -421,6 +421,8 @@ func mustHash(id any) {
 
 // sleepLocked waits for a change that may let a task start: a slot freed, a
 // key released, the run stopped, or the clock reaching at (if not zero).
+// Its timer is stopped on the way out, even when the clock panics: a timer
+// left set would hold up the run's end (shutdown waits for timerFuncs).
 func (e *engine[T, R]) sleepLocked(at time.Time) {
 	if !at.IsZero() {
 		now := e.clock.Now()
@@ -429,22 +431,22 @@ func (e *engine[T, R]) sleepLocked(at time.Time) {
 			e.lanesDue = true
 			return
 		}
-		e.wake = e.timerFuncs.AfterFunc(e.clock, d, func() {
+		wake := e.timerFuncs.AfterFunc(e.clock, d, func() {
 			e.mu.Lock()
 			e.lanesDue = true
 			e.room.Broadcast()
 			e.mu.Unlock()
 		})
-		if e.jumps && !timing.Settle(e.clock, e.wake, now, d) {
-			// The clock moved past at while the timer was set.
+		e.wake = wake
+		defer func() {
+			wake.Stop()
 			e.wake = nil
+		}()
+		if e.jumps && !timing.Settle(e.clock, wake, now, d) {
+			// The clock moved past at while the timer was set.
 			e.lanesDue = true
 			return
 		}
 	}
 	e.waitRoomLocked()
-	if e.wake != nil {
-		e.wake.Stop()
-		e.wake = nil
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,4 +131,64 @@ func (t *lateStopTimer) Stop() bool {
 		})
 	}
 	return false
+}
+
+// A clock that panics as the run sets a timer that calls back into it, to
+// end a push-back's pause: the run raises the clock's panic and returns,
+// leaving no timer counted that shutdown would wait for. The serial
+// worker waits out the pause on such a timer before it starts input 1.
+func TestAClockPanicWhileSettingARunTimerEndsTheRun(t *testing.T) {
+	fn := func(_ context.Context, v int) error {
+		if v == 0 {
+			return trimeter.Pushback(time.Hour, errBusy)
+		}
+		return nil
+	}
+	clk := &panickyTimerClock{Clock: testclock.New()}
+	clk.inAfterFunc.Store(true)
+	r := endsWithin(t, func() error {
+		return trimeter.RunOnEach(context.Background(), slices.Values([]int{0, 1, 2}), fn,
+			trimeter.MaxAtOnce(1), trimeter.KeepGoing(), trimeter.WithClock(clk))
+	})
+	if pe, ok := r.(*trimeter.PanicError); !ok || pe.Value != "no timer today" {
+		t.Errorf("RunOnEach = %v, want the clock's panic", r)
+	}
+}
+
+// endsWithin runs f and returns what it panicked with, or its error; it
+// fails the test if f has not returned within patience (the goroutine is
+// then left behind, and the package's leak check reports it too).
+func endsWithin(t *testing.T, f func() error) any {
+	t.Helper()
+	done := make(chan any, 1)
+	go func() {
+		var err error
+		r := catch(func() { err = f() })
+		if r == nil {
+			r = err
+		}
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(patience):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("the run did not return\n%s", buf[:runtime.Stack(buf, true)])
+		return nil
+	}
+}
+
+// panickyTimerClock is a fake clock whose AfterFunc panics once, while
+// inAfterFunc is set.
+type panickyTimerClock struct {
+	*testclock.Clock
+	inAfterFunc atomic.Bool
+}
+
+func (c *panickyTimerClock) AfterFunc(d time.Duration, f func()) clockwork.Timer {
+	if c.inAfterFunc.Swap(false) {
+		panic("no timer today")
+	}
+	return c.Clock.AfterFunc(d, f)
 }

@@ -26,10 +26,18 @@ func (g *Funcs) AfterFunc(clock clockwork.Clock, d time.Duration, f func()) cloc
 	g.mu.Lock()
 	g.out++ // before f can be called, and return
 	g.mu.Unlock()
-	return &funcTimer{g: g, t: clock.AfterFunc(d, func() {
+	set := false
+	defer func() {
+		if !set { // clock.AfterFunc panicked: no timer
+			g.done()
+		}
+	}()
+	t := clock.AfterFunc(d, func() {
 		defer g.done()
 		f()
-	})}
+	})
+	set = true
+	return &funcTimer{g: g, t: t}
 }
 
 // Wait returns once every timer that g set has been stopped, or has fired
@@ -48,7 +56,7 @@ func (g *Funcs) done() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.out--
-	if g.out == 0 {
+	if g.out <= 0 { // below 0 only after a Stop that panicked and a call after all
 		g.cond().Broadcast()
 	}
 }
@@ -71,13 +79,20 @@ func (ft *funcTimer) Chan() <-chan time.Time { return ft.t.Chan() }
 
 // Stop stops the timer. When that keeps f from being called, the timer is
 // counted off; otherwise f has been called, and counts until it returns
-// (or the timer had been stopped already).
-func (ft *funcTimer) Stop() bool {
-	if !ft.t.Stop() {
-		return false
-	}
-	ft.g.done()
-	return true
+// (or the timer had been stopped already). A Stop that panics (a broken
+// clock) counts the timer off too, so that Wait cannot wait for ever on a
+// timer whose state is unknown: should it fire after all, its call may
+// still be under way when Wait returns.
+func (ft *funcTimer) Stop() (stopped bool) {
+	panicked := true
+	defer func() {
+		if stopped || panicked {
+			ft.g.done()
+		}
+	}()
+	stopped = ft.t.Stop()
+	panicked = false
+	return stopped
 }
 
 // Reset sets the timer again. A timer that was not set (stopped, or fired)

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/trimeter-go/trimeter/internal/testclock"
 )
 
@@ -74,4 +76,64 @@ func TestFuncsCountTimersSetAndCallsUnderWay(t *testing.T) {
 	if n := g.pending(); n != 0 {
 		t.Fatalf("after Wait: %d counted, want 0", n)
 	}
+}
+
+// A Stop that panics leaves the timer's state unknown: it is counted off,
+// so that Wait does not wait for ever on a timer that may never fire.
+func TestFuncsCountOffATimerWhoseStopPanics(t *testing.T) {
+	clk := &stopPanicClock{Clock: testclock.New()}
+	var g Funcs
+	tm := g.AfterFunc(clk, time.Hour, func() {})
+	func() {
+		defer func() {
+			if r := recover(); r != "no stop today" {
+				t.Fatalf("Stop panicked with %v, want the clock's panic", r)
+			}
+		}()
+		tm.Stop()
+	}()
+	if n := g.pending(); n != 0 {
+		t.Fatalf("after a Stop that panicked: %d counted, want 0", n)
+	}
+	g.Wait()
+}
+
+// A clock whose AfterFunc panics sets no timer, and g counts none.
+func TestFuncsCountNoTimerWhenTheClockPanics(t *testing.T) {
+	clk := &stopPanicClock{Clock: testclock.New(), noTimer: true}
+	var g Funcs
+	func() {
+		defer func() {
+			if r := recover(); r != "no timer today" {
+				t.Fatalf("AfterFunc panicked with %v, want the clock's panic", r)
+			}
+		}()
+		g.AfterFunc(clk, time.Hour, func() {})
+	}()
+	if n := g.pending(); n != 0 {
+		t.Fatalf("after an AfterFunc that panicked: %d counted, want 0", n)
+	}
+	g.Wait()
+}
+
+// stopPanicClock is a fake clock whose timers that call a function panic
+// when stopped (they are stopped first), or, with noTimer, whose AfterFunc
+// panics.
+type stopPanicClock struct {
+	*testclock.Clock
+	noTimer bool
+}
+
+func (c *stopPanicClock) AfterFunc(d time.Duration, f func()) clockwork.Timer {
+	if c.noTimer {
+		panic("no timer today")
+	}
+	return stopPanicTimer{c.Clock.AfterFunc(d, f)}
+}
+
+type stopPanicTimer struct{ clockwork.Timer }
+
+func (t stopPanicTimer) Stop() bool {
+	t.Timer.Stop()
+	panic("no stop today")
 }
