@@ -72,10 +72,7 @@ func (t *Tally) Arrivals() []time.Time {
 // MaxInWindow returns the largest number of requests that arrived within
 // any window of length w.
 func (t *Tally) MaxInWindow(w time.Duration) int {
-	t.mu.Lock()
-	ts := slices.Clone(t.arrivals)
-	t.mu.Unlock()
-	return MaxInWindow(ts, w)
+	return MaxInWindow(t.Arrivals(), w)
 }
 
 // MaxInWindow returns the largest number of the times ts that fall in one

@@ -285,21 +285,14 @@ func TestAPortThatAnotherRedisHoldsIsPassedOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopHeld()
-	tries := 0
-	ports := func() (int, error) {
-		tries++
-		if tries == 1 {
-			return port(t, held), nil
-		}
-		return freePort()
-	}
+	ports, tries := heldThenFree(t, held)
 	addr, stop, err := startRedis(ctx, ports)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	if addr == held || tries != 2 {
-		t.Errorf("Redis on %s after %d ports, want the second port, not %s that another Redis holds", addr, tries, held)
+	if addr == held || *tries != 2 {
+		t.Errorf("Redis on %s after %d ports, want the second port, not %s that another Redis holds", addr, *tries, held)
 	}
 	if err := ping(held); err != nil {
 		t.Errorf("the Redis that held the port no longer answers: %v", err)
@@ -315,26 +308,32 @@ func TestAPortThatAnotherProcessHoldsIsPassedOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	tries := 0
-	ports := func() (int, error) {
-		tries++
-		if tries == 1 {
-			return port(t, l.Addr().String()), nil
-		}
-		return freePort()
-	}
+	ports, tries := heldThenFree(t, l.Addr().String())
 	start := time.Now()
 	addr, stop, err := startRedis(context.Background(), ports)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	if addr == l.Addr().String() || tries != 2 {
-		t.Errorf("Redis on %s after %d ports, want the second port, not %s that another process holds", addr, tries, l.Addr())
+	if addr == l.Addr().String() || *tries != 2 {
+		t.Errorf("Redis on %s after %d ports, want the second port, not %s that another process holds", addr, *tries, l.Addr())
 	}
 	if took := time.Since(start); took > 8*time.Second {
 		t.Errorf("took %v to pass over the port, want the exit of redis-server noticed, not a wait for an answer", took)
 	}
+}
+
+// heldThenFree gives the address held's port first, then free ports; tries
+// counts the ports given.
+func heldThenFree(t *testing.T, held string) (ports func() (int, error), tries *int) {
+	tries = new(int)
+	return func() (int, error) {
+		*tries++
+		if *tries == 1 {
+			return port(t, held), nil
+		}
+		return freePort()
+	}, tries
 }
 
 // When every port it is given is held by another Redis, the demo fails
