@@ -219,7 +219,7 @@ func TestAdaptiveLimitsNearMaxInt(t *testing.T) {
 	cases := []struct{ min, max int }{
 		{math.MaxInt, math.MaxInt},
 		{math.MaxInt - 100, math.MaxInt},
-		{1<<53 + 1, 1<<53 + 1},
+		{min(1<<53+1, math.MaxInt), min(1<<53+1, math.MaxInt)}, // MaxInt where int has 32 bits
 		{1, math.MaxInt},
 	}
 	for _, c := range cases {
