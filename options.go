@@ -133,9 +133,10 @@ func MaxAtOnce(n int) Option {
 // begin can go over the bound by that much, except where the default
 // bucket keeps a margin for it (from 1,000/s up; see [MaxBurst]).
 // Fractional rates are allowed: 0.2 is one start every five seconds. The
-// rate must be positive and finite, and at least one start per 13 days;
-// rates above 10⁹ per second count as 10⁹ (see [throttle.NewRate] for the
-// rounding). Waiting for a token ends at once when the call's context ends.
+// rate must be positive and finite, and at least one start per 2⁵⁰ ns
+// (13.03 days); rates above 10⁹ per second count as 10⁹ (see
+// [throttle.NewRate] for the rounding). Waiting for a token ends at once
+// when the call's context ends.
 //
 // On the real clock, from 200 to 5,000 starts per second, when the bucket
 // holds 2 ms of tokens beyond one and the call has no [WithMeter], no
@@ -166,9 +167,9 @@ func MaxPerSecond(rate float64) Option {
 
 // MaxBurst sets the bucket size of [MaxPerSecond]: how many tasks may start
 // at the same instant after a quiet spell. n must be at least 1, and the
-// bucket must fill within 36 years (n tokens at the rate in force, for a
-// MaxBurst that a later one replaced too). Without MaxPerSecond it has no
-// effect.
+// bucket must fill within 2⁶⁰ ns, 36.5 years (n tokens at the rate in
+// force, for a MaxBurst that a later one replaced too). Without
+// MaxPerSecond it has no effect.
 //
 // The default is 1, except on the real clock at 400 starts per second and
 // more: there it is the number of tokens that accrue in 5 ms (5 at

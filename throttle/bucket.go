@@ -30,8 +30,8 @@ const fullSince = math.MinInt64 / 2
 
 // Limits on a bucket's size, so that its arithmetic cannot overflow.
 const (
-	maxInterval = 1 << 50 // about 13 days per token
-	maxSpan     = 1 << 60 // burst·interval
+	maxInterval = 1 << 50 // 13.03 days per token
+	maxSpan     = 1 << 60 // burst·interval: 36.5 years
 )
 
 // deficit is what the bucket lacks at now, in nanoseconds of refill.
@@ -111,7 +111,7 @@ func toInterval(perSecond float64) (int64, string) {
 	}
 	iv := tokengap.Of(perSecond)
 	if iv > maxInterval {
-		return 0, "is below the slowest rate, one per 13 days"
+		return 0, "is below the slowest rate, one token per 2⁵⁰ ns (13.03 days)"
 	}
 	return max(int64(iv), 1), ""
 }

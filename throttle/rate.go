@@ -77,14 +77,14 @@ type Rate struct {
 // up, so a rate r runs at 10⁹/⌈10⁹/r⌉ per second: within 1% of r up to
 // 10⁷ per second, and up to half slower between 10⁸ and 10⁹ (7·10⁸ runs at
 // 5·10⁸); rates above 10⁹ per second count as 10⁹, and the slowest rate is
-// one token per 13 days.
+// one token per 2⁵⁰ nanoseconds (13.03 days).
 //
 // A bad value (a rate that is not positive and finite, a burst below 1, a
-// bucket that would take over 36 years to fill, or a bad option) does not
-// panic: Err, and every Acquire, TryAcquire, SetRate and SetBurst, return
-// an error that wraps [ErrBadValue] and names the value, and the meter
-// stays unusable: its Stats stay zero, and Burst reports the burst asked
-// for (or 1 for one below 1).
+// bucket that would take over 2⁶⁰ nanoseconds (36.5 years) to fill, or a
+// bad option) does not panic: Err, and every Acquire, TryAcquire, SetRate
+// and SetBurst, return an error that wraps [ErrBadValue] and names the
+// value, and the meter stays unusable: its Stats stay zero, and Burst
+// reports the burst asked for (or 1 for one below 1).
 func NewRate(perSecond float64, burst int, opts ...Option) *Rate {
 	o := buildOptions(opts)
 	r := &Rate{}
@@ -176,10 +176,10 @@ func (r *Rate) Burst() int {
 // the meter; the tokens in the bucket stay. A waiter already in line is
 // served at the new rate, rounded as NewRate says, and so is an input that
 // a trimeter run under PerKey has set aside for the meter: it asks again
-// at once. A rate that is not
-// positive and finite, below one token per 13 days, or too slow to fill
-// the bucket within 36 years, is an error that wraps [ErrBadValue] and
-// names it; the old rate stays.
+// at once. A rate that is not positive and finite, below one token per
+// 2⁵⁰ nanoseconds (13.03 days), or too slow to fill the bucket within 2⁶⁰
+// nanoseconds (36.5 years), is an error that wraps [ErrBadValue] and names
+// it; the old rate stays.
 func (r *Rate) SetRate(perSecond float64) error {
 	if err := r.fault(); err != nil {
 		return err
@@ -198,8 +198,9 @@ func (r *Rate) SetRate(perSecond float64) error {
 // SetBurst changes the size of the bucket from the next grant on. The
 // tokens in the bucket stay, as many as fit: raising the burst lets the
 // bucket fill further from now on but adds no token. A burst below 1, or
-// one that would take over 36 years to fill at the rate, is an error that
-// wraps [ErrBadValue] and names it; the old burst stays.
+// one that would take over 2⁶⁰ nanoseconds (36.5 years) to fill at the
+// rate, is an error that wraps [ErrBadValue] and names it; the old burst
+// stays.
 func (r *Rate) SetBurst(n int) error {
 	if err := r.fault(); err != nil {
 		return err
