@@ -1,6 +1,9 @@
 package trimeter
 
 import (
+	"context"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -301,7 +304,22 @@ func (e *engine[T, R]) await(k *keyState, i int) (throttle.Permit, error) {
 		e.mon.Wait(1)
 		defer e.mon.Wait(-1)
 	}
-	return m.Acquire(e.live)
+	return acquire(e.live, m)
+}
+
+// acquire waits in m's Acquire. A nil permit with no error breaks the
+// Meter contract: the attempt has no permit to run on, so it panics, as
+// a meter's own panic does, naming the meter; the caller's guard gives the
+// attempt's other permits back and stops the run.
+func acquire(ctx context.Context, m throttle.Meter) (throttle.Permit, error) {
+	p, err := m.Acquire(ctx)
+	if p == nil && err == nil {
+		panic(&PanicError{
+			Value: fmt.Errorf("trimeter: %T.Acquire returned a nil permit and no error", m),
+			Stack: debug.Stack(),
+		})
+	}
+	return p, err
 }
 
 // giveBack returns the permits taken before meter i failed: those in ps,
@@ -323,7 +341,7 @@ func try[T, R any](e *engine[T, R], m throttle.Meter) (throttle.Permit, time.Dur
 		e.mon.Wait(1)
 		defer e.mon.Wait(-1)
 	}
-	p, err := m.Acquire(e.live)
+	p, err := acquire(e.live, m)
 	return p, 0, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,3 +278,60 @@ func TestMetersThatMayLoseAnUnusedPermitAreAskedLast(t *testing.T) {
 }
 
 func oneKey(int) string { return "one key" }
+
+// nilPermitMeter breaks the Meter contract: its Acquire returns neither a
+// permit nor an error. As a Trier it refuses every TryAcquire, so that the
+// run waits in its Acquire.
+type nilPermitMeter struct{ acquires atomic.Int64 }
+
+func (m *nilPermitMeter) Acquire(context.Context) (throttle.Permit, error) {
+	m.acquires.Add(1)
+	return nil, nil
+}
+
+type nilPermitTrier struct{ *nilPermitMeter }
+
+func (nilPermitTrier) TryAcquire(context.Context) (throttle.Permit, time.Duration, error) {
+	return nil, 0, nil
+}
+
+// A meter whose Acquire returns a nil permit and no error gave the
+// attempt no permit: the attempt does not run, and the run raises it as
+// its panic, naming the meter, once the other meters' permits are given
+// back.
+func TestAMeterReturningANilPermitIsTheRunsPanic(t *testing.T) {
+	for _, trier := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trier=%v", trier), func(t *testing.T) {
+			npm := &nilPermitMeter{}
+			var m throttle.Meter = npm
+			if trier {
+				m = nilPermitTrier{npm}
+			}
+			shared := throttle.NewConcurrency(1)
+			var calls atomic.Int64
+			v := catch(func() {
+				_ = trimeter.RunOnEach(context.Background(), newProbe(2).seq(), func(context.Context, int) error {
+					calls.Add(1)
+					return nil
+				}, trimeter.MaxAtOnce(2), trimeter.WithMeter(shared), trimeter.WithMeter(m))
+			})
+			pe, ok := v.(*trimeter.PanicError)
+			if !ok {
+				t.Fatalf("the call ended with %v, want a *PanicError", v)
+			}
+			err, _ := pe.Value.(error)
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%T.Acquire returned a nil permit", m)) {
+				t.Errorf("PanicError.Value = %v, want an error naming %T and the nil permit", pe.Value, m)
+			}
+			if n := calls.Load(); n != 0 {
+				t.Errorf("fn ran %d times without the meter's permit, want 0", n)
+			}
+			if n := npm.acquires.Load(); n != 1 {
+				t.Errorf("Acquire was called %d times, want 1", n)
+			}
+			if s := shared.Stats(); s.InFlight != 0 {
+				t.Errorf("the shared meter has %d permits in flight after the run, want 0", s.InFlight)
+			}
+		})
+	}
+}

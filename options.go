@@ -233,7 +233,9 @@ func MaxBurst(n int) Option {
 // stops the run like one in fn and is raised again in the calling
 // goroutine as a [*PanicError] (a runtime.Goexit there is handled as
 // [ErrGoexit] says); the permits that attempt holds from the other meters
-// are given back, or done, all the same. Err is called in the calling
+// are given back, or done, all the same. So does an Acquire that returns
+// a nil permit and no error, which breaks the Meter contract: the attempt
+// does not run, and the PanicError's Value is an error naming m's type. Err is called in the calling
 // goroutine before anything runs, so a panic there goes straight through.
 //
 // Inside [PerKey], m must implement [throttle.Keyed]: each key then goes

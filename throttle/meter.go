@@ -21,9 +21,10 @@ type Meter interface {
 	// returns early with ctx's error when ctx ends first, and with another
 	// error when the meter cannot decide (it was built with a bad value, or
 	// a remote store is unreachable). On error no permit is held and
-	// whatever the attempt had reserved is given back. ctx must not be
-	// nil: the meters of this package return an error wrapping
-	// [ErrBadValue] for a nil one.
+	// whatever the attempt had reserved is given back; without an error
+	// the permit is not nil (trimeter raises a nil one as the run's
+	// panic, naming the meter). ctx must not be nil: the meters of this
+	// package return an error wrapping [ErrBadValue] for a nil one.
 	Acquire(ctx context.Context) (Permit, error)
 }
 
