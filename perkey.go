@@ -50,8 +50,12 @@ const defaultLookahead = 64
 // panic is not: it is raised only once the sequence has yielded or ended,
 // so such a sequence must not wait on the loop body alone.
 //
-// A key's state is dropped while none of its tasks is in flight and its
-// bucket is full, so a stream of many distinct keys keeps a flat heap.
+// A key's state is dropped while none of its tasks is in flight or waits
+// aside, no pause holds it and its bucket is full, by a sweep that runs
+// when the number of keys kept reaches twice what the last sweep left (and
+// at least 1,024): so a stream of many distinct keys keeps a flat heap,
+// while the states of a spike of keys busy at once stay, idle, until new
+// keys bring the number to that mark again, or the run ends.
 // Under [Ordered] a task that waits for its key also delays the delivery of
 // the results behind it.
 //
