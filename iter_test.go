@@ -829,8 +829,9 @@ func TestBadOptions(t *testing.T) {
 			}{
 				{[]trimeter.Option{trimeter.MaxPerSecond(1e-7), trimeter.MaxPerSecond(1000)}, "MaxPerSecond(1e-07)"},
 				{[]trimeter.Option{trimeter.PerKey(key, trimeter.MaxPerSecond(1e-7), trimeter.MaxPerSecond(1000))}, "PerKey: MaxPerSecond(1e-07)"},
-				{[]trimeter.Option{trimeter.MaxPerSecond(1), trimeter.MaxBurst(1 << 62), trimeter.MaxBurst(1)}, "MaxPerSecond(1) with MaxBurst(4611686018427387904)"},
-				{[]trimeter.Option{trimeter.PerKey(key, trimeter.MaxBurst(1<<62), trimeter.MaxPerSecond(1), trimeter.MaxBurst(1))}, "PerKey: MaxPerSecond(1) with MaxBurst(4611686018427387904)"},
+				// MaxInt tokens at 1/s take over 68 years to fill, however wide int is.
+				{[]trimeter.Option{trimeter.MaxPerSecond(1), trimeter.MaxBurst(math.MaxInt), trimeter.MaxBurst(1)}, fmt.Sprintf("MaxPerSecond(1) with MaxBurst(%d)", math.MaxInt)},
+				{[]trimeter.Option{trimeter.PerKey(key, trimeter.MaxBurst(math.MaxInt), trimeter.MaxPerSecond(1), trimeter.MaxBurst(1))}, fmt.Sprintf("PerKey: MaxPerSecond(1) with MaxBurst(%d)", math.MaxInt)},
 			} {
 				if strings.HasPrefix(c.want, "PerKey") && (ep.name == "RunAll" || ep.name == "RunAny") {
 					continue // their inputs are functions, which an int key does not fit

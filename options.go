@@ -235,8 +235,9 @@ func MaxBurst(n int) Option {
 // [ErrGoexit] says); the permits that attempt holds from the other meters
 // are given back, or done, all the same. So does an Acquire that returns
 // a nil permit and no error, which breaks the Meter contract: the attempt
-// does not run, and the PanicError's Value is an error naming m's type. Err is called in the calling
-// goroutine before anything runs, so a panic there goes straight through.
+// does not run, and the PanicError's Value is an error naming m's type.
+// Err is called in the calling goroutine before anything runs, so a panic
+// there goes straight through.
 //
 // Inside [PerKey], m must implement [throttle.Keyed]: each key then goes
 // through m.ForKey(fmt.Sprint(key)). The same meter (one pointer, channel
