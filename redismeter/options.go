@@ -83,10 +83,11 @@ func (c *config) fail(err error) {
 // this option a failed Redis call is an error that wraps [ErrUnavailable].
 //
 // The local meter is one of package throttle, with its bounds: for a Rate,
-// share·perSecond must be at least one start per 13 days, and share·burst
-// tokens must accrue within 36 years. Values that Redis alone would take
-// beyond those make the meter's Err report a bad value whose message
-// begins "FallbackShare:" and names the local meter's values.
+// share·perSecond must be at least one start per 2⁵⁰ ns (13.03 days), and
+// share·burst tokens must accrue within 2⁶⁰ ns (36.5 years). Values that
+// Redis alone would take beyond those make the meter's Err report a bad
+// value whose message begins "FallbackShare:" and names the local meter's
+// values.
 func FallbackShare(share float64) Option {
 	return optionFunc(func(c *config) {
 		if !(share > 0 && share <= 1) {
