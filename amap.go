@@ -51,7 +51,10 @@ import (
 // Break: when the loop body breaks, returns or panics, AMap cancels the
 // context given to the calls in flight, stops pulling inputs (the input
 // sequence's own deferred cleanup runs), and returns only once every
-// goroutine it started has returned. A call that ignores its context delays
+// goroutine it started has returned. A panic of the loop body then goes on
+// as it is, even when fn or the input panicked first: the run's own panic,
+// not raised yet, is dropped, and so is one in the input's cleanup. A call
+// that ignores its context delays
 // the break until it returns, and so does an input sequence that is working
 // out its next value (blocked on a channel, say) until it yields or ends:
 // an input that can block should watch a context too. A break does not

@@ -35,7 +35,9 @@ var ErrGoexit = errors.New("trimeter: runtime.Goexit called")
 // earlier stage of a pipeline, raised in fn or in the input) goes on as it
 // is, with the Value and Stack of the panic it carries. When several
 // panics happen in one run (fn's, then the input's cleanup's, say), the
-// first one is raised and the others are dropped.
+// first one is raised and the others are dropped; but a panic of the loop
+// body over a run's results goes on as it is, and the run's are dropped
+// (see [AMap]).
 type PanicError struct {
 	Value any
 	Stack []byte
