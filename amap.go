@@ -54,13 +54,13 @@ import (
 // goroutine it started has returned. A panic of the loop body then goes on
 // as it is, even when fn or the input panicked first: the run's own panic,
 // not raised yet, is dropped, and so is one in the input's cleanup. A call
-// that ignores its context delays
-// the break until it returns, and so does an input sequence that is working
-// out its next value (blocked on a channel, say) until it yields or ends:
-// an input that can block should watch a context too. A break does not
-// cancel ctx: a sequence that waits on the loop body itself (one it feeds
-// through a channel) must be released by the loop body before it breaks,
-// by cancelling a context the sequence watches or closing its channel.
+// that ignores its context delays the break until it returns, and so does
+// an input sequence that is working out its next value (blocked on a
+// channel, say) until it yields or ends: an input that can block should
+// watch a context too. A break does not cancel ctx: a sequence that waits
+// on the loop body itself (one it feeds through a channel) must be released
+// by the loop body before it breaks, by cancelling a context the sequence
+// watches or closing its channel.
 //
 // Panics: a panic in fn or in the input sequence stops the run as an error
 // would, and once every call has returned and the input sequence has
