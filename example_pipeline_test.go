@@ -108,3 +108,35 @@ func ExamplePushback() {
 	// https://calm.example/1: ok after 1 attempt(s), error: <nil>
 	// https://calm.example/gone:  after 1 attempt(s), error: https://calm.example/gone: 404 Not Found
 }
+
+// Outcomes and ThenOutcomes make a pipeline that keeps going past
+// failures: a page that could not be fetched passes through the second
+// stage as a failure, without a call, and every outcome at the end still
+// names the input it came from, whichever stage it failed in.
+func ExampleThenOutcomes() {
+	ctx := context.Background()
+	urls := slices.Values([]string{
+		"https://example.com/",
+		"https://example.com/missing",
+		"https://example.com/about",
+	})
+	store := func(_ context.Context, size int) (string, error) {
+		if size > 2400 {
+			return "", fmt.Errorf("%d bytes: too large to store", size)
+		}
+		return fmt.Sprintf("stored %d bytes", size), nil
+	}
+
+	sizes := trimeter.Outcomes(ctx, urls, fetchSize, trimeter.MaxAtOnce(2), trimeter.Ordered())
+	for in, out := range trimeter.ThenOutcomes(ctx, sizes, store, trimeter.MaxAtOnce(2), trimeter.Ordered()) {
+		if out.Err != nil {
+			fmt.Printf("#%d %s: error: %v\n", in.Index, in.Value, out.Err)
+			continue
+		}
+		fmt.Printf("#%d %s: %s\n", in.Index, in.Value, out.Value)
+	}
+	// Output:
+	// #0 https://example.com/: stored 2000 bytes
+	// #1 https://example.com/missing: error: GET https://example.com/missing: 404 Not Found
+	// #2 https://example.com/about: error: 2500 bytes: too large to store
+}

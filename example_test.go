@@ -321,3 +321,41 @@ func ExamplePerKey_crawl() {
 	fmt.Println(fetched)
 	// Output: [a.example/ a.example/x a.example/y b.example/ b.example/z]
 }
+
+// Under Retry a failed attempt is tried again after a backoff, through
+// the same limits: here a service that times out twice answers on the
+// third attempt, and one that never answers fails with a *RetryError that
+// holds every attempt's error. The backoff waits on a fake clock that a
+// goroutine moves on, so the example takes no time.
+func ExampleRetry() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := steppingClock(ctx, time.Second) // every backoff here is under a second
+
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	call := func(_ context.Context, service string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[service]++
+		if service == "down" || attempts[service] < 3 {
+			return "", fmt.Errorf("%s: timeout", service)
+		}
+		return service + ": ok", nil
+	}
+
+	services := slices.Values([]string{"flaky", "down"})
+	for in, out := range trimeter.Outcomes(ctx, services, call,
+		trimeter.Retry(3), trimeter.Backoff(100*time.Millisecond, time.Second),
+		trimeter.WithClock(clock), trimeter.Ordered()) {
+		var retryErr *trimeter.RetryError
+		if errors.As(out.Err, &retryErr) {
+			fmt.Printf("%s: %v; attempts' errors: %q\n", in.Value, out.Err, retryErr.Errs)
+			continue
+		}
+		fmt.Println(out.Value, out.Err)
+	}
+	// Output:
+	// flaky: ok <nil>
+	// down: down: timeout (after 3 attempts); attempts' errors: ["down: timeout" "down: timeout" "down: timeout"]
+}
