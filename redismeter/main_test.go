@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		os.Exit(runChild(role))
 	}
 	redis.SetLogger(quiet{}) // the outage tests make go-redis log every failed dial
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(stopsExampleRedis{m})
 }
 
 type quiet struct{}
