@@ -331,7 +331,9 @@ func BufferSize(n int) Option {
 // WithClock makes the call read time from clk: its rate limits, pauses and
 // backoff waits. Tests pass a fake clock. Shared meters keep their own
 // clocks. The default is the real clock; a nil clock, or a nil pointer of
-// a clock type, is a bad option.
+// a clock type, is a bad option. A panic in one of clk's methods stops the
+// run as a panic in fn does, and is raised again in the calling goroutine
+// as a [*PanicError].
 func WithClock(clk clockwork.Clock) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly("WithClock") {

@@ -23,6 +23,14 @@
 // value through Err instead of panicking. Limits in Redis are timed by the
 // Redis server's clock, so the processes' clocks need not agree.
 //
+// The meters call no code of their users but the Redis client (and its
+// hooks), the clock of [WithClock] and the context given to Acquire or
+// TryAcquire. A panic in one of them during Acquire, TryAcquire or a
+// permit's Done goes on to the caller of that method (a trimeter run
+// raises it as its own panic). One in a goroutine of the meter's own (a
+// Concurrency's lease renewals, and the give-backs it makes in the
+// background) ends the process, as any panic left unrecovered does.
+//
 // # When Redis is down or slow
 //
 // Every Redis call has a timeout ([CallTimeout], one second by default).
