@@ -228,7 +228,8 @@ func MaxBurst(n int) Option {
 // implements [throttle.Checker] and its Err reports one (m was built with a
 // bad value), the call reports m as a bad option before anything runs:
 // its error wraps both [ErrBadOption] and m's error, and names the option
-// ("WithMeter(*throttle.Rate)").
+// ("WithMeter(*throttle.Rate)"). A nil m, or a nil pointer of a meter
+// type, is a bad option.
 // A panic in m's Acquire, TryAcquire or ForKey, or in its permits' Done,
 // stops the run like one in fn and is raised again in the calling
 // goroutine as a [*PanicError] (a runtime.Goexit there is handled as
@@ -370,7 +371,7 @@ func KeepGoing() Option {
 // failed, and the call's meters hear [throttle.Canceled]. One Monitor may
 // watch several calls; read it with m.Stats from any goroutine, during the
 // run or after it. Its Limit is the MaxAtOnce of the call that began last,
-// or zero when that call has none.
+// or zero when that call has none. A nil m is a bad option.
 func Watch(m *throttle.Monitor) Option {
 	return optionFunc(func(c *config) {
 		if !c.callOnly("Watch") {

@@ -12,8 +12,8 @@ const defaultLookahead = 64
 // PerKey(host, MaxAtOnce(2), MaxPerSecond(5)) lets each host have two tasks
 // at once and five starts per second. opts may be MaxAtOnce, MaxPerSecond,
 // MaxBurst and WithMeter (whose meter must then implement
-// [throttle.Keyed]); any other option, or a key function whose argument
-// type is not the call's input type, is a bad option.
+// [throttle.Keyed]); any other option, a nil key function, or one whose
+// argument type is not the call's input type, is a bad option.
 //
 // An input whose key is at its limit (or paused by a [Pushback]) does not
 // hold up inputs of other keys: it waits aside while the scheduler pulls
