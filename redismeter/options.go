@@ -63,24 +63,27 @@ func (c *config) fail(err error) {
 //
 // A caller of [Concurrency.Acquire] that waits for a full local meter asks
 // Redis again when that second is over, without waiting for a local slot,
-// and other callers do not wait behind it. Tasks that hold a Redis slot
-// of a Concurrency when Redis goes away keep running and are not counted
-// by the local meter. Tasks that the local meter of a Concurrency admits
-// are counted in Redis once it answers again: the first renewal after
-// that (within a third of a lease) adds their slots, as it adds back any
-// slot the process holds that Redis lacks; until then, other processes may
-// be granted slots as if they did not run. Each meter that ForKey returns
-// keeps a local meter of its own, so two meters that ForKey returned for
-// the same key (two trimeter runs sharing the meter, say) admit a share
-// each; so does a meter that ForKey returns for a key again (trimeter
-// drops an idle key from its memory and asks again when the key comes
-// back), whose local Rate starts with a full bucket. A push-back's pause
-// (Outcome.Pause) reported on a permit of the local meter holds the meter
-// that gave the permit, in this process and past Redis coming back (the
-// Stats of a meter that NewRate or NewConcurrency made show it); other
-// processes, and other meters that ForKey returned for the same key, do
-// not learn of it. share must be greater than 0 and at most 1. Without
-// this option a failed Redis call is an error that wraps [ErrUnavailable].
+// and other callers do not wait behind it. A caller of [Rate.Acquire] waits
+// for the local meter's next token until that second is over at most, and
+// then asks Redis again; the wait [Rate.TryAcquire] reports ends then too.
+// Tasks that hold a Redis slot of a Concurrency when Redis goes away keep
+// running and are not counted by the local meter. Tasks that the local
+// meter of a Concurrency admits are counted in Redis once it answers again:
+// the first renewal after that (within a third of a lease) adds their
+// slots, as it adds back any slot the process holds that Redis lacks; until
+// then, other processes may be granted slots as if they did not run. Each
+// meter that ForKey returns keeps a local meter of its own, so two meters
+// that ForKey returned for the same key (two trimeter runs sharing the
+// meter, say) admit a share each; so does a meter that ForKey returns for a
+// key again (trimeter drops an idle key from its memory and asks again when
+// the key comes back), whose local Rate starts with a full bucket. A
+// push-back's pause (Outcome.Pause) reported on a permit of the local meter
+// holds the meter that gave the permit, in this process and past Redis
+// coming back (the Stats of a meter that NewRate or NewConcurrency made
+// show it); other processes, and other meters that ForKey returned for the
+// same key, do not learn of it. share must be greater than 0 and at most 1.
+// Without this option a failed Redis call is an error that wraps
+// [ErrUnavailable].
 //
 // The local meter is one of package throttle, with its bounds: for a Rate,
 // share·perSecond must be at least one start per 2⁵⁰ ns (13.03 days), and

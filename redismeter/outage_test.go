@@ -96,6 +96,50 @@ func TestRedisDownFallsBackToTheLocalShare(t *testing.T) {
 	}
 }
 
+// At a small share the local meter's next token may be due long after
+// Redis is back: a Rate waits for it only until Redis is asked again, a
+// second after the failure, as a Concurrency does for a local slot.
+func TestRateWaitsForALocalTokenOnlyUntilTheRecheck(t *testing.T) {
+	srv := startRedis(t)
+	client := srv.client(t)
+	clock := clockwork.NewFakeClock()
+	// Local share: one token every 10 s, a burst of 1.
+	m := NewRate(client, "slowshare", 1, 1, FallbackShare(0.1), WithClock(clock), CallTimeout(200*time.Millisecond))
+	srv.stop()
+	if p, _, err := m.TryAcquire(ctx); p == nil || err != nil {
+		t.Fatalf("local token with Redis down: %v, %v", p, err)
+	}
+	if p, wait, err := m.TryAcquire(ctx); p != nil || err != nil || wait != recheck {
+		t.Errorf("TryAcquire on an empty local bucket = %v, %v, %v; want a wait of %v, until Redis is asked again", p, wait, err, recheck)
+	}
+	srv.start()
+	for range 100 { // drop the connections of the stopped server
+		if client.Ping(ctx).Err() == nil {
+			break
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Acquire(ctx)
+		done <- err
+	}()
+	clock.BlockUntil(1)
+	clock.Advance(recheck)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Acquire once Redis is back: %v", err)
+		}
+		if n := client.Exists(ctx, "rate:{slowshare}").Val(); n != 1 {
+			t.Error("Acquire once Redis is back did not take its token from Redis")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Acquire waits for the local token, 10 s, after Redis was to be asked again")
+		clock.Advance(time.Minute)
+		<-done
+	}
+}
+
 func TestRedisDownConcurrencyFallsBackToTheLocalShare(t *testing.T) {
 	srv := startRedis(t)
 	m := NewConcurrency(srv.client(t), "fallback", 4, time.Second, FallbackShare(0.5), CallTimeout(200*time.Millisecond))

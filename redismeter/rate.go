@@ -165,9 +165,10 @@ func (r *Rate) Acquire(ctx context.Context) (throttle.Permit, error) {
 
 // TryAcquire asks Redis for a token once (one round trip) and returns a
 // permit when it got one. Otherwise it returns how long to wait: until the
-// next token is due, or until a pause ends (a paused key takes no token).
-// While that wait lasts it answers without asking Redis again. Errors are
-// as for Acquire.
+// next token is due, or until a pause ends (a paused key takes no token);
+// under [FallbackShare], until the local meter's next token is due or it
+// is time to ask Redis again, whichever comes first. While that wait lasts
+// it answers without asking Redis again. Errors are as for Acquire.
 func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, error) {
 	if r.err != nil {
 		return nil, 0, r.err
@@ -183,14 +184,14 @@ func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, 
 		return nil, d, nil
 	}
 	if r.local() {
-		return tryLocal(ctx, &r.base, r.fallback, r.hold)
+		return r.tryLocal(ctx)
 	}
 	v, err := r.allow(ctx)
 	if err != nil {
 		if err := r.failed(ctx, "rate", r.key, err); err != nil {
 			return nil, 0, err
 		}
-		return tryLocal(ctx, &r.base, r.fallback, r.hold)
+		return r.tryLocal(ctx)
 	}
 	if v.pause > 0 {
 		r.hold(v.pause)
@@ -208,6 +209,19 @@ func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, 
 	}
 	r.mon.Start(false)
 	return &ratePermit{r: r}, 0, nil
+}
+
+// tryLocal asks the local meter of the fallback policy for a token. The
+// wait it reports ends when it is time to ask Redis again, at the latest:
+// at a small share the local meter's next token may be due long after
+// Redis is back.
+func (r *Rate) tryLocal(ctx context.Context) (throttle.Permit, time.Duration, error) {
+	p, wait, err := tryLocal(ctx, &r.base, r.fallback, r.hold)
+	if p == nil && err == nil && wait > 0 {
+		recheck := time.Duration(r.down.Load() - r.cfg.clock.Now().UnixNano())
+		wait = max(min(wait, recheck), minRetry)
+	}
+	return p, wait, err
 }
 
 // allow asks Redis for a token once, within the call timeout. Redis
