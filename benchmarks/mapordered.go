@@ -19,12 +19,12 @@ var OrderedMaps = map[string]Map{
 	Conc:        concStreamMap,
 }
 
-// trimeterOrderedMap gives AMap the window its peers have: each holds
-// about n+2 inputs pulled and not yet handed to the consumer (the n
-// promises queued in order and the one the producer holds; conc's queue of
-// n+1 callbacks and the one it delivers), whether their results are
-// finished or not. Under Ordered, MaxAtOnce(n) with BufferSize(2) holds
-// n+2 too.
+// trimeterOrderedMap gives AMap the window of its peers, which hold n+1
+// and n+2 inputs pulled and not yet handed to the consumer, whether their
+// results are finished or not: promisesMap the n promises queued in order
+// and the one its producer holds; conc its queue of n+1 callbacks and the
+// one its producer holds while it waits for room. Under Ordered,
+// MaxAtOnce(n) with BufferSize(2) holds n+2, as conc does.
 func trimeterOrderedMap(in iter.Seq[int], n int, work Work, yield func(int) bool) error {
 	return rangeAMap(in, work, yield, atOnce(n, trimeter.Ordered(), trimeter.BufferSize(2))...)
 }
