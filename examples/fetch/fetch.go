@@ -90,7 +90,7 @@ func fetchAll(ctx context.Context, cfg config, mon *throttle.Monitor, fetch func
 	}
 	rep.seen = make([]int, cfg.pages)
 	for in, out := range trimeter.Outcomes(ctx, paths(cfg.pages), fetch, opts...) {
-		if in.Index < 0 { // a bad option: nothing ran
+		if in.Index < 0 { // the run as a whole ended (an interrupt, a bad option): out.Err says why
 			return out.Err
 		}
 		rep.seen[in.Index]++
