@@ -17,7 +17,7 @@
 //
 // An interrupt or a SIGTERM stops the run: crawl then prints
 // "crawl: interrupted" and exits with status 1, removing its stored files
-// unless -keep was given.
+// unless -keep was given (then it names their directory).
 package main
 
 import (
@@ -55,6 +55,9 @@ func crawlMain() int {
 	if err != nil {
 		if ctx.Err() != nil { // an interrupt or a SIGTERM
 			err = errors.New("interrupted")
+			if cfg.keep && rep.dir != "" { // no summary will say where they are
+				err = fmt.Errorf("%w; the stored pages are kept in %s", err, rep.dir)
+			}
 		}
 		fmt.Fprintln(os.Stderr, "crawl:", err)
 		return 1

@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,6 +30,24 @@ func TestSIGTERMEndsTheCrawlAndRemovesTheStore(t *testing.T) {
 	}
 	if entries, err := os.ReadDir(tmp); err != nil || len(entries) != 0 {
 		t.Errorf("the temporary directory holds %d entries (%v) after the crawl, want none", len(entries), err)
+	}
+}
+
+// An interrupted crawl with -keep keeps its store, and names its
+// directory: no summary comes to say where the pages went.
+func TestAnInterruptedCrawlWithKeepNamesTheStore(t *testing.T) {
+	tmp := t.TempDir()
+	p := demotest.Start(t, "crawl", []string{"TMPDIR=" + tmp}, "-quiet", "-keep")
+	p.AwaitLine("Crawling ")
+	p.Signal(syscall.SIGTERM)
+	status, stderr := p.Exit()
+	entries, err := os.ReadDir(tmp)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("the temporary directory holds %d entries (%v) after the crawl, want the store", len(entries), err)
+	}
+	dir := filepath.Join(tmp, entries[0].Name())
+	if status != 1 || !strings.Contains(stderr, "crawl: interrupted; the stored pages are kept in "+dir+"\n") {
+		t.Errorf("exit status %d, errors %q; want 1, the interruption and the store's directory %s", status, stderr, dir)
 	}
 }
 
