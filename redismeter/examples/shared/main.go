@@ -105,23 +105,52 @@ func lead() (err error) {
 		return err
 	}
 	start := time.Now().Add(time.Second) // time for the workers to start
-	outs := make([]*bufio.Scanner, workers)
 	cmds := make([]*exec.Cmd, workers)
 	for i := range workers {
-		cmd := exec.CommandContext(ctx, self)
-		cmd.Env = append(os.Environ(), roleEnv+"="+strconv.Itoa(i+1), addrEnv+"="+addr,
+		cmds[i] = exec.CommandContext(ctx, self)
+		cmds[i].Env = append(os.Environ(), roleEnv+"="+strconv.Itoa(i+1), addrEnv+"="+addr,
 			startEnv+"="+strconv.FormatInt(start.UnixNano(), 10))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		cmds[i], outs[i] = cmd, bufio.NewScanner(out)
+		cmds[i].Stderr = os.Stderr
+	}
+	starts, err := runWorkers(cmds)
+	if err != nil {
+		return err
 	}
 	total := 0
+	for i, n := range starts {
+		fmt.Printf("process %d: %3d starts, %5.1f/s\n", i+1, n, float64(n)/runFor.Seconds())
+		total += n
+	}
+	fmt.Printf("total:     %3d starts, %5.1f/s (limit %d/s: at most %d starts in %v)\n",
+		total, float64(total)/runFor.Seconds(), perSecond, burst+int(perSecond*runFor.Seconds()), runFor)
+	return nil
+}
+
+// runWorkers starts the worker processes that cmds describe, then reads
+// each one's count of starts, in order, and waits for it. When one fails
+// to start or fails, it kills the others and waits for them before it
+// returns, so that none outlives the demo: it would run on for seconds
+// and write its errors once Redis had stopped.
+func runWorkers(cmds []*exec.Cmd) (starts []int, err error) {
+	outs := make([]*bufio.Scanner, len(cmds))
+	started, waited := 0, 0
+	defer func() {
+		for _, cmd := range cmds[waited:started] {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+	for i, cmd := range cmds {
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		started++
+		outs[i] = bufio.NewScanner(out)
+	}
 	for i, out := range outs {
 		n := 0
 		for out.Scan() {
@@ -129,15 +158,14 @@ func lead() (err error) {
 				n, _ = strconv.Atoi(c)
 			}
 		}
-		if err := cmds[i].Wait(); err != nil {
-			return fmt.Errorf("worker %d: %v", i+1, err)
+		err := cmds[i].Wait()
+		waited++
+		if err != nil {
+			return nil, fmt.Errorf("worker %d: %v", i+1, err)
 		}
-		fmt.Printf("process %d: %3d starts, %5.1f/s\n", i+1, n, float64(n)/runFor.Seconds())
-		total += n
+		starts = append(starts, n)
 	}
-	fmt.Printf("total:     %3d starts, %5.1f/s (limit %d/s: at most %d starts in %v)\n",
-		total, float64(total)/runFor.Seconds(), perSecond, burst+int(perSecond*runFor.Seconds()), runFor)
-	return nil
+	return starts, nil
 }
 
 // work runs one worker process: from the common start, for runFor, fake

@@ -90,6 +90,32 @@ func TestSIGTERMToTheLeaderStopsItsWorkersAndRedis(t *testing.T) {
 	}
 }
 
+// When a worker fails, runWorkers kills the others and waits for them
+// before it returns: none outlives the demo.
+func TestAFailedWorkerEndsTheOthers(t *testing.T) {
+	cmds := []*exec.Cmd{
+		exec.Command("sh", "-c", "echo starts 3; exit 1"),
+		exec.Command("sleep", "60"),
+		exec.Command("sleep", "60"),
+	}
+	t.Cleanup(func() {
+		for _, cmd := range cmds {
+			if cmd.Process != nil && cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		}
+	})
+	if _, err := runWorkers(cmds); err == nil || !strings.Contains(err.Error(), "worker 1: exit status 1") {
+		t.Errorf("runWorkers: %v, want worker 1's failure", err)
+	}
+	for i, cmd := range cmds[1:] {
+		if cmd.ProcessState == nil {
+			t.Errorf("worker %d still runs after runWorkers returned", i+2)
+		}
+	}
+}
+
 // An argument is refused, with the usage, before anything starts.
 func TestAStrayArgumentIsRefused(t *testing.T) {
 	d := startDemo(t, nil, "extra")
