@@ -54,6 +54,7 @@ func RateCases() []RateCase {
 		{"x/time/rate Wait", 100, xrateWait},
 		{"x/time/rate Wait", 0, xrateWait},
 		{"go.uber.org/ratelimit, no slack", 1, uberTake},
+		{"go.uber.org/ratelimit, default slack", 11, uberTakeSlack},
 		{"errgroup(64) + x/time/rate, Wait before Go", 0, errgroupWaitBeforeGo},
 		{"errgroup(64) + x/time/rate, Wait before Go", 1, errgroupWaitBeforeGo},
 		{"errgroup(64) + x/time/rate, Wait in the task", 1, errgroupWaitInTask},
@@ -100,6 +101,18 @@ func xrateWait(in iter.Seq[int], perSecond float64, burst int, start func(int)) 
 // Without slack its bucket holds one start, so burst is always 1.
 func uberTake(in iter.Seq[int], perSecond float64, _ int, start func(int)) error {
 	rl := ratelimit.New(int(perSecond), ratelimit.WithoutSlack)
+	for v := range in {
+		rl.Take()
+		start(v)
+	}
+	return nil
+}
+
+// uberTakeSlack is uberTake with the limiter's default slack of 10: after
+// a late wake-up, up to ten starts that fell behind go at once, so the
+// bucket holds 11 (and burst, which the bound then uses, is 11).
+func uberTakeSlack(in iter.Seq[int], perSecond float64, _ int, start func(int)) error {
+	rl := ratelimit.New(int(perSecond))
 	for v := range in {
 		rl.Take()
 		start(v)
