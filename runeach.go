@@ -45,10 +45,10 @@ import (
 // no allocation per item, under MaxPerSecond too (a meter given with
 // [WithMeter] allocates what its permits need: 16 bytes a start for a
 // [throttle.Rate]). Memory is bounded by the limit, not by the input:
-// under MaxAtOnce(n) at most n+1 inputs are held at any time (plus the
-// lookahead under [PerKey]; under [KeepGoing], the errors kept for the
-// end add to it), and a worker's state is reused from one task to the
-// next.
+// under MaxAtOnce(n) at most n inputs are held at any time, one per slot
+// (plus, under [PerKey], up to the lookahead and one more waiting aside
+// for their keys; under [KeepGoing], the errors kept for the end add to
+// it), and a worker's state is reused from one task to the next.
 //
 // Panics: a panic in fn or in the input sequence stops the run, and once
 // every call has returned it is raised again in the calling goroutine as a
