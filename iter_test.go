@@ -1046,18 +1046,30 @@ func TestAMapWindow(t *testing.T) {
 	})
 }
 
+// Every input held has a slot of its own, taken before it is pulled: the
+// inputs pulled, counting the one being pulled, never outnumber the calls
+// finished by more than MaxAtOnce, on each path (the serial worker, the
+// feeder's queue, and the starter that a rate sends inputs through).
 func TestRunOnEachPullsLazily(t *testing.T) {
-	for _, m := range []int{1, 3} {
-		t.Run(fmt.Sprintf("with MaxAtOnce(%d) at most %d inputs are pulled beyond the calls finished", m, m+1), func(t *testing.T) {
+	for _, c := range []struct {
+		m    int
+		rate bool
+	}{{1, false}, {3, false}, {8, false}, {3, true}} {
+		m := c.m
+		opts := []trimeter.Option{trimeter.MaxAtOnce(m)}
+		if c.rate {
+			opts = append(opts, trimeter.MaxPerSecond(1e9)) // never waits: it only routes the run through the starter
+		}
+		t.Run(fmt.Sprintf("with MaxAtOnce(%d), rate %v, at most %d inputs are pulled beyond the calls finished", m, c.rate, m), func(t *testing.T) {
 			var finished atomic.Int64
 			p := newProbe(40)
 			p.onPull = func(i int) {
-				if ahead := p.pulled.Load() - finished.Load(); ahead > int64(m+1) {
+				if ahead := p.pulled.Load() - finished.Load(); ahead > int64(m) {
 					t.Errorf("input %d pulled %d beyond the calls finished", i, ahead)
 				}
 			}
 			fn := func(context.Context, int) error { finished.Add(1); return nil }
-			if err := trimeter.RunOnEach(context.Background(), p.seq(), fn, trimeter.MaxAtOnce(m)); err != nil {
+			if err := trimeter.RunOnEach(context.Background(), p.seq(), fn, opts...); err != nil {
 				t.Errorf("unexpected error %v", err)
 			}
 			if p.pulled.Load() != 40 || finished.Load() != 40 {
