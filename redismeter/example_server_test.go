@@ -1,10 +1,8 @@
 package redismeter
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"sync"
 	"testing"
 )
@@ -32,24 +30,12 @@ func RedisAddrForExamples() string {
 }
 
 func startExampleRedis() (*server, error) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		return nil, errors.New("redis-server is not on PATH: install Redis (apt-get install redis-server, or brew install redis) to run the examples")
-	}
 	dir, err := os.MkdirTemp("", "redismeter-examples-")
 	if err != nil {
 		return nil, err
 	}
 	s := &server{dir: dir}
-	for try := 1; ; try++ {
-		if s.port, err = pickPort(); err != nil {
-			break
-		}
-		err = s.run()
-		if err == nil || !errors.Is(err, errPortTaken) || try == 5 {
-			break
-		}
-	}
-	if err != nil {
+	if err := s.launch(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("the examples' redis-server: %w", err)
 	}

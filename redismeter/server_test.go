@@ -35,32 +35,32 @@ type server struct {
 // the test: a test that cannot run has not passed.
 func startRedis(t testing.TB) *server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("redis-server is not on PATH: install Redis (apt-get install redis-server, or brew install redis) to run these tests")
-	}
 	s := &server{t: t, dir: t.TempDir()}
 	t.Cleanup(s.stop)
-	// The port is free when freePort closes it, but another process may
-	// take it before redis-server does: then another port is tried.
-	for try := 1; ; try++ {
-		s.port = freePort(t)
-		err := s.run()
-		if err == nil {
-			return s
-		}
-		if !errors.Is(err, errPortTaken) || try == 5 {
-			t.Fatal(err)
-		}
-	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	port, err := pickPort()
-	if err != nil {
+	if err := s.launch(); err != nil {
 		t.Fatal(err)
 	}
-	return port
+	return s
+}
+
+// launch runs redis-server from PATH on a free loopback port. The port is
+// free when pickPort closes it, but another process may take it before
+// redis-server does: then another port is tried, five in all.
+func (s *server) launch() error {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return errors.New("redis-server is not on PATH: install Redis (apt-get install redis-server, or brew install redis) to run these tests")
+	}
+	for try := 1; ; try++ {
+		port, err := pickPort()
+		if err != nil {
+			return err
+		}
+		s.port = port
+		err = s.run()
+		if err == nil || !errors.Is(err, errPortTaken) || try == 5 {
+			return err
+		}
+	}
 }
 
 // pickPort returns a loopback port that was free a moment ago.
