@@ -45,6 +45,12 @@ func (b *base) local() bool {
 	return b.cfg.share > 0 && b.cfg.clock.Now().UnixNano() < b.down.Load()
 }
 
+// untilRecheck is how long is left before Redis is asked again after a
+// failure (zero or less once it is time).
+func (b *base) untilRecheck() time.Duration {
+	return time.Duration(b.down.Load() - b.cfg.clock.Now().UnixNano())
+}
+
 // failed decides what a failed Redis call means for a caller: ctx's own
 // error when ctx ended, nil when the local meter takes over (and Redis is
 // left alone for a second), or an error wrapping ErrUnavailable.

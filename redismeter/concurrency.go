@@ -246,7 +246,7 @@ var errRecheck = errors.New("redismeter: time to ask Redis again")
 // ends, the meter is closed, or it is time to ask Redis again: then it
 // returns errRecheck.
 func (c *Concurrency) acquireLocal(ctx context.Context) (throttle.Permit, error) {
-	d := time.Duration(c.down.Load() - c.cfg.clock.Now().UnixNano())
+	d := c.untilRecheck()
 	if d <= 0 {
 		return nil, errRecheck
 	}

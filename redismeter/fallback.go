@@ -33,8 +33,10 @@ func localErr(err error) error {
 
 // tryLocal asks the local meter of the fallback policy for a permit. A
 // wait of zero means the local meter cannot tell how long (a concurrency
-// limit waits for a release). hold is the Redis meter's, for the pause of
-// a push-back (see localPermit).
+// limit waits for a release); any other wait ends when it is time to ask
+// Redis again, at the latest: at a small share a rate's next local token
+// may be due long after Redis is back. hold is the Redis meter's, for the
+// pause of a push-back (see localPermit).
 func tryLocal(ctx context.Context, b *base, m throttle.Meter, hold func(time.Duration)) (throttle.Permit, time.Duration, error) {
 	var (
 		p    throttle.Permit
@@ -46,8 +48,14 @@ func tryLocal(ctx context.Context, b *base, m throttle.Meter, hold func(time.Dur
 	} else {
 		p, err = m.Acquire(ctx)
 	}
-	if p == nil || err != nil {
+	if err != nil {
 		return nil, wait, err
+	}
+	if p == nil {
+		if wait > 0 {
+			wait = max(min(wait, b.untilRecheck()), minRetry)
+		}
+		return nil, wait, nil
 	}
 	b.mon.Start(false)
 	return &localPermit{b: b, p: p, hold: hold}, 0, nil

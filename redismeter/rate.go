@@ -184,14 +184,14 @@ func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, 
 		return nil, d, nil
 	}
 	if r.local() {
-		return r.tryLocal(ctx)
+		return tryLocal(ctx, &r.base, r.fallback, r.hold)
 	}
 	v, err := r.allow(ctx)
 	if err != nil {
 		if err := r.failed(ctx, "rate", r.key, err); err != nil {
 			return nil, 0, err
 		}
-		return r.tryLocal(ctx)
+		return tryLocal(ctx, &r.base, r.fallback, r.hold)
 	}
 	if v.pause > 0 {
 		r.hold(v.pause)
@@ -209,19 +209,6 @@ func (r *Rate) TryAcquire(ctx context.Context) (throttle.Permit, time.Duration, 
 	}
 	r.mon.Start(false)
 	return &ratePermit{r: r}, 0, nil
-}
-
-// tryLocal asks the local meter of the fallback policy for a token. The
-// wait it reports ends when it is time to ask Redis again, at the latest:
-// at a small share the local meter's next token may be due long after
-// Redis is back.
-func (r *Rate) tryLocal(ctx context.Context) (throttle.Permit, time.Duration, error) {
-	p, wait, err := tryLocal(ctx, &r.base, r.fallback, r.hold)
-	if p == nil && err == nil && wait > 0 {
-		recheck := time.Duration(r.down.Load() - r.cfg.clock.Now().UnixNano())
-		wait = max(min(wait, recheck), minRetry)
-	}
-	return p, wait, err
 }
 
 // allow asks Redis for a token once, within the call timeout. Redis
