@@ -53,8 +53,8 @@ func RateCases() []RateCase {
 		{"x/time/rate Wait", 10, xrateWait},
 		{"x/time/rate Wait", 100, xrateWait},
 		{"x/time/rate Wait", 0, xrateWait},
-		{"go.uber.org/ratelimit, no slack", 1, uberTake},
-		{"go.uber.org/ratelimit, default slack", 11, uberTakeSlack},
+		{"go.uber.org/ratelimit, no slack", 1, uberTake(ratelimit.WithoutSlack)},
+		{"go.uber.org/ratelimit, default slack", 11, uberTake()},
 		{"errgroup(64) + x/time/rate, Wait before Go", 0, errgroupWaitBeforeGo},
 		{"errgroup(64) + x/time/rate, Wait before Go", 1, errgroupWaitBeforeGo},
 		{"errgroup(64) + x/time/rate, Wait in the task", 1, errgroupWaitInTask},
@@ -97,27 +97,19 @@ func xrateWait(in iter.Seq[int], perSecond float64, burst int, start func(int)) 
 	return nil
 }
 
-// uberTake is one loop that takes from the limiter before each start.
-// Without slack its bucket holds one start, so burst is always 1.
-func uberTake(in iter.Seq[int], perSecond float64, _ int, start func(int)) error {
-	rl := ratelimit.New(int(perSecond), ratelimit.WithoutSlack)
-	for v := range in {
-		rl.Take()
-		start(v)
+// uberTake is one loop that takes from the limiter, made with opts,
+// before each start. Without slack its bucket holds one start (burst 1);
+// with the default slack of 10, a late wake-up lets up to ten starts that
+// fell behind go at once, a bucket of 11. The case gives the burst.
+func uberTake(opts ...ratelimit.Option) Limiter {
+	return func(in iter.Seq[int], perSecond float64, _ int, start func(int)) error {
+		rl := ratelimit.New(int(perSecond), opts...)
+		for v := range in {
+			rl.Take()
+			start(v)
+		}
+		return nil
 	}
-	return nil
-}
-
-// uberTakeSlack is uberTake with the limiter's default slack of 10: after
-// a late wake-up, up to ten starts that fell behind go at once, so the
-// bucket holds 11 (and burst, which the bound then uses, is 11).
-func uberTakeSlack(in iter.Seq[int], perSecond float64, _ int, start func(int)) error {
-	rl := ratelimit.New(int(perSecond))
-	for v := range in {
-		rl.Take()
-		start(v)
-	}
-	return nil
 }
 
 // errgroupWaitBeforeGo waits for the limiter in the loop that starts the
