@@ -38,8 +38,8 @@ import (
 // the calling goroutine ranges over the input and runs each task itself;
 // 45 to 155 ns at MaxAtOnce 8 to 64 with no rate or meter, where the
 // calling goroutine ranges over the input and queues each input for the
-// workers; 180 to 260 ns unbounded; under a rate that never makes a
-// start wait, about 110 ns at MaxAtOnce(1) and 300 to 350 ns at
+// workers; 180 to 320 ns unbounded; under a rate that never makes a
+// start wait, about 115 ns at MaxAtOnce(1) and 300 to 420 ns at
 // MaxAtOnce(8), where the workers take turns to pull and start tasks, as
 // they do in every run with a rate or a meter (above MaxAtOnce(1)); and
 // no allocation per item, under MaxPerSecond too (a meter given with

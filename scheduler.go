@@ -11,7 +11,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/trimeter-go/trimeter/internal/changes"
-	"github.com/trimeter-go/trimeter/internal/recycle"
+	"github.com/trimeter-go/trimeter/internal/ownrate"
 	"github.com/trimeter-go/trimeter/internal/timing"
 	"github.com/trimeter-go/trimeter/throttle"
 )
@@ -283,7 +283,7 @@ func (l limits) newRate(clock clockwork.Clock, where string) (*throttle.Rate, er
 	}
 	size := l.bucketSize(clock)
 	r := throttle.NewRate(l.rate, size, throttle.WithClock(clock))
-	recycle.RatePermits(r) // the run's own: no one else sees its permits
+	ownrate.Mark(r) // no one else sees its permits or its Stats
 	if err := r.Err(); err != nil {
 		if l.burst == 0 {
 			return nil, badOption("%sMaxPerSecond(%v): %v", where, l.rate, err)

@@ -43,7 +43,7 @@ type core struct {
 	precise bool      // the real clock: the head may wait precisely (pace)
 	jumps   bool      // not the real clock: it may move while a timer is set (see timing.Settle)
 	err     error     // set when the meter was built with a bad value
-	mon     *Monitor
+	mon     *Monitor  // nil for a run's own Rate (internal/ownrate): no counts, Stats zero
 
 	mu         sync.Mutex
 	gate       gate
@@ -116,7 +116,9 @@ func (c *core) pauseLeft(now int64) int64 {
 // start reads the meter's clock, which may panic, and then nothing has
 // been taken.
 func (c *core) grant(now int64) uint64 {
-	c.mon.Start(false)
+	if c.mon != nil {
+		c.mon.Start(false)
+	}
 	return c.gate.take(now)
 }
 
@@ -289,17 +291,21 @@ func (c *core) pauseFor(now int64, d time.Duration) {
 	}
 	if end > c.paused {
 		c.paused = end
-		c.mon.SetPause(c.epoch.Add(time.Duration(end)))
+		if c.mon != nil {
+			c.mon.SetPause(c.epoch.Add(time.Duration(end)))
+		}
 	}
 }
 
 // finished records the end of an attempt in the monitor.
 func (c *core) finished(s Status) {
-	if s == Unused {
+	switch {
+	case c.mon == nil:
+	case s == Unused:
 		c.mon.Unstart()
-		return
+	default:
+		c.mon.Finish(s == Failed || s == PushedBack)
 	}
-	c.mon.Finish(s == Failed || s == PushedBack)
 }
 
 // poke tells the head of the line to look again. The caller holds mu.
@@ -326,7 +332,7 @@ func (c *core) push() *waiter {
 	}
 	c.tail = w
 	c.waiting++
-	c.mon.Wait(1)
+	c.count(1)
 	return w
 }
 
@@ -346,14 +352,22 @@ func (c *core) leave(w *waiter) {
 	}
 	w.prev, w.next = nil, nil
 	c.waiting--
-	c.mon.Wait(-1)
+	c.count(-1)
 	if wasHead {
 		c.poke()
 	}
 }
 
+// count adds delta to the monitor's count of waiters, if there is a
+// monitor. The caller holds mu.
+func (c *core) count(delta int64) {
+	if c.mon != nil {
+		c.mon.Wait(delta)
+	}
+}
+
 func (c *core) stats() Stats {
-	if c.fault() != nil {
+	if c.fault() != nil || c.mon == nil {
 		return Stats{}
 	}
 	return c.mon.Stats()

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/trimeter-go/trimeter/internal/changes"
-	"github.com/trimeter-go/trimeter/internal/recycle"
+	"github.com/trimeter-go/trimeter/internal/ownrate"
 )
 
 // A Rate is a token bucket shared by every call that uses it: tasks start
@@ -66,8 +66,8 @@ type Rate struct {
 	core
 	b bucket
 
-	// recycles: the permits are reused once done (internal/recycle). Set
-	// before the meter is shared, and read only after.
+	// recycles: a run's own (internal/ownrate), whose permits are reused
+	// once done. Set before the meter is shared, and read only after.
 	recycles bool
 }
 
@@ -253,7 +253,13 @@ type ratePermit struct {
 	seq uint64
 }
 
-func init() { recycle.RatePermits = func(m any) { m.(*Rate).recycles = true } }
+func init() {
+	ownrate.Mark = func(m any) {
+		r := m.(*Rate)
+		r.recycles = true
+		r.mon = nil // see core.mon
+	}
+}
 
 // ratePermits holds the done permits of the Rates that recycle theirs.
 var ratePermits = sync.Pool{New: func() any { return new(ratePermit) }}
