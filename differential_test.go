@@ -476,7 +476,7 @@ type dPath struct {
 	perKey    bool   // PerKey with one key and no limits: the starter's path, even at MaxAtOnce(1)
 	meter     bool   // WithMeter of a meter that never limits: the starter's path
 	rate      bool   // MaxPerSecond that never runs dry on a fake clock: the starter's path
-	unbounded bool   // no MaxAtOnce: the starter's path
+	unbounded bool   // no MaxAtOnce: the feeder's path, its queue the bound
 }
 
 // serialPaths run a scenario at MaxAtOnce(1): the handoff channel, the
@@ -488,12 +488,13 @@ var serialPaths = []dPath{
 }
 
 // concurrentPaths run a scenario at MaxAtOnce above 1: the feeder, and
-// the starter's path, by a meter, a rate, or no MaxAtOnce at all.
+// the starter's path, by a meter or a rate; and with no MaxAtOnce at all,
+// the feeder again, whose queue is then the only bound.
 var concurrentPaths = []dPath{
 	{name: "fed", route: "fed"},
 	{name: "meter", route: "starter", meter: true},
 	{name: "rate", route: "starter", rate: true},
-	{name: "unbounded", route: "starter", unbounded: true},
+	{name: "unbounded", route: "fed", unbounded: true},
 }
 
 func (sc *dScenario) paths() []dPath {

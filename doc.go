@@ -33,8 +33,10 @@
 // not by the input. With MaxAtOnce above 1 and no rate, meter or PerKey,
 // the inputs pulled on free slots wait in a queue for a worker to take
 // them, so when many slots come free at once (at the start of a run, say)
-// up to MaxAtOnce inputs may be pulled before their calls begin; on every
-// other path at most one input is held beyond the tasks running.
+// up to MaxAtOnce inputs may be pulled before their calls begin; with no
+// MaxAtOnce (and no rate, meter or PerKey), where every input may start as
+// soon as it is pulled, up to 16 wait there while workers come for them;
+// on every other path at most one input is held beyond the tasks running.
 //
 // A task keeps its slot until its result has been handed to the consumer
 // (or into the buffer of [BufferSize]): a slow consumer slows the work
@@ -94,8 +96,8 @@
 // goroutine unlocked (as many UnlockOSThread calls as LockOSThread calls),
 // and so must the input sequence, which may run in the workers too. On the
 // paths where the workers pull the input through iter.Pull's coroutine
-// (with PerKey, with no MaxAtOnce, or with MaxAtOnce above 1 and a rate or
-// a meter), the Go runtime aborts the process when a worker left locked
+// (with PerKey, or with a rate or a meter and no MaxAtOnce or one above
+// 1), the Go runtime aborts the process when a worker left locked
 // pulls next, a fatal error that no recover can catch.
 //
 // # Time

@@ -24,7 +24,8 @@ func TestACallerLockedToItsThread(t *testing.T) {
 		name string
 		opts []trimeter.Option
 	}{
-		{"with no limit", nil},
+		{"with no limit", nil}, // the feeder's path: the caller ranges over the input
+		{"with a rate and no limit", []trimeter.Option{trimeter.MaxPerSecond(1e6), trimeter.MaxBurst(100)}},
 		{"with a rate", []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.MaxPerSecond(1e6), trimeter.MaxBurst(100)}},
 		{"with a meter", []trimeter.Option{trimeter.MaxAtOnce(3), trimeter.WithMeter(throttle.NewConcurrency(2))}},
 		{"with PerKey", []trimeter.Option{trimeter.PerKey(func(v int) int { return v % 3 }, trimeter.MaxAtOnce(1))}},

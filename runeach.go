@@ -17,10 +17,9 @@ import (
 // there is no limit on concurrency. The calling goroutine takes part when
 // the workers need not pull the input through iter.Pull's coroutine: it
 // ranges over the input (and with MaxAtOnce(1) runs every task itself, so
-// that no goroutine is started at all). With [PerKey], with no MaxAtOnce,
-// or with MaxAtOnce above 1 and a rate or a meter, it waits for the
-// workers, so that it may be locked to its OS thread (see the package doc,
-// Threads).
+// that no goroutine is started at all). With [PerKey], or with a rate or
+// a meter and no MaxAtOnce or one above 1, it waits for the workers, so
+// that it may be locked to its OS thread (see the package doc, Threads).
 //
 // Errors: by default the first error cancels the context of every call
 // still running (as its cause: see the package doc, Stopping), starts
@@ -38,7 +37,8 @@ import (
 // the calling goroutine ranges over the input and runs each task itself;
 // 45 to 155 ns at MaxAtOnce 8 to 64 with no rate or meter, where the
 // calling goroutine ranges over the input and queues each input for the
-// workers; 180 to 320 ns unbounded; under a rate that never makes a
+// workers; 80 to 95 ns unbounded, on the same path (with no limit, up to
+// 16 inputs wait in its queue for a worker); under a rate that never makes a
 // start wait, about 115 ns at MaxAtOnce(1) and 300 to 420 ns at
 // MaxAtOnce(8), where the workers take turns to pull and start tasks, as
 // they do in every run with a rate or a meter (above MaxAtOnce(1)); and

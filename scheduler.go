@@ -30,9 +30,10 @@ import (
 // Two special cases take shorter paths with the same guarantees: with
 // MaxAtOnce(1) and no PerKey, the one worker ranges over the input itself
 // (serial.go), and hands its results to the consumer through a channel
-// (handoff.go); with MaxAtOnce above 1 and no meter to pass, a feeder ranges
-// over the input and queues each input, on a slot taken before it was
-// pulled, for workers that do nothing but run tasks (feeder.go).
+// (handoff.go); with MaxAtOnce above 1, or none, and no meter to pass, a
+// feeder ranges over the input and queues each input, on a slot taken
+// before it was pulled, for workers that do nothing but run tasks
+// (feeder.go).
 // Under a rate alone, the turn is handed on by the clock when the bucket
 // runs dry, rather than by waking a worker that would only wait for the
 // next token (pacing.go).

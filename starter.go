@@ -205,9 +205,14 @@ func (c *clockReading) get() time.Time {
 	return c.t
 }
 
-// hasRoom says whether a task may take a call slot.
+// hasRoom says whether a task may take a call slot. Without MaxAtOnce
+// there is always one, but for the feeder, which then waits while its
+// queue is full (unboundedQueue).
 func (e *engine[T, R]) hasRoom() bool {
-	return e.limit == 0 || (e.running < e.limit && e.open < e.window)
+	if e.limit == 0 {
+		return !e.fed || e.tasks.n < unboundedQueue
+	}
+	return e.running < e.limit && e.open < e.window
 }
 
 func (e *engine[T, R]) takeLocked(t *task[T]) {
