@@ -58,3 +58,34 @@ func TestQueuedInputWaitsOutAPause(t *testing.T) {
 		t.Errorf("the input started %v into the run, during the pause of 1h", at)
 	}
 }
+
+// With no MaxAtOnce the feeder's queue is the only bound on the inputs
+// pulled ahead of the workers: the feeder has room for the next input
+// while fewer than unboundedQueue wait there, and none once that many do.
+// (Left to the scheduler, summoned workers drain the queue as it fills, so
+// the test fills it itself.)
+func TestAnUnlimitedFeederWaitsWhileItsQueueIsFull(t *testing.T) {
+	fn := func(context.Context, int) (struct{}, error) { return struct{}{}, nil }
+	e, err := newEngine(context.Background(), fn, nil, newConfig(nil), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.fed {
+		t.Fatal("a run with no options does not take the feeder's path")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range unboundedQueue {
+		if !e.hasRoom() {
+			t.Fatalf("no room for the next input with %d queued, want room below %d", i, unboundedQueue)
+		}
+		e.tasks.push(queued[int]{index: i, value: i})
+	}
+	if e.hasRoom() {
+		t.Fatalf("room for the next input with %d queued, want none", unboundedQueue)
+	}
+	e.tasks.pop()
+	if !e.hasRoom() {
+		t.Fatalf("no room for the next input once a worker took one of %d", unboundedQueue)
+	}
+}

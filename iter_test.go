@@ -1791,11 +1791,14 @@ func pulledAhead(t *testing.T, began *atomic.Int64, inFn bool, opts ...trimeter.
 
 // The package doc, Scheduling: every input held has a slot; with MaxAtOnce
 // alone, those pulled on free slots may wait in the feeder's queue, up to
-// MaxAtOnce of them, before their calls begin; on every other path at most
-// one input is held beyond the tasks started. On the paths where workers
-// take turns to start tasks, a task has started once it was admitted
-// (counted by admissions), as its worker may be descheduled before it
-// reaches fn; on the others, fn counts the calls begun.
+// MaxAtOnce of them, before their calls begin; on the paths where workers
+// take turns to start tasks at most one input is held beyond the tasks
+// started. There a task has started once it was admitted (counted by
+// admissions), as its worker may be descheduled before it reaches fn; on
+// the others, fn counts the calls begun. (With no limit at all the feeder
+// takes the run, and its queue's bound counts the inputs no worker has
+// taken yet, which fn cannot see: see
+// TestAnUnlimitedFeederWaitsWhileItsQueueIsFull.)
 func TestInputsPulledAheadOfTheirCalls(t *testing.T) {
 	keys := trimeter.PerKey(func(v int) int { return v % 3 }) // no key limit: none waits aside
 	cases := []struct {
@@ -1809,7 +1812,7 @@ func TestInputsPulledAheadOfTheirCalls(t *testing.T) {
 		{"MaxAtOnce(64)", 64, false, []trimeter.Option{trimeter.MaxAtOnce(64)}},
 		{"MaxAtOnce(64) and a rate", 1, true, []trimeter.Option{trimeter.MaxAtOnce(64), trimeter.MaxPerSecond(1e9), trimeter.MaxBurst(1e6)}},
 		{"MaxAtOnce(64) and PerKey", 1, true, []trimeter.Option{trimeter.MaxAtOnce(64), keys}},
-		{"no limit", 1, true, nil},
+		{"a meter and no limit", 1, true, nil}, // the meter is the admissions counter
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
