@@ -42,7 +42,7 @@ func (b *base) detached(fn func(ctx context.Context) error) error {
 // local reports whether the meter should use its local meter now, because
 // Redis failed less than a second ago.
 func (b *base) local() bool {
-	return b.cfg.share > 0 && b.cfg.clock.Now().UnixNano() < b.down.Load()
+	return b.cfg.share > 0 && b.untilRecheck() > 0
 }
 
 // untilRecheck is how long is left before Redis is asked again after a

@@ -65,10 +65,6 @@ import (
 type Rate struct {
 	core
 	b bucket
-
-	// recycles: a run's own (internal/ownrate), whose permits are reused
-	// once done. Set before the meter is shared, and read only after.
-	recycles bool
 }
 
 // NewRate returns a Rate of perSecond tokens per second and a bucket of
@@ -255,18 +251,21 @@ type ratePermit struct {
 
 func init() {
 	ownrate.Mark = func(m any) {
-		r := m.(*Rate)
-		r.recycles = true
-		r.mon = nil // see core.mon
+		m.(*Rate).mon = nil // see core.mon, and own
 	}
 }
 
-// ratePermits holds the done permits of the Rates that recycle theirs.
+// own says whether r is a run's own (internal/ownrate), whose permits are
+// reused once done: Mark drops its monitor, which every Rate that NewRate
+// makes has otherwise, before r is shared.
+func (r *Rate) own() bool { return r.mon == nil }
+
+// ratePermits holds the done permits of the runs' own Rates.
 var ratePermits = sync.Pool{New: func() any { return new(ratePermit) }}
 
 // permit returns the permit of the grant seq.
 func (r *Rate) permit(seq uint64) Permit {
-	if !r.recycles {
+	if !r.own() {
 		return &ratePermit{r: r, seq: seq}
 	}
 	p := ratePermits.Get().(*ratePermit)
@@ -281,7 +280,7 @@ func (p *ratePermit) Done(o Outcome) {
 	if o.Status == Unused || o.Pause > 0 { // else the bucket has nothing to do
 		r.settle(p.seq, o)
 	}
-	if r.recycles {
+	if r.own() {
 		*p = ratePermit{}
 		ratePermits.Put(p)
 	}
