@@ -39,7 +39,7 @@ import (
 // calling goroutine ranges over the input and queues each input for the
 // workers; 80 to 95 ns unbounded, on the same path (with no limit, up to
 // 16 inputs wait in its queue for a worker); under a rate that never makes a
-// start wait, about 115 ns at MaxAtOnce(1) and 300 to 420 ns at
+// start wait, about 110 to 115 ns at MaxAtOnce(1) and 300 to 430 ns at
 // MaxAtOnce(8), where the workers take turns to pull and start tasks, as
 // they do in every run with a rate or a meter (above MaxAtOnce(1)); and
 // no allocation per item, under MaxPerSecond too (a meter given with
