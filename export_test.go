@@ -38,3 +38,6 @@ func RouteOf[T, R any](consumer bool, opts ...Option) string {
 	}
 	return "starter"
 }
+
+// KeptIdle is how many idle workers a run without MaxAtOnce keeps.
+const KeptIdle = keptIdle

@@ -106,7 +106,7 @@ func (e *engine[T, R]) summonLocked() {
 		e.idle--
 		e.awake++
 		e.taskReady.Signal()
-	case e.workers < e.limit || e.limit == 0:
+	case e.workers-e.retired < e.limit || e.limit == 0:
 		e.workers++
 		e.awake++
 		e.goRun(e.runQueued)
@@ -114,8 +114,9 @@ func (e *engine[T, R]) summonLocked() {
 }
 
 // runQueued runs queued tasks until the run stops or the feeder has ended
-// and the queue is empty; while a push-back's pause is in force it takes
-// none. The worker counts as awake, and then as idle while it sleeps,
+// and the queue is empty, or, without MaxAtOnce, until it finds the queue
+// empty with enough workers idle already (keptIdle); while a push-back's
+// pause is in force it takes none. The worker counts as awake, and then as idle while it sleeps,
 // whenever it is not running a task.
 func (e *engine[T, R]) runQueued() {
 	var ps []throttle.Permit
@@ -153,6 +154,14 @@ func (e *engine[T, R]) runQueued() {
 			continue
 		}
 		if e.pulledAll {
+			break
+		}
+		if e.retiresLocked(e.idle) {
+			if e.surplusLocked(e.idle) {
+				e.idle--
+				e.awake++
+				e.taskReady.Signal()
+			}
 			break
 		}
 		e.awake--

@@ -112,7 +112,10 @@ func (c *config) applyAll(opts []Option) {
 // consumer (or into the buffer, see [BufferSize]), retries and backoff
 // included; so a slow consumer slows the work, and at most n results wait
 // in memory (n + BufferSize with a buffer, whose results hold no slot).
-// Without MaxAtOnce there is no limit on concurrency. n must be at least 1.
+// Without MaxAtOnce there is no limit on concurrency: the run adds workers
+// as tasks wait for one, and once they end it keeps at most 16 idle, or as
+// many as there are tasks running if more. With MaxAtOnce, at most n
+// workers, and they stay until the run ends. n must be at least 1.
 //
 // Inside [PerKey] the same limit applies to each key separately.
 func MaxAtOnce(n int) Option {

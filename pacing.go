@@ -58,10 +58,18 @@ func (e *engine[T, R]) paces() bool {
 // handed on by the clock: it is awake already, so it pulls the next input
 // and waits for its token itself, and the turn timer is stopped. Workers
 // that wait are woken by a kick, or by the timer when the token is due.
-func (e *engine[T, R]) takePacedTurn() {
+// It returns false, without the turn, when the worker retires instead of
+// waiting (keptIdle).
+func (e *engine[T, R]) takePacedTurn() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for e.starting {
+		if e.retiresLocked(e.turnWaits) {
+			if e.surplusLocked(e.turnWaits) {
+				e.kickLocked()
+			}
+			return false
+		}
 		var timer <-chan time.Time
 		noTimer := e.noTimer // until the timer is made
 		if e.turnTimer != nil {
@@ -82,6 +90,10 @@ func (e *engine[T, R]) takePacedTurn() {
 		e.turnTimed = false
 		e.turnTimer.Stop()
 	}
+	if e.surplusLocked(e.turnWaits) {
+		e.kickLocked() // to end: see retiresLocked
+	}
+	return true
 }
 
 // passPacedTurn ends the calling worker's turn. When it has just taken a

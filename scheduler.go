@@ -26,6 +26,8 @@ import (
 // pulled only when a task can start, and rate tokens are taken at the
 // moment their task starts. The pool grows, up to MaxAtOnce, only when the
 // starter admits a task and no other worker is free to start the next one.
+// Without MaxAtOnce it shrinks too: a worker that finds nothing to do while
+// enough others wait for work already ends (keptIdle).
 //
 // Two special cases take shorter paths with the same guarantees: with
 // MaxAtOnce(1) and no PerKey, the one worker ranges over the input itself
@@ -97,6 +99,7 @@ type engine[T, R any] struct {
 	src     *source[T]
 	in      inputs[T] // when one goroutine ranges over them (serve, feed)
 	workers int       // started so far; changed by the starter (under mu when fed)
+	retired int       // of those, ended before the run for want of work (keptIdle), under mu
 	hire    bool      // the task just chosen leaves no worker free
 	wg      sync.WaitGroup
 	fed     bool // a feeder queues the inputs for the workers (feeder.go)
@@ -351,6 +354,42 @@ func (e *engine[T, R]) launch() {
 		return
 	}
 	e.spawn()
+}
+
+// keptIdle is how many idle workers a run without MaxAtOnce keeps at
+// least: a worker that finds no work while that many others wait for some
+// already, and as many as there are tasks running, ends instead of
+// waiting too. (With MaxAtOnce the limit bounds the pool, and every worker
+// stays to the end of the run.) So a spell of slow tasks that grew the
+// pool to thousands of workers does not leave them all waiting until the
+// run ends, and a load that comes and goes keeps about as many workers as
+// it needs: when work comes back, the pool grows again as it waits. No
+// run of no-op tasks comes near it (such a run has some ten goroutines).
+// Measured with 20,000 tasks of 0 to 2 ms, about 45 at once: 1.83 to 2.03
+// µs of CPU per task, against 1.73 to 1.80 when every worker stays, and
+// 1.95 to 2.10 when a worker ends whenever keptIdle others wait (the pool
+// then shrinks and grows again with every lull). It must be at least 1: a
+// worker ends only while another waits, for the feeder's call or for a
+// paced turn's timer, which would otherwise wake no one.
+const keptIdle = 16
+
+// retiresLocked says whether a worker that is about to wait for work ends
+// instead (keptIdle), with waiting workers waiting that way already; it
+// counts the worker retired if so. Workers that went to wait while many
+// tasks ran may outnumber them once they end: the caller then wakes one of
+// those (surplusLocked), which ends in turn, and so on.
+func (e *engine[T, R]) retiresLocked(waiting int) bool {
+	if e.limit != 0 || waiting < max(keptIdle, e.running) {
+		return false
+	}
+	e.retired++
+	return true
+}
+
+// surplusLocked says whether, with waiting workers waiting for work, one
+// of them would end if it looked again (retiresLocked).
+func (e *engine[T, R]) surplusLocked(waiting int) bool {
+	return e.limit == 0 && waiting > max(keptIdle, e.running)
 }
 
 // spawn adds a worker; the caller is the starter (or is starting the run).

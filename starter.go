@@ -13,13 +13,17 @@ import (
 
 // next makes the calling worker the starter and returns the next task,
 // admitted through every meter, with its permits in *ps. ok is false when
-// no task will start any more.
+// no task will start any more, or when the worker retires (keptIdle).
 func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 	if e.pacing {
-		e.takePacedTurn()
+		if !e.takePacedTurn() {
+			return t, false
+		}
 		defer func() { e.passPacedTurn(ok && t.err == nil) }()
 	} else {
-		e.takeTurn()
+		if !e.takeTurn() {
+			return t, false
+		}
 		defer e.passTurn()
 	}
 	for {
@@ -48,6 +52,8 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 }
 
 // takeTurn makes the calling worker the starter, once no other worker is.
+// It returns false, without the turn, when the worker retires instead of
+// waiting (keptIdle).
 //
 // The turn is not a sync.Mutex on purpose: a mutex whose waiters have
 // waited over a millisecond (as they do under a rate limit) hands itself
@@ -60,13 +66,23 @@ func (e *engine[T, R]) next(ps *[]throttle.Permit) (t task[T], ok bool) {
 //
 // While the turn is lent for a pull (pullLocked), a worker takes it only
 // when an input waiting aside may have become due; until then it waits.
-func (e *engine[T, R]) takeTurn() {
+func (e *engine[T, R]) takeTurn() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for e.starting || (e.pulling && !e.lanesDue && !e.stopped) {
+		if e.retiresLocked(e.turnWaits) {
+			if e.surplusLocked(e.turnWaits) {
+				e.callTurnLocked()
+			}
+			return false
+		}
 		e.awaitTurnLocked()
 	}
 	e.starting = true
+	if e.surplusLocked(e.turnWaits) {
+		e.callTurnLocked() // to end: see retiresLocked
+	}
+	return true
 }
 
 // awaitTurnLocked waits on turn once, counted in turnWaits.
@@ -220,7 +236,8 @@ func (e *engine[T, R]) takeLocked(t *task[T]) {
 	e.running++
 	// Every worker is busy, this one with t: another one will be needed
 	// to start the next task while t runs.
-	e.hire = e.running >= e.workers && (e.limit == 0 || e.workers < e.limit)
+	live := e.workers - e.retired
+	e.hire = e.running >= live && (e.limit == 0 || live < e.limit)
 	if t.key != nil {
 		t.key.open++
 	}
