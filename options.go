@@ -113,9 +113,10 @@ func (c *config) applyAll(opts []Option) {
 // included; so a slow consumer slows the work, and at most n results wait
 // in memory (n + BufferSize with a buffer, whose results hold no slot).
 // Without MaxAtOnce there is no limit on concurrency: the run adds workers
-// as tasks wait for one, and once they end it keeps at most 16 idle, or as
-// many as there are tasks running if more. With MaxAtOnce, at most n
-// workers, and they stay until the run ends. n must be at least 1.
+// as tasks wait for one, and once they end, lets idle ones end too, down to
+// about 16, or as many as there are tasks running if more. With MaxAtOnce
+// the limit bounds the pool too (but for one worker more under [PerKey]),
+// and its workers stay until the run ends. n must be at least 1.
 //
 // Inside [PerKey] the same limit applies to each key separately.
 func MaxAtOnce(n int) Option {
