@@ -106,7 +106,7 @@ func (e *engine[T, R]) summonLocked() {
 		e.idle--
 		e.awake++
 		e.taskReady.Signal()
-	case e.workers-e.retired < e.limit || e.limit == 0:
+	case e.limit == 0 || e.workers < e.limit: // with a limit no worker retires
 		e.workers++
 		e.awake++
 		e.goRun(e.runQueued)
@@ -116,8 +116,8 @@ func (e *engine[T, R]) summonLocked() {
 // runQueued runs queued tasks until the run stops or the feeder has ended
 // and the queue is empty, or, without MaxAtOnce, until it finds the queue
 // empty with enough workers idle already (keptIdle); while a push-back's
-// pause is in force it takes none. The worker counts as awake, and then as idle while it sleeps,
-// whenever it is not running a task.
+// pause is in force it takes none. The worker counts as awake, and then as
+// idle while it sleeps, whenever it is not running a task.
 func (e *engine[T, R]) runQueued() {
 	var ps []throttle.Permit
 	e.mu.Lock()
